@@ -1,0 +1,196 @@
+//! The engine contract: how a real BGP daemon is made to hold an
+//! [`RrConfig`].
+//!
+//! The runtime asks an engine what it holds ([`BgpEngine::held`]), diffs
+//! with [`crate::plan`], and hands both the desired config and the plan to
+//! [`BgpEngine::apply`]: file-based engines (BIRD) render the whole config and
+//! let the daemon restart only changed sessions; API engines (GoBGP) apply
+//! the plan peer by peer. [`StartMode`] and [`StopMode`] exist for the
+//! BIRD <-> GoBGP migration: stop one daemon without NOTIFICATIONs, start the
+//! other as a restarting speaker so clients keep forwarding on stale routes.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Asn, Family, PeerKey, RrConfig};
+use crate::plan::Plan;
+
+/// What an engine is, for logs and status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EngineInfo {
+    /// `bird`, `gobgp`.
+    pub kind: &'static str,
+    /// Daemon version, when known (`BIRD 2.0.12`, `gobgpd 3.10.0`).
+    pub version: Option<String>,
+    /// Socket path or gRPC address.
+    pub endpoint: String,
+}
+
+/// How to start (or attach to) the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum StartMode {
+    /// Normal start.
+    Fresh,
+    /// Graceful-restart recovery (BIRD `-R`, GoBGP `local_restarting`):
+    /// announce the Restart-State and Forwarding-State bits so peers keep
+    /// the routes they hold from us until our End-of-RIB.
+    Restarting,
+}
+
+/// How to stop the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum StopMode {
+    /// Orderly: Cease NOTIFICATION to every peer, peers flush our routes.
+    Graceful,
+    /// No NOTIFICATION (BIRD 2 `graceful restart`, SIGKILL otherwise):
+    /// peers with graceful restart keep our routes as stale.
+    PreserveForwarding,
+}
+
+/// BGP finite-state-machine state of one session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SessionState {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+    /// Administratively down or not started.
+    Down,
+}
+
+impl SessionState {
+    pub fn label(self) -> &'static str {
+        match self {
+            SessionState::Idle => "Idle",
+            SessionState::Connect => "Connect",
+            SessionState::Active => "Active",
+            SessionState::OpenSent => "OpenSent",
+            SessionState::OpenConfirm => "OpenConfirm",
+            SessionState::Established => "Established",
+            SessionState::Down => "Down",
+        }
+    }
+}
+
+/// One session as the daemon reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionStatus {
+    pub key: PeerKey,
+    pub address: IpAddr,
+    pub remote_as: Option<Asn>,
+    pub state: SessionState,
+    /// Since when the session is in this state, in the daemon's own words.
+    pub since: Option<String>,
+    /// Last error or extra info (`Socket: Connection refused`).
+    pub info: String,
+    pub routes_received: Option<u64>,
+    pub routes_sent: Option<u64>,
+    /// Families for which the peer announced graceful restart.
+    pub peer_graceful_restart: BTreeSet<Family>,
+    /// Whether the daemon shows this peer as an RR client.
+    pub rr_client: Option<bool>,
+}
+
+/// Daemon-level health.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum DaemonState {
+    /// Running and holding a BGP configuration.
+    Running,
+    /// Running, but holding no BGP configuration (GoBGP restarted empty):
+    /// the runtime must re-create everything.
+    Unconfigured,
+    /// Not reachable.
+    Down { reason: String },
+}
+
+/// A look at the daemon.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Observation {
+    pub daemon: DaemonState,
+    pub sessions: Vec<SessionStatus>,
+}
+
+/// What an apply did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// Whether the daemon was touched at all.
+    pub changed: bool,
+    /// Operations performed, in order, for logs (`configure: 0003
+    /// Reconfigured`, `AddPeer 198.51.100.7`).
+    pub operations: Vec<String>,
+}
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot reach {engine} at {endpoint}: {detail}")]
+    Unreachable {
+        engine: &'static str,
+        endpoint: String,
+        detail: String,
+    },
+    /// The daemon refused the configuration; it keeps running the old one.
+    #[error("{engine} rejected the configuration: {reason}")]
+    Rejected {
+        engine: &'static str,
+        reason: String,
+    },
+    /// The desired configuration cannot be expressed by this engine.
+    #[error("{engine} cannot hold this configuration: {reason}")]
+    Unsupported {
+        engine: &'static str,
+        reason: String,
+    },
+    #[error("{engine}: {operation} failed: {source}")]
+    Failed {
+        engine: &'static str,
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl EngineError {
+    /// Whether trying again later may help (a rejected or unsupported
+    /// configuration will be refused again until the topology changes).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Unreachable { .. } | EngineError::Failed { .. }
+        )
+    }
+}
+
+/// A BGP daemon that rrd drives.
+///
+/// Implementations: BIRD 1.6 / 2.x (config file + control socket), GoBGP
+/// (gRPC).
+pub trait BgpEngine: Send + 'static {
+    fn info(&self) -> EngineInfo;
+
+    /// Attach to the daemon, starting it first when rrd manages the process.
+    fn start(&mut self, mode: StartMode) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// The configuration the daemon holds, as far as the engine can tell;
+    /// `None` when it holds none (fresh daemon) or it cannot be known.
+    fn held(&mut self) -> impl Future<Output = Result<Option<RrConfig>, EngineError>> + Send;
+
+    /// Make the daemon hold `desired`. `plan` is `plan(desired, held)`.
+    /// Validate first, then mutate: on error the daemon keeps what it held.
+    fn apply(
+        &mut self,
+        desired: &RrConfig,
+        plan: &Plan,
+    ) -> impl Future<Output = Result<ApplyReport, EngineError>> + Send;
+
+    /// Session states and route counts.
+    fn observe(&mut self) -> impl Future<Output = Result<Observation, EngineError>> + Send;
+
+    /// Stop the daemon (managed) or detach from it.
+    fn stop(&mut self, mode: StopMode) -> impl Future<Output = Result<(), EngineError>> + Send;
+}

@@ -1,0 +1,219 @@
+//! In-memory stand-ins for a datastore and a daemon, used by the runtime's
+//! tests. The fake engine applies plans to its held config exactly as a
+//! real incremental engine must, so a wrong plan shows up as a wrong state.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use crate::engine::{
+    ApplyReport, BgpEngine, DaemonState, EngineError, EngineInfo, Observation, SessionState,
+    SessionStatus, StartMode, StopMode,
+};
+use crate::model::{RrConfig, Topology};
+use crate::plan::Plan;
+use crate::source::{EventSink, PeerSource, SourceError, SourceEvent, SourceInfo};
+
+/// A source whose events come from a test through [`FakeSourceHandle`].
+#[derive(Debug)]
+pub struct FakeSource {
+    script: mpsc::UnboundedReceiver<SourceEvent>,
+    current: Arc<Mutex<Option<Topology>>>,
+}
+
+/// The test's end of a [`FakeSource`].
+#[derive(Clone, Debug)]
+pub struct FakeSourceHandle {
+    script: mpsc::UnboundedSender<SourceEvent>,
+    current: Arc<Mutex<Option<Topology>>>,
+}
+
+impl FakeSource {
+    pub fn new() -> (FakeSource, FakeSourceHandle) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let current = Arc::new(Mutex::new(None));
+        (
+            FakeSource {
+                script: rx,
+                current: current.clone(),
+            },
+            FakeSourceHandle {
+                script: tx,
+                current,
+            },
+        )
+    }
+}
+
+impl FakeSourceHandle {
+    /// Emit an event to the runtime.
+    pub fn emit(&self, event: SourceEvent) {
+        if let SourceEvent::Snapshot(t) = &event {
+            *lock(&self.current) = Some(t.clone());
+        }
+        let _ = self.script.send(event);
+    }
+}
+
+impl PeerSource for FakeSource {
+    fn info(&self) -> SourceInfo {
+        SourceInfo {
+            kind: "fake",
+            location: "memory".into(),
+            rules: None,
+        }
+    }
+
+    async fn snapshot(&mut self) -> Result<Topology, SourceError> {
+        lock(&self.current)
+            .clone()
+            .ok_or_else(|| SourceError::Unreachable {
+                location: "memory".into(),
+                detail: "no snapshot scripted yet".into(),
+                source: None,
+            })
+    }
+
+    async fn watch(mut self, sink: EventSink) {
+        while let Some(event) = self.script.recv().await {
+            if sink.send(event).await.is_err() {
+                return;
+            }
+        }
+        // Script ended: stay silent, like a datastore with no changes.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// What the fake daemon holds and what was done to it.
+#[derive(Debug, Default)]
+pub struct FakeEngineState {
+    pub held: Option<RrConfig>,
+    pub applies: Vec<Plan>,
+    /// Fail the next apply with `Unreachable` (the daemon keeps its config).
+    pub fail_next_apply: bool,
+    /// Reject every apply (as BIRD does with a bad config).
+    pub reject: bool,
+    pub started: Vec<StartMode>,
+    pub stopped: Vec<StopMode>,
+}
+
+/// An engine that holds its config in memory.
+#[derive(Clone, Debug, Default)]
+pub struct FakeEngine {
+    pub state: Arc<Mutex<FakeEngineState>>,
+}
+
+impl FakeEngine {
+    pub fn state(&self) -> MutexGuard<'_, FakeEngineState> {
+        lock(&self.state)
+    }
+
+    /// Simulate a daemon restart that loses all configuration.
+    pub fn forget_everything(&self) {
+        self.state().held = None;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl BgpEngine for FakeEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            kind: "fake",
+            version: None,
+            endpoint: "memory".into(),
+        }
+    }
+
+    async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
+        self.state().started.push(mode);
+        Ok(())
+    }
+
+    async fn held(&mut self) -> Result<Option<RrConfig>, EngineError> {
+        Ok(self.state().held.clone())
+    }
+
+    async fn apply(&mut self, desired: &RrConfig, plan: &Plan) -> Result<ApplyReport, EngineError> {
+        let mut s = self.state();
+        if std::mem::take(&mut s.fail_next_apply) {
+            return Err(EngineError::Unreachable {
+                engine: "fake",
+                endpoint: "memory".into(),
+                detail: "scripted failure".into(),
+            });
+        }
+        if s.reject {
+            return Err(EngineError::Rejected {
+                engine: "fake",
+                reason: "scripted rejection".into(),
+            });
+        }
+        if plan.is_empty() {
+            return Ok(ApplyReport::default());
+        }
+        // Apply the plan itself (not `desired`), so that a wrong plan is
+        // caught by comparing the result with `desired`.
+        let mut held = s.held.clone().unwrap_or_else(|| RrConfig {
+            router: desired.router.clone(),
+            neighbors: BTreeMap::new(),
+        });
+        if let Some(router) = &plan.router {
+            held.router = router.clone();
+        }
+        for key in plan.remove.keys() {
+            held.neighbors.remove(key);
+        }
+        for (key, (_, want)) in &plan.update {
+            held.neighbors.insert(key.clone(), want.clone());
+        }
+        for (key, n) in &plan.add {
+            held.neighbors.insert(key.clone(), n.clone());
+        }
+        s.held = Some(held);
+        s.applies.push(plan.clone());
+        Ok(ApplyReport {
+            changed: true,
+            operations: vec![format!("plan {}", plan.summary())],
+        })
+    }
+
+    async fn observe(&mut self) -> Result<Observation, EngineError> {
+        let s = self.state();
+        let Some(held) = &s.held else {
+            return Ok(Observation {
+                daemon: DaemonState::Unconfigured,
+                sessions: Vec::new(),
+            });
+        };
+        let sessions = held
+            .neighbors
+            .iter()
+            .map(|(key, n)| SessionStatus {
+                key: key.clone(),
+                address: n.address,
+                remote_as: Some(n.remote_as),
+                state: SessionState::Established,
+                since: None,
+                info: String::new(),
+                routes_received: Some(0),
+                routes_sent: Some(0),
+                peer_graceful_restart: n.families.clone(),
+                rr_client: Some(n.role.is_client()),
+            })
+            .collect();
+        Ok(Observation {
+            daemon: DaemonState::Running,
+            sessions,
+        })
+    }
+
+    async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
+        self.state().stopped.push(mode);
+        Ok(())
+    }
+}
