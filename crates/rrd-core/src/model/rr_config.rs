@@ -153,6 +153,8 @@ pub struct RouterSettings {
     /// Addresses the daemon binds to and sources sessions from.
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
+    /// BGP listen port; `None` = 179.
+    pub listen_port: Option<u16>,
 }
 
 /// Everything one RR's daemon must hold.

@@ -82,6 +82,7 @@ pub fn compute(topology: &Topology, me: &RrIdentity) -> Result<Computed, Semanti
                 cluster_id,
                 ipv4: me.ipv4,
                 ipv6: me.ipv6,
+                listen_port: None,
             },
             neighbors: builder.neighbors,
         },

@@ -83,6 +83,7 @@ pub fn suite_config(p: &EngineSuiteParams) -> RrConfig {
             cluster_id: cluster.cluster_id(),
             ipv4: Some(p.local_v4),
             ipv6: p.local_v6,
+            listen_port: None,
         },
         neighbors: Default::default(),
     };

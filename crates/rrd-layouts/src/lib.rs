@@ -1,0 +1,9 @@
+//! Decoders from datastore layouts into the canonical [`rrd_core::Topology`].
+//!
+//! Sources own transport (HTTP, gRPC, files); this crate owns meaning: which
+//! key or object becomes which node, RR or peer rule. etcd and Consul share
+//! [`calico_v1`]; etcd v3 resources, Kubernetes CRDs and the file source's
+//! YAML form share [`calico_v3`].
+
+pub mod calico_v1;
+pub mod calico_v3;

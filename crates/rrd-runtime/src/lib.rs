@@ -1,0 +1,1 @@
+//! The reconciliation loop: source -> topology store -> debounce -> compute -> plan -> engine

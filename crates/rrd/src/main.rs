@@ -1,0 +1,3 @@
+//! The rrd binary.
+
+fn main() {}

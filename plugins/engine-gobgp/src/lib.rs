@@ -1,0 +1,1 @@
+//! GoBGP engine: drives gobgpd 3.x over its gRPC API
