@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install everything rrd's demo and tests need on a fresh Debian 12 (as root):
+# the real daemons (etcd, BIRD 2, BIRD 1.6 unpacked beside BIRD 2, gobgpd),
+# protoc for etcd-client's build script, and the network tools the labs use.
+# Idempotent: re-running only installs what is missing.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+packages=(etcd-server bird2 gobgpd protobuf-compiler iproute2 procps curl ca-certificates openssl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# The Debian packages start nothing here (no systemd), but stop any daemon an
+# init system may have started so that tests own every BGP/etcd port.
+for svc in bird bird6 etcd gobgpd; do
+  if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+done
+# BIRD 1.6 conflicts with bird2 as a package: unpack it into .deps/bird16.
+bird16="$repo/.deps/bird16"
+if [ ! -x "$bird16/usr/sbin/bird" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download bird >/dev/null 2>&1 || { apt-get update -q && apt-get download bird; })
+  mkdir -p "$bird16"
+  dpkg -x "$tmp"/bird_*.deb "$bird16"
+  rm -rf "$tmp"
+fi
+echo "deps ready: $(bird --version 2>&1 | head -1); BIRD 1.6 at $bird16/usr/sbin/bird; $(gobgpd --version); $(etcd --version | head -1)"
