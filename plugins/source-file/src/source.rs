@@ -1,0 +1,161 @@
+//! [`FileSource`]: reads the topology file, then polls it for changes.
+//!
+//! Polling (not inotify) on purpose: it sees atomic renames, edits through
+//! symlinks (Kubernetes ConfigMaps) and network file systems alike, and the
+//! cost is one `stat` per interval. Content, not mtime, decides whether
+//! anything changed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rrd_core::{
+    EventSink, PeerSource, SourceError, SourceEvent, SourceInfo, SourceStatus, Topology,
+};
+use serde::Deserialize;
+use tracing::{debug, info, warn};
+
+use crate::format::parse;
+
+/// `[source]` settings when `kind = "file"`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The topology file (TOML, or YAML by extension `.yaml`/`.yml`).
+    pub path: PathBuf,
+    /// How often the file is checked for changes.
+    #[serde(default = "default_poll_interval", with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+fn default_poll_interval() -> Duration {
+    Duration::from_millis(500)
+}
+
+impl FileConfig {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileConfig {
+            path: path.into(),
+            poll_interval: default_poll_interval(),
+        }
+    }
+}
+
+/// A topology file as a [`PeerSource`].
+#[derive(Debug)]
+pub struct FileSource {
+    config: FileConfig,
+}
+
+impl FileSource {
+    pub fn new(config: FileConfig) -> Self {
+        FileSource { config }
+    }
+
+    fn location(&self) -> String {
+        self.config.path.display().to_string()
+    }
+
+    async fn read_text(&self) -> Result<String, SourceError> {
+        tokio::fs::read_to_string(&self.config.path)
+            .await
+            .map_err(|e| SourceError::Unreachable {
+                location: self.location(),
+                detail: e.to_string(),
+                source: Some(Box::new(e)),
+            })
+    }
+}
+
+/// What the watch loop last saw on disk.
+enum Seen {
+    Nothing,
+    Unreadable(String),
+    Text(String),
+}
+
+impl PeerSource for FileSource {
+    fn info(&self) -> SourceInfo {
+        SourceInfo {
+            kind: "file",
+            location: self.location(),
+            rules: None,
+        }
+    }
+
+    async fn snapshot(&mut self) -> Result<Topology, SourceError> {
+        let text = self.read_text().await?;
+        parse(&self.config.path, &text).map_err(|e| SourceError::Invalid {
+            location: self.location(),
+            detail: e.to_string(),
+        })
+    }
+
+    async fn watch(self, sink: EventSink) {
+        let mut seen = Seen::Nothing;
+        let mut current: Option<Topology> = None;
+        let mut ticker = tokio::time::interval(self.config.poll_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if sink.is_closed() {
+                return;
+            }
+            let event = match self.read_text().await {
+                Err(e) => {
+                    let msg = e.to_string();
+                    if matches!(&seen, Seen::Unreadable(m) if *m == msg) {
+                        continue;
+                    }
+                    warn!(file = %self.location(), error = %msg, "topology file unreadable; keeping the last good topology");
+                    seen = Seen::Unreadable(msg.clone());
+                    Some(SourceEvent::Status(SourceStatus::Unreachable {
+                        error: msg,
+                        retry_in: self.config.poll_interval,
+                    }))
+                }
+                Ok(text) => {
+                    if matches!(&seen, Seen::Text(t) if *t == text) {
+                        continue;
+                    }
+                    let recovered = matches!(seen, Seen::Unreadable(_));
+                    seen = Seen::Text(text.clone());
+                    if recovered
+                        && sink
+                            .send(SourceEvent::Status(SourceStatus::Connected))
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                    match parse(&self.config.path, &text) {
+                        Err(e) => {
+                            warn!(error = %e, "topology file rejected; keeping the last good topology");
+                            Some(SourceEvent::Rejected {
+                                key: self.location(),
+                                reason: e.to_string(),
+                            })
+                        }
+                        Ok(next) => match &current {
+                            None => {
+                                info!(file = %self.location(), nodes = next.nodes.len(), peers = next.peers.len(), "topology file read");
+                                current = Some(next.clone());
+                                Some(SourceEvent::Snapshot(next))
+                            }
+                            Some(prev) => {
+                                let changes = prev.diff(&next);
+                                debug!(changes = changes.len(), "topology file changed");
+                                current = Some(next);
+                                (!changes.is_empty()).then_some(SourceEvent::Changes(changes))
+                            }
+                        },
+                    }
+                }
+            };
+            if let Some(event) = event {
+                if sink.send(event).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
