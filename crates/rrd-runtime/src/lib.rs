@@ -1,1 +1,25 @@
-//! The reconciliation loop: source -> topology store -> debounce -> compute -> plan -> engine
+//! rrd-runtime: the reconciliation loop of SPEC §4.
+//!
+//! ```text
+//! PeerSource::watch ──events──▶ Reconciler (owns the topology store)
+//!                                 │ debounce (200 ms, capped)
+//!                                 │ rrd_core::compute ─▶ RrConfig
+//!                                 │ rrd_core::plan(desired, engine.held())
+//!                                 │ mass-removal guard
+//!                                 ▼
+//!                               BgpEngine::apply ─▶ observe ─▶ Status
+//! ```
+//!
+//! One task owns all state; the HTTP server and the CLI talk to it through
+//! [`Control`] messages and read [`Status`] snapshots from a watch channel.
+
+mod backoff;
+pub mod http;
+pub mod metrics;
+mod reconciler;
+mod settings;
+pub mod status;
+
+pub use reconciler::{Control, ControlHandle, Reconciler};
+pub use settings::{MassRemovalSettings, RuntimeSettings};
+pub use status::Status;

@@ -1,0 +1,277 @@
+//! The reconciliation loop against the in-memory fakes, in paused tokio
+//! time: every timing is virtual, nothing sleeps for real.
+
+use std::time::Duration;
+
+use rrd_core::testing::fakes::{FakeEngine, FakeSource, FakeSourceHandle};
+use rrd_core::testing::fixtures;
+use rrd_core::{compute, Node, RrIdentity, SourceEvent, SourceStatus, TopologyChange};
+use rrd_runtime::{Control, ControlHandle, Reconciler, RuntimeSettings, Status};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+fn seed_rr() -> RrIdentity {
+    RrIdentity::v4("172.17.42.40".parse().unwrap())
+}
+
+struct Running {
+    source: FakeSourceHandle,
+    engine: FakeEngine,
+    handle: ControlHandle,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+fn start(engine: FakeEngine, settings: RuntimeSettings) -> Running {
+    let (source, script) = FakeSource::new();
+    let reconciler = Reconciler::new(source, engine.clone(), seed_rr(), settings);
+    let handle = reconciler.handle();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        reconciler
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("reconciler ended with an error");
+    });
+    Running {
+        source: script,
+        engine,
+        handle,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    async fn wait_for(&self, what: &str, pred: impl Fn(&Status) -> bool) -> Status {
+        let mut rx = self.handle.subscribe();
+        let found = tokio::time::timeout(Duration::from_secs(3600), rx.wait_for(|s| pred(s)))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .map(|s| s.clone());
+        found.unwrap_or_else(|| {
+            panic!(
+                "timed out waiting for {what}; status: {:#?}",
+                self.handle.status()
+            )
+        })
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+}
+
+fn desired_seed() -> rrd_core::RrConfig {
+    compute(&fixtures::seed(), &seed_rr()).unwrap().config
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_is_applied_before_the_first_complete_read() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source
+        .emit(SourceEvent::Status(SourceStatus::Unreachable {
+            error: "connection refused".into(),
+            retry_in: Duration::from_secs(1),
+        }));
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert!(r.engine.state().applies.is_empty());
+    assert!(r.engine.state().held.is_none());
+    assert!(!r.handle.status().ready());
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_snapshot_is_applied_and_the_runtime_becomes_ready() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    let s = r.wait_for("ready", Status::ready).await;
+    assert_eq!(s.desired.len(), 3);
+    assert_eq!(r.engine.state().held.as_ref(), Some(&desired_seed()));
+    assert_eq!(r.engine.state().applies.len(), 1);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn debounce_coalesces_a_burst_of_changes_into_one_apply() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    for i in 0..5u8 {
+        let mut n = Node::new(format!("extra-{i}"));
+        n.ipv4 = format!("172.17.42.{}", 50 + i).parse().ok();
+        r.source
+            .emit(SourceEvent::Changes(vec![TopologyChange::UpsertNode(n)]));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    r.wait_for("8 sessions", |s| s.desired.len() == 8 && s.in_sync)
+        .await;
+    assert_eq!(
+        r.engine.state().applies.len(),
+        2,
+        "initial apply + one for the whole burst"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_against_an_unchanged_topology_changes_nothing() {
+    let engine = FakeEngine::default();
+    engine.state().held = Some(desired_seed());
+    let r = start(engine, RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    let s = r.wait_for("ready", Status::ready).await;
+    assert_eq!(s.applies.changed, 0);
+    assert!(r.engine.state().applies.is_empty());
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn datastore_outage_keeps_the_last_applied_configuration() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    r.source
+        .emit(SourceEvent::Status(SourceStatus::Unreachable {
+            error: "etcd down".into(),
+            retry_in: Duration::from_secs(1),
+        }));
+    let s = r.wait_for("not ready", |s| !s.source.connected).await;
+    assert!(!s.ready());
+    tokio::time::sleep(Duration::from_secs(900)).await; // several resyncs
+    assert_eq!(r.engine.state().held.as_ref(), Some(&desired_seed()));
+    assert_eq!(r.engine.state().applies.len(), 1);
+    r.source.emit(SourceEvent::Status(SourceStatus::Connected));
+    r.wait_for("ready again", Status::ready).await;
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn mass_removal_is_held_until_the_operator_allows_it() {
+    let mut settings = RuntimeSettings::default();
+    settings.mass_removal.min_sessions = 2;
+    settings.mass_removal.release_after = Duration::ZERO;
+    let r = start(FakeEngine::default(), settings);
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    r.source.emit(SourceEvent::Changes(vec![
+        TopologyChange::RemoveNode("kube-node1".into()),
+        TopologyChange::RemoveNode("kube-node2".into()),
+    ]));
+    let s = r
+        .wait_for("held", |s| s.pending_mass_removal.is_some())
+        .await;
+    assert_eq!(s.pending_mass_removal.unwrap().removes, 2);
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(
+        r.engine.state().held.as_ref().unwrap().neighbors.len(),
+        3,
+        "still held after an hour"
+    );
+    assert!(r.handle.send(Control::AllowMassRemoval).await);
+    r.wait_for("applied", |s| s.ready() && s.desired.len() == 1)
+        .await;
+    assert_eq!(r.engine.state().held.as_ref().unwrap().neighbors.len(), 1);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn mass_removal_is_released_once_stable_for_the_configured_time() {
+    let mut settings = RuntimeSettings::default();
+    settings.mass_removal.min_sessions = 2;
+    settings.mass_removal.release_after = Duration::from_secs(60);
+    let r = start(FakeEngine::default(), settings);
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    r.source.emit(SourceEvent::Changes(vec![
+        TopologyChange::RemoveNode("kube-node1".into()),
+        TopologyChange::RemoveNode("kube-node2".into()),
+    ]));
+    r.wait_for("held", |s| s.pending_mass_removal.is_some())
+        .await;
+    let before = tokio::time::Instant::now();
+    r.wait_for("released", |s| s.ready() && s.desired.len() == 1)
+        .await;
+    assert!(
+        before.elapsed() >= Duration::from_secs(55),
+        "released after {:?}",
+        before.elapsed()
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_apply_is_retried_with_backoff() {
+    let engine = FakeEngine::default();
+    engine.state().fail_next_apply = true;
+    let r = start(engine, RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    let s = r.wait_for("ready after retry", Status::ready).await;
+    assert_eq!(s.applies.failed, 1);
+    assert_eq!(r.engine.state().held.as_ref(), Some(&desired_seed()));
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejected_configuration_is_reported_and_the_old_one_kept() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    r.engine.state().reject = true;
+    let mut n = Node::new("kube-node3");
+    n.ipv4 = "172.17.42.33".parse().ok();
+    r.source
+        .emit(SourceEvent::Changes(vec![TopologyChange::UpsertNode(n)]));
+    let s = r
+        .wait_for("rejected", |s| s.engine.rejected.is_some())
+        .await;
+    assert!(!s.ready());
+    assert_eq!(r.engine.state().held.as_ref(), Some(&desired_seed()));
+    let metrics = rrd_runtime::metrics::render(&s);
+    assert!(
+        metrics.contains("rrd_engine_config_rejected 1"),
+        "{metrics}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn daemon_restarted_empty_is_recreated_at_the_next_observation() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    r.engine.forget_everything();
+    let before = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    loop {
+        if r.engine.state().held.as_ref() == Some(&desired_seed()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            before.elapsed() < Duration::from_secs(5),
+            "not re-created within 5 s"
+        );
+    }
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejected_datastore_entries_are_counted() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.source.emit(SourceEvent::Rejected {
+        key: "/calico/bgp/v1/rr_v4/1.2.3.4".into(),
+        reason: "invalid JSON".into(),
+    });
+    let s = r
+        .wait_for("counted", |s| s.source.rejected_entries == 1)
+        .await;
+    assert!(s.source.last_rejection.unwrap().contains("rr_v4/1.2.3.4"));
+    r.wait_for("ready", Status::ready).await;
+    r.stop().await;
+}
