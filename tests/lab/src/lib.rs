@@ -1,1 +1,20 @@
-//! Test lab: network namespaces, real BGP daemons started and stopped by PID, Calico-like clients
+//! The test lab: several BGP hosts on one machine, for end-to-end tests
+//! with real daemons (SPEC §6).
+//!
+//! * [`Lab`] — a private L2 segment (a bridge inside a namespace of its
+//!   own) and one network namespace per host, addresses from
+//!   198.51.100.0/24 and 2001:db8::/32. Names carry the process id, so a
+//!   crashed run never blocks the next one and tests run in parallel.
+//! * [`Process`] — every daemon is started through the lab, tracked by
+//!   PID and killed when the lab is dropped, also when a test panics.
+//! * [`calico_client`] — BIRD 1.6 configured like a Calico node.
+//! * [`bins`] — where the real daemons live.
+
+pub mod bins;
+pub mod calico_client;
+mod lab;
+pub mod poll;
+mod process;
+
+pub use lab::{Host, Lab};
+pub use process::Process;

@@ -1,0 +1,61 @@
+//! Paths of the real daemons the labs run. `scripts/install-deps.sh`
+//! installs them; a missing binary fails the test with that hint.
+
+use std::path::{Path, PathBuf};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+fn require(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/install-deps.sh (as root) first",
+        path.display()
+    );
+    path
+}
+
+/// BIRD 2 (`bird2` package).
+pub fn bird2() -> PathBuf {
+    require(PathBuf::from("/usr/sbin/bird"))
+}
+
+pub fn birdc2() -> PathBuf {
+    require(PathBuf::from("/usr/sbin/birdc"))
+}
+
+/// The folder holding BIRD 1.6's `bird`, `bird6`, `birdc`, `birdc6`:
+/// `$RRD_BIRD16_SBIN`, or `.deps/bird16/usr/sbin` in the workspace.
+pub fn bird16_sbin() -> PathBuf {
+    std::env::var_os("RRD_BIRD16_SBIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".deps/bird16/usr/sbin"))
+}
+
+pub fn bird16() -> PathBuf {
+    require(bird16_sbin().join("bird"))
+}
+
+pub fn bird16_v6() -> PathBuf {
+    require(bird16_sbin().join("bird6"))
+}
+
+pub fn birdc16() -> PathBuf {
+    require(bird16_sbin().join("birdc"))
+}
+
+pub fn gobgpd() -> PathBuf {
+    require(PathBuf::from("/usr/bin/gobgpd"))
+}
+
+pub fn gobgp() -> PathBuf {
+    require(PathBuf::from("/usr/bin/gobgp"))
+}
+
+pub fn etcd() -> PathBuf {
+    require(PathBuf::from("/usr/bin/etcd"))
+}

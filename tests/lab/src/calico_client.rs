@@ -1,0 +1,179 @@
+//! A BGP client that behaves like a Calico node: BIRD 1.6 with graceful
+//! restart, a static blackhole route for its address block, `next hop self`,
+//! and a kernel protocol so that routes learned from the RRs reach the
+//! namespace's routing table.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::lab::{Host, Lab};
+use crate::process::Process;
+use crate::{bins, poll};
+
+/// The block a lab host advertises: 203.0.113.`4*index`/30... rather a /32
+/// per host would be too small to look real, so hosts advertise
+/// 203.0.113.0/24 split by index into /30s (64 hosts max).
+pub fn block_of(index: u8) -> String {
+    assert!(index < 64, "203.0.113.0/24 holds 64 /30 blocks");
+    format!("203.0.113.{}/30", u16::from(index) * 4)
+}
+
+/// BIRD 1.6 configuration of a Calico-like node peering with `rrs`.
+pub fn bird16_config(host: &Host, asn: u32, rrs: &[Ipv4Addr]) -> String {
+    let me = host.ipv4;
+    let block = block_of(host.index);
+    let mut cfg = format!(
+        "router id {me};\n\
+         protocol device {{ scan time 2; }}\n\
+         protocol direct {{ interface \"eth0\"; }}\n\
+         protocol kernel {{\n  persist;\n  scan time 2;\n  import none;\n  export where source = RTS_BGP;\n  graceful restart;\n}}\n\
+         protocol static own_block {{ route {block} blackhole; }}\n\
+         filter export_block {{ if net = {block} then accept; reject; }}\n\
+         template bgp rr_peer {{\n  local as {asn};\n  multihop;\n  gateway recursive;\n  import all;\n  export filter export_block;\n  next hop self;\n  source address {me};\n  graceful restart;\n  connect delay time 1;\n  connect retry time 2;\n  error wait time 1,5;\n}}\n"
+    );
+    for rr in rrs {
+        let name = rr.to_string().replace('.', "_");
+        cfg += &format!("protocol bgp Rr_{name} from rr_peer {{ neighbor {rr} as {asn}; }}\n");
+    }
+    cfg
+}
+
+/// A running Calico-like client.
+#[derive(Debug)]
+pub struct CalicoClient {
+    pub host: Host,
+    pub block: String,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    pub process: Process,
+}
+
+impl CalicoClient {
+    pub fn start(lab: &Lab, host: &Host, asn: u32, rrs: &[Ipv4Addr]) -> CalicoClient {
+        let config = lab.path(&format!("{}.conf", host.name));
+        let socket = lab.path(&format!("{}.ctl", host.name));
+        std::fs::write(&config, bird16_config(host, asn, rrs)).expect("write client config");
+        let check = Command::new(bins::bird16())
+            .arg("-p")
+            .arg("-c")
+            .arg(&config)
+            .output()
+            .expect("bird -p");
+        assert!(
+            check.status.success(),
+            "client config rejected: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let process = host.spawn(
+            &format!("bird16 {}", host.name),
+            bins::bird16(),
+            &[
+                "-f",
+                "-c",
+                config.to_str().unwrap(),
+                "-s",
+                socket.to_str().unwrap(),
+            ],
+            lab.path(&format!("{}.log", host.name)),
+        );
+        CalicoClient {
+            host: host.clone(),
+            block: block_of(host.index),
+            socket,
+            config,
+            process,
+        }
+    }
+
+    /// Run a command on the client's BIRD control socket.
+    pub fn birdc(&self, command: &str) -> String {
+        birdc(&bins::birdc16(), &self.socket, command)
+    }
+
+    /// Wait until the kernel table holds every prefix of `want`.
+    pub fn wait_for_routes(&self, want: &[String], timeout: std::time::Duration) {
+        poll::until(
+            &format!("{} to learn {want:?}", self.host.name),
+            timeout,
+            || {
+                let have = self.host.bird_routes();
+                if want.iter().all(|p| have.contains(p)) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "kernel routes: {have:?}\nprotocols:\n{}",
+                        self.birdc("show protocols")
+                    ))
+                }
+            },
+        );
+    }
+
+    /// BGP attributes of the route to `prefix`, as BIRD shows them.
+    pub fn route_attributes(&self, prefix: &str) -> RouteAttributes {
+        RouteAttributes::parse(&self.birdc(&format!("show route all {prefix}")))
+    }
+}
+
+/// The attributes that show which RR reflected a route.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteAttributes {
+    pub next_hop: Option<String>,
+    pub originator_id: Option<String>,
+    pub cluster_list: Option<String>,
+    pub as_path: Option<String>,
+}
+
+impl RouteAttributes {
+    pub fn parse(text: &str) -> Self {
+        let mut a = RouteAttributes::default();
+        for line in text.lines() {
+            let line = line
+                .trim()
+                .trim_start_matches(|c: char| c.is_ascii_digit() || c == '-')
+                .trim();
+            let value = |key: &str| line.strip_prefix(key).map(|v| v.trim().to_owned());
+            if let Some(v) = value("BGP.next_hop:") {
+                a.next_hop = Some(v);
+            } else if let Some(v) = value("BGP.originator_id:") {
+                a.originator_id = Some(v);
+            } else if let Some(v) = value("BGP.cluster_list:") {
+                a.cluster_list = Some(v);
+            } else if let Some(v) = value("BGP.as_path:") {
+                a.as_path = Some(v);
+            }
+        }
+        a
+    }
+}
+
+/// `birdc -s socket command` with a given birdc binary.
+pub fn birdc(birdc: &std::path::Path, socket: &std::path::Path, command: &str) -> String {
+    let out = Command::new(birdc)
+        .arg("-s")
+        .arg(socket)
+        .args(command.split_whitespace())
+        .output()
+        .expect("birdc");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The "since" column of protocol `name` in `show protocols` output.
+pub fn protocol_since(show_protocols: &str, name: &str) -> Option<String> {
+    show_protocols.lines().find_map(|l| {
+        let cols: Vec<_> = l.split_whitespace().collect();
+        (cols.first() == Some(&name))
+            .then(|| cols.get(4).map(|s| s.to_string()))
+            .flatten()
+    })
+}
+
+/// The state + info columns of protocol `name`.
+pub fn protocol_info(show_protocols: &str, name: &str) -> Option<String> {
+    show_protocols.lines().find_map(|l| {
+        let cols: Vec<_> = l.split_whitespace().collect();
+        (cols.first() == Some(&name))
+            .then(|| cols.get(5..).map(|c| c.join(" ")).unwrap_or_default())
+    })
+}

@@ -1,0 +1,21 @@
+//! Waiting without sleeping as synchronisation: poll a condition until a
+//! deadline, and say what was last seen when it fails.
+
+use std::time::{Duration, Instant};
+
+/// Poll `probe` every 100 ms until it returns `Some`, or panic after
+/// `timeout` with `what` and the last `Err` it returned.
+pub fn until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match probe() {
+            Ok(v) => return v,
+            Err(e) => e,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}; last seen:\n{last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
