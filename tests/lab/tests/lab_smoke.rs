@@ -15,8 +15,8 @@ fn two_clients_on_the_lab_bridge_exchange_their_blocks() {
     let b = lab.add_host("b", 22);
     let ca = CalicoClient::start(&lab, &a, 64512, &[b.ipv4]);
     let cb = CalicoClient::start(&lab, &b, 64512, &[a.ipv4]);
-    ca.wait_for_routes(&[cb.block.clone()], Duration::from_secs(30));
-    cb.wait_for_routes(&[ca.block.clone()], Duration::from_secs(30));
+    ca.wait_for_routes(std::slice::from_ref(&cb.block), Duration::from_secs(30));
+    cb.wait_for_routes(std::slice::from_ref(&ca.block), Duration::from_secs(30));
     let attrs = ca.route_attributes(&cb.block);
     assert_eq!(
         attrs.next_hop.as_deref(),
