@@ -1,1 +1,0 @@
-//! End-to-end scenarios: rrd driving real daemons for real clients in network namespaces
