@@ -3,9 +3,10 @@
 //!
 //! No I/O, no clocks, no hash-map iteration: the same input gives the same
 //! output, byte for byte, whatever source produced the topology. Which rules
-//! apply follows [`Topology::rules`]: [`legacy`] (SPEC §1.1) or Calico v3
+//! apply follows [`Topology::rules`]: [`legacy`] (SPEC §1.1) or [`calico_v3`]
 //! (SPEC §1.2).
 
+pub mod calico_v3;
 pub mod legacy;
 
 use std::fmt;
@@ -62,6 +63,6 @@ pub enum SemanticsError {
 pub fn compute(topology: &Topology, me: &RrIdentity) -> Result<Computed, SemanticsError> {
     match topology.rules {
         RuleSet::Legacy => legacy::compute(topology, me),
-        RuleSet::CalicoV3 => Err(SemanticsError::UnsupportedRules(RuleSet::CalicoV3.label())),
+        RuleSet::CalicoV3 => calico_v3::compute(topology, me),
     }
 }
