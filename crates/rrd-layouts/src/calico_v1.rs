@@ -14,6 +14,7 @@
 //! `rrd rr` / `rrd peer` commands make, in the exact form calicoctl used.
 
 pub mod admin;
+pub mod encode;
 mod keys;
 mod values;
 
@@ -229,7 +230,8 @@ impl LegacyStore {
     /// Replace everything with a complete re-read (after lost watch history
     /// or a reconnect) and return the difference. A key that is bad in the
     /// re-read but had a good value before keeps that value, exactly as it
-    /// would have on a watch event.
+    /// would have on a watch event; a key that was already rejected for the
+    /// same reason is not reported again.
     pub fn replace_all<K, V>(&mut self, kvs: impl IntoIterator<Item = (K, V)>) -> Update
     where
         K: AsRef<[u8]>,
@@ -263,10 +265,14 @@ impl LegacyStore {
                 },
             };
             next.bad.insert(key.to_owned(), reason.clone());
-            rejected.push(Rejected {
-                key: key.to_owned(),
-                reason,
-            });
+            // A key already reported for the same reason is not reported
+            // (or counted) again on every re-read.
+            if self.bad.get(key) != Some(&reason) {
+                rejected.push(Rejected {
+                    key: key.to_owned(),
+                    reason,
+                });
+            }
         }
         let entities: BTreeSet<Entity> = next.good.keys().map(LegacyKey::entity).collect();
         for e in &entities {

@@ -278,6 +278,18 @@ fn a_re_read_keeps_last_good_values_for_keys_that_went_bad() {
             TopologyChange::RemoveNode("kube-master".into()),
         ]
     );
+    // Re-reading the same bad value does not report it again.
+    let again: Vec<_> = s
+        .bad_keys()
+        .map(|(k, _)| (k.to_owned(), "garbage".to_owned()))
+        .collect();
+    let mut kvs = seed_kvs();
+    kvs.retain(|(key, _)| !key.contains("kube-master") && !key.contains("rr_v4"));
+    kvs.push((k("host/kube-node3/ip_addr_v4"), "172.17.42.33".into()));
+    kvs.extend(again);
+    let u = s.replace_all(kvs);
+    assert!(u.rejected.is_empty() && u.changes.is_empty(), "{u:?}");
+    assert_eq!(s.rejected_total(), 1);
     // A fresh store has no last good value: the bad RR is skipped.
     let (fresh, _) = LegacyStore::from_kvs(P, [(k("rr_v4/172.17.42.40"), "garbage".to_owned())]);
     assert!(fresh.topology().route_reflectors.is_empty());
