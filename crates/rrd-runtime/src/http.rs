@@ -24,9 +24,13 @@ pub fn router(handle: ControlHandle) -> Router {
         .with_state(handle)
 }
 
-/// Serve until the task is dropped.
+/// Bind `listen` and serve until the task is dropped.
 pub async fn serve(listen: SocketAddr, handle: ControlHandle) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    serve_on(tokio::net::TcpListener::bind(listen).await?, handle).await
+}
+
+/// Serve on an already bound listener (bind errors surface at start-up).
+pub async fn serve_on(listener: tokio::net::TcpListener, handle: ControlHandle) -> std::io::Result<()> {
     axum::serve(listener, router(handle)).await
 }
 

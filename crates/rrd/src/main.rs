@@ -1,3 +1,36 @@
-//! The rrd binary.
+//! The `rrd` binary: command line, configuration loading, and the wiring of
+//! the one source and one engine the configuration names into the runtime.
+//!
+//! Only this crate sees every plugin ([`plugins`]); everything else is
+//! reached through `rrd_core`'s traits.
 
-fn main() {}
+mod cli;
+mod commands;
+mod config;
+mod http_client;
+mod plugins;
+mod table;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rrd: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rrd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! One module per subcommand.
+
+mod check;
+mod render;
+mod run;
+mod status;
+
+use std::process::ExitCode;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, LogConfig, LogFormat};
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run => {
+            let config = Config::load(cli.config.as_deref())?;
+            init_logging(&config.log);
+            run::run(config).await
+        }
+        Command::Render => render::render(Config::load(cli.config.as_deref())?).await,
+        Command::Check { strict } => check::check(cli.config.as_deref(), strict).await,
+        Command::Status { url, json } => status::status(cli.config.as_deref(), url, json).await,
+        Command::Apply {
+            allow_mass_removal,
+            url,
+        } => status::apply(cli.config.as_deref(), url, allow_mass_removal).await,
+    }
+}
+
+fn init_logging(log: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,134 @@
+//! The closed set of plugins, one enum per side. Each arm sits behind the
+//! cargo feature of its plugin; the runtime stays generic over the traits.
+
+use anyhow::bail;
+use rrd_core::{
+    ApplyReport, BgpEngine, EngineError, EngineInfo, EventSink, Observation, PeerSource, Plan,
+    RrConfig, SourceError, SourceInfo, StartMode, StopMode, Topology,
+};
+
+use crate::config::{Config, EngineKind, SourceKind};
+
+/// The configured source.
+#[derive(Debug)]
+pub enum AnySource {
+    #[cfg(feature = "source-file")]
+    File(rrd_source_file::FileSource),
+}
+
+/// The configured engine.
+#[derive(Debug)]
+pub enum AnyEngine {
+    #[cfg(feature = "engine-bird")]
+    Bird(rrd_engine_bird::BirdEngine),
+}
+
+fn not_built(what: &str, feature: &str) -> anyhow::Error {
+    anyhow::anyhow!("{what} is not part of this build (cargo feature `{feature}`)")
+}
+
+impl AnySource {
+    pub fn from_config(config: &Config) -> anyhow::Result<AnySource> {
+        match config.source.kind {
+            #[cfg(feature = "source-file")]
+            SourceKind::File => {
+                let Some(file) = &config.source.file else {
+                    bail!("source.kind = \"file\" needs a [source.file] table with `path`");
+                };
+                Ok(AnySource::File(rrd_source_file::FileSource::new(file.clone())))
+            }
+            #[cfg(not(feature = "source-file"))]
+            SourceKind::File => Err(not_built("the file source", "source-file")),
+            SourceKind::Etcd => Err(not_built("the etcd source", "source-etcd")),
+            SourceKind::Kubernetes => Err(not_built("the Kubernetes source", "source-kubernetes")),
+            SourceKind::Consul => Err(not_built("the Consul source", "source-consul")),
+        }
+    }
+}
+
+impl AnyEngine {
+    pub fn from_config(config: &Config) -> anyhow::Result<AnyEngine> {
+        match config.engine.kind {
+            #[cfg(feature = "engine-bird")]
+            EngineKind::Bird => Ok(AnyEngine::Bird(rrd_engine_bird::BirdEngine::new(config.engine.bird.clone())?)),
+            #[cfg(not(feature = "engine-bird"))]
+            EngineKind::Bird => Err(not_built("the BIRD engine", "engine-bird")),
+            EngineKind::Gobgp => Err(not_built("the GoBGP engine", "engine-gobgp")),
+        }
+    }
+
+    /// What the daemon would be given, as text (`rrd render`).
+    pub fn render(&self, config: &RrConfig) -> String {
+        match self {
+            #[cfg(feature = "engine-bird")]
+            AnyEngine::Bird(e) => e.render_text(config),
+        }
+    }
+}
+
+impl PeerSource for AnySource {
+    fn info(&self) -> SourceInfo {
+        match self {
+            #[cfg(feature = "source-file")]
+            AnySource::File(s) => s.info(),
+        }
+    }
+
+    async fn snapshot(&mut self) -> Result<Topology, SourceError> {
+        match self {
+            #[cfg(feature = "source-file")]
+            AnySource::File(s) => s.snapshot().await,
+        }
+    }
+
+    async fn watch(self, sink: EventSink) {
+        match self {
+            #[cfg(feature = "source-file")]
+            AnySource::File(s) => s.watch(sink).await,
+        }
+    }
+}
+
+impl BgpEngine for AnyEngine {
+    fn info(&self) -> EngineInfo {
+        match self {
+            #[cfg(feature = "engine-bird")]
+            AnyEngine::Bird(e) => e.info(),
+        }
+    }
+
+    async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
+        match self {
+            #[cfg(feature = "engine-bird")]
+            AnyEngine::Bird(e) => e.start(mode).await,
+        }
+    }
+
+    async fn held(&mut self) -> Result<Option<RrConfig>, EngineError> {
+        match self {
+            #[cfg(feature = "engine-bird")]
+            AnyEngine::Bird(e) => e.held().await,
+        }
+    }
+
+    async fn apply(&mut self, desired: &RrConfig, plan: &Plan) -> Result<ApplyReport, EngineError> {
+        match self {
+            #[cfg(feature = "engine-bird")]
+            AnyEngine::Bird(e) => e.apply(desired, plan).await,
+        }
+    }
+
+    async fn observe(&mut self) -> Result<Observation, EngineError> {
+        match self {
+            #[cfg(feature = "engine-bird")]
+            AnyEngine::Bird(e) => e.observe().await,
+        }
+    }
+
+    async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
+        match self {
+            #[cfg(feature = "engine-bird")]
+            AnyEngine::Bird(e) => e.stop(mode).await,
+        }
+    }
+}

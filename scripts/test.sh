@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine as root with only the
+# Rust toolchain: installs the daemons the tests start (scripts/install-deps.sh),
+# then formatting, lints, and every test (unit, golden, conformance against
+# real etcd/BIRD/gobgpd, end-to-end scenarios in network namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+export RRD_CALICO_FIXTURES="${RRD_CALICO_FIXTURES:-$(pwd)/../shared/calico-fixtures}"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast "$@"
+else
+  cargo test --workspace --locked --no-fail-fast "$@"
+fi

@@ -1,0 +1,116 @@
+//! Scenario: rrd drives a BIRD route reflector for three Calico-like BIRD
+//! 1.6 clients, in network namespaces (issue 2).
+//!
+//! RR 198.51.100.10 (registered with cluster id 1.0.0.1, global peer in
+//! AS 64512), clients 198.51.100.21..24 each advertising a 203.0.113.x/30
+//! block. Checked, for BIRD 2 and for BIRD 1.6 as the RR:
+//! * every client's kernel table holds the other clients' blocks, learned
+//!   through the RR with ORIGINATOR_ID = the originating client and
+//!   CLUSTER_LIST = 1.0.0.1;
+//! * adding a fourth client to the topology file brings its session up
+//!   without restarting the others (BIRD "since" unchanged); removing it
+//!   takes it down; an invalid edit changes nothing;
+//! * restarting rrd against the unchanged topology changes nothing.
+
+mod rr;
+
+use std::time::Duration;
+
+use rr::{RrEngine, Scenario};
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+fn scenario(engine: RrEngine) {
+    let mut s = Scenario::start(engine, 3);
+    let blocks = s.client_blocks();
+
+    // Every client learns every other client's block through the RR.
+    for (i, c) in s.clients.iter().enumerate() {
+        let others: Vec<String> = blocks.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, b)| b.clone()).collect();
+        c.wait_for_routes(&others, SETTLE);
+    }
+    for (i, c) in s.clients.iter().enumerate() {
+        for (j, origin) in s.clients.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let a = c.route_attributes(&origin.block);
+            assert_eq!(a.originator_id.as_deref(), Some(origin.host.ipv4.to_string().as_str()), "{} -> {}: {a:?}", origin.host.name, c.host.name);
+            assert_eq!(a.cluster_list.as_deref(), Some("1.0.0.1"), "{a:?}");
+            assert_eq!(a.next_hop.as_deref(), Some(origin.host.ipv4.to_string().as_str()), "{a:?}");
+        }
+    }
+    let before = s.rr_since();
+    assert_eq!(before.len(), 3, "{before:?}");
+
+    // A fourth client: its session comes up, the others keep theirs.
+    s.add_client(24);
+    let c4_block = s.clients[3].block.clone();
+    for c in &s.clients[..3] {
+        c.wait_for_routes(std::slice::from_ref(&c4_block), SETTLE);
+    }
+    s.clients[3].wait_for_routes(&blocks, SETTLE);
+    let after_add = s.rr_since();
+    for (name, since) in &before {
+        assert_eq!(after_add.get(name), Some(since), "session {name} restarted when a client was added");
+    }
+
+    // Removing it takes its session down and its block away.
+    s.remove_node("c24");
+    rrd_lab::poll::until("c24's session removed from the RR", SETTLE, || {
+        let since = s.rr_since();
+        if since.contains_key("Global_198_51_100_24") {
+            Err(format!("{since:?}"))
+        } else {
+            Ok(())
+        }
+    });
+    rrd_lab::poll::until("c24's block withdrawn from c21", SETTLE, || {
+        let routes = s.clients[0].host.bird_routes();
+        if routes.contains(&c4_block) {
+            Err(format!("{routes:?}"))
+        } else {
+            Ok(())
+        }
+    });
+    assert_eq!(s.rr_since(), before, "the remaining sessions must not restart");
+
+    // An invalid edit changes nothing.
+    let live = s.rr_config_bytes();
+    s.write_raw_topology("[[nodes]]\nname = \"broken\"\nipv4 = \"198.51.100.300\"\n");
+    rrd_lab::poll::until("the invalid edit to be reported", SETTLE, || {
+        let st = s.status();
+        if st.source.rejected_entries >= 1 {
+            Ok(())
+        } else {
+            Err(format!("{:?}", st.source))
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.rr_config_bytes(), live, "an invalid edit changed the daemon's config");
+    assert_eq!(s.rr_since(), before);
+    s.write_topology();
+
+    // Restarting rrd against the unchanged topology changes nothing.
+    let applied_before = s.status().applies.changed;
+    assert!(applied_before >= 1);
+    s.restart_rrd();
+    let st = s.wait_ready();
+    assert_eq!(st.applies.changed, 0, "restarted rrd changed the engine: {:?}", st.applies);
+    assert_eq!(s.rr_config_bytes(), live);
+    assert_eq!(s.rr_since(), before);
+    for c in &s.clients {
+        let others: Vec<String> = blocks.iter().filter(|b| **b != c.block).cloned().collect();
+        c.wait_for_routes(&others, Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn bird2_rr_reflects_between_calico_clients_and_applies_changes_minimally() {
+    scenario(RrEngine::Bird2);
+}
+
+#[test]
+fn bird16_rr_reflects_between_calico_clients_and_applies_changes_minimally() {
+    scenario(RrEngine::Bird16);
+}
