@@ -1,1 +1,35 @@
-//! GoBGP engine: drives gobgpd 3.x over its gRPC API
+//! GoBGP engine: makes gobgpd 3.x hold an [`rrd_core::RrConfig`] over its
+//! gRPC API (`proto/gobgp.proto`, package `apipb`).
+//!
+//! Where it sits: runtime -> [`GobgpEngine`] ([`rrd_core::BgpEngine`]) ->
+//! gobgpd. The engine applies plans peer by peer (AddPeer / DeletePeer /
+//! UpdatePeer), re-creates everything when gobgpd comes back empty, and can
+//! run and supervise gobgpd itself.
+//!
+//! * [`config`] — `[engine.gobgp]` settings.
+//! * [`mapping`] — Neighbor <-> `apipb::Peer`, RouterSettings <-> `apipb::Global`.
+//! * [`ops`] — validation and the RPCs an apply sends (pure).
+//! * [`engine`] — the [`rrd_core::BgpEngine`] implementation.
+//! * [`observe`] — ListPeer -> session status.
+//! * [`client`] — the typed gRPC client; [`process`] — the managed daemon.
+
+pub mod client;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod mapping;
+pub mod observe;
+pub mod ops;
+pub mod process;
+
+/// The generated GoBGP API subset (`proto/gobgp.proto` and
+/// `proto/capability.proto`, package `apipb`).
+#[allow(missing_debug_implementations, clippy::all, clippy::pedantic)]
+pub mod apipb {
+    tonic::include_proto!("apipb");
+}
+
+pub use client::{Client, RibSummary};
+pub use config::GobgpConfig;
+pub use engine::GobgpEngine;
+pub use error::GobgpError;

@@ -1,0 +1,160 @@
+//! The `[engine.gobgp]` settings: where gobgpd's gRPC API is, whether rrd
+//! runs the daemon itself, and the few values GoBGP needs that the
+//! canonical [`rrd_core::RrConfig`] leaves to the engine.
+//!
+//! Read by the binary (TOML, `deny_unknown_fields`), handed to
+//! [`crate::GobgpEngine::new`]; nothing else in the crate reads files.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// GoBGP engine settings. Every key is optional; the defaults attach to a
+/// gobgpd that someone else runs on `127.0.0.1:50051`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GobgpConfig {
+    /// gobgpd's gRPC address, `host:port` (default `127.0.0.1:50051`,
+    /// gobgpd's own default port). Plain HTTP/2: keep it on loopback.
+    pub api: String,
+    /// Start and supervise gobgpd ourselves (default `false`: attach to a
+    /// daemon run by systemd or a container). A managed daemon is started
+    /// as `<binary> --api-hosts <api> --pprof-disable --log-plain`, tracked
+    /// by PID, restarted with backoff when it dies and killed when the
+    /// engine is dropped.
+    pub manage_process: bool,
+    /// The gobgpd executable for `manage_process` (default `gobgpd`, looked
+    /// up in `PATH`).
+    pub binary: PathBuf,
+    /// Where a managed gobgpd writes its log (stdout and stderr); default:
+    /// inherit rrd's.
+    pub log_file: Option<PathBuf>,
+    /// BGP listen port given to StartBgp. Unset (default): the RR config's
+    /// port, 179 when it names none. `-1`: no listening socket (gobgpd then
+    /// only connects out).
+    pub listen_port: Option<i32>,
+    /// How long to wait for the gRPC API to answer: TCP connect of each
+    /// attempt, and the whole wait for a freshly started managed daemon
+    /// (default `10s`).
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Deadline of one unary RPC, and of reading a whole ListPeer stream
+    /// (default `30s`).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Graceful-restart time announced to peers whose neighbor settings
+    /// name none, seconds (default `120`, the clients' usual restart time;
+    /// gobgpd's own default would be the hold time, 90).
+    pub restart_time: u32,
+}
+
+/// gobgpd's default gRPC port.
+pub const DEFAULT_API: &str = "127.0.0.1:50051";
+
+impl Default for GobgpConfig {
+    fn default() -> Self {
+        GobgpConfig {
+            api: DEFAULT_API.to_owned(),
+            manage_process: false,
+            binary: PathBuf::from("gobgpd"),
+            log_file: None,
+            listen_port: None,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            restart_time: 120,
+        }
+    }
+}
+
+impl GobgpConfig {
+    /// Check the values serde cannot; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.api.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "engine.gobgp.api: {:?} is not an address:port such as 127.0.0.1:50051",
+                self.api
+            ));
+        }
+        if let Some(port) = self.listen_port {
+            if !(-1..=65535).contains(&port) {
+                return Err(format!(
+                    "engine.gobgp.listen_port: {port} is not a port (0..65535) or -1"
+                ));
+            }
+        }
+        if self.restart_time == 0 || self.restart_time > 4095 {
+            return Err(format!(
+                "engine.gobgp.restart_time: {} is outside 1..4095 seconds (12 bits in the capability)",
+                self.restart_time
+            ));
+        }
+        if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
+            return Err("engine.gobgp.connect_timeout / request_timeout must not be zero".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_table_gives_the_documented_defaults() {
+        let c: GobgpConfig = toml::from_str("").unwrap();
+        assert_eq!(c, GobgpConfig::default());
+        assert_eq!(c.api, "127.0.0.1:50051");
+        assert!(!c.manage_process);
+        assert_eq!(c.binary, PathBuf::from("gobgpd"));
+        assert_eq!(c.listen_port, None);
+        assert_eq!(c.restart_time, 120);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn keys_parse_with_humantime_durations() {
+        let c: GobgpConfig = toml::from_str(
+            r#"
+            api = "127.0.0.1:50161"
+            manage_process = true
+            binary = "/usr/bin/gobgpd"
+            listen_port = -1
+            connect_timeout = "2s"
+            request_timeout = "1m"
+            restart_time = 60
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.listen_port, Some(-1));
+        assert_eq!(c.connect_timeout, Duration::from_secs(2));
+        assert_eq!(c.request_timeout, Duration::from_secs(60));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<GobgpConfig>("apii = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("apii"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_bad_key() {
+        let c = GobgpConfig {
+            api: "localhost".into(),
+            ..GobgpConfig::default()
+        };
+        assert!(c.validate().unwrap_err().contains("engine.gobgp.api"));
+        let c = GobgpConfig {
+            listen_port: Some(-2),
+            ..GobgpConfig::default()
+        };
+        assert!(c.validate().unwrap_err().contains("listen_port"));
+        let c = GobgpConfig {
+            restart_time: 5000,
+            ..GobgpConfig::default()
+        };
+        assert!(c.validate().unwrap_err().contains("restart_time"));
+    }
+}

@@ -1,0 +1,368 @@
+//! [`GobgpEngine`]: the [`BgpEngine`] that makes gobgpd hold an
+//! [`RrConfig`] over gRPC. The runtime calls `held` -> `plan` -> `apply` ->
+//! `observe`; this module sequences RPCs, [`crate::ops`] decides them and
+//! [`crate::mapping`] shapes them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use rrd_core::{
+    ApplyReport, BgpEngine, DaemonState, EngineError, EngineInfo, Neighbor, Observation, PeerKey,
+    Plan, RouterSettings, RrConfig, SessionStatus, StartMode, StopMode,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::client::Client;
+use crate::config::GobgpConfig;
+use crate::error::{GobgpError, ENGINE};
+use crate::mapping::{
+    global_of_spec, neighbor_of_spec, peer_of_spec, router_of_global, spec_of_global,
+    spec_of_peer, MapContext,
+};
+use crate::observe::{key_of, session_of};
+use crate::ops::{self, Live, Op};
+use crate::process::ManagedDaemon;
+
+/// What rrd applied last: the source of the [`Neighbor`] fields GoBGP does
+/// not store (see [`crate::mapping`]).
+#[derive(Debug, Default)]
+struct Applied {
+    router: Option<RouterSettings>,
+    neighbors: BTreeMap<PeerKey, Neighbor>,
+}
+
+/// The GoBGP engine. Create with [`GobgpEngine::new`], then
+/// [`BgpEngine::start`].
+#[derive(Debug)]
+pub struct GobgpEngine {
+    config: GobgpConfig,
+    client: Option<Client>,
+    daemon: Option<ManagedDaemon>,
+    /// Started with [`StartMode::Restarting`] and the BGP instance not yet
+    /// created: the AddPeers that create it carry `local_restarting`.
+    restarting: bool,
+    applied: Applied,
+    version: Option<String>,
+}
+
+impl GobgpEngine {
+    pub fn new(config: GobgpConfig) -> GobgpEngine {
+        GobgpEngine {
+            config,
+            client: None,
+            daemon: None,
+            restarting: false,
+            applied: Applied::default(),
+            version: None,
+        }
+    }
+
+    pub fn config(&self) -> &GobgpConfig {
+        &self.config
+    }
+
+    /// The gRPC client, once started: ListPath counts
+    /// ([`Client::rib_summary`]) and the raw WatchEvent stream.
+    pub fn client(&self) -> Option<&Client> {
+        self.client.as_ref()
+    }
+
+    /// PID of the managed gobgpd, while one runs.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().and_then(ManagedDaemon::pid)
+    }
+
+    /// How often the managed gobgpd died and was restarted.
+    pub fn daemon_restarts(&self) -> u64 {
+        self.daemon.as_ref().map_or(0, ManagedDaemon::restarts)
+    }
+
+    fn require_client(&self) -> Result<&Client, GobgpError> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| GobgpError::NotReady {
+                endpoint: self.config.api.clone(),
+                waited: Duration::ZERO,
+                last: "the engine is not started".into(),
+            })
+    }
+
+    fn err(&self, e: GobgpError) -> EngineError {
+        e.into_engine_error(&self.config.api)
+    }
+
+    async fn start_inner(&mut self, mode: StartMode) -> Result<(), GobgpError> {
+        self.config.validate().map_err(GobgpError::Unsupported)?;
+        if self.config.manage_process && self.daemon.is_none() {
+            self.version = daemon_version(&self.config).await;
+            self.daemon = Some(ManagedDaemon::start(&self.config)?);
+        }
+        let client = Client::new(
+            &self.config.api,
+            self.config.connect_timeout,
+            self.config.request_timeout,
+        )?;
+        let global = wait_ready(&client, self.config.connect_timeout).await?;
+        self.client = Some(client);
+        self.restarting = mode == StartMode::Restarting;
+        if self.restarting && global.asn != 0 {
+            tracing::warn!(
+                asn = global.asn,
+                "started as a restarting speaker, but gobgpd already runs BGP: peers it holds keep their settings"
+            );
+        }
+        Ok(())
+    }
+
+    async fn live(&self, client: &Client) -> Result<Live, GobgpError> {
+        let g = client.get_bgp().await?;
+        let Some(global) = spec_of_global(&g)? else {
+            return Ok(Live::NotRunning);
+        };
+        let mut peers = BTreeMap::new();
+        for p in client.list_peer("", false).await? {
+            let spec = spec_of_peer(&p)?;
+            peers.insert(spec.address, spec);
+        }
+        Ok(Live::Running { global, peers })
+    }
+
+    async fn held_inner(&self) -> Result<Option<RrConfig>, GobgpError> {
+        let client = self.require_client()?;
+        let g = client.get_bgp().await?;
+        let Some(global) = spec_of_global(&g)? else {
+            return Ok(None);
+        };
+        let ctx = MapContext {
+            router_id: global.router_id,
+            global_asn: global.asn,
+            restart_time: self.config.restart_time,
+        };
+        let router = router_of_global(&global, self.config.listen_port, self.applied.router.as_ref());
+        let mut neighbors = BTreeMap::new();
+        for p in client.list_peer("", false).await? {
+            let spec = spec_of_peer(&p)?;
+            let mut key = key_of(&p);
+            if neighbors.contains_key(&key) {
+                // Two peers with one description (added by hand): keep both
+                // so that the plan removes the stray one.
+                key = PeerKey(format!("{key}@{}", spec.address));
+            }
+            let n = neighbor_of_spec(&key, &spec, &ctx, self.applied.neighbors.get(&key));
+            neighbors.insert(key, n);
+        }
+        Ok(Some(RrConfig { router, neighbors }))
+    }
+
+    async fn apply_inner(
+        &mut self,
+        desired: &RrConfig,
+        plan: &Plan,
+    ) -> Result<ApplyReport, GobgpError> {
+        if plan.is_empty() {
+            return Ok(ApplyReport::default());
+        }
+        // Validate everything before the first mutation.
+        let v = ops::validate(desired, self.config.listen_port, self.config.restart_time)?;
+        let client = self.require_client()?.clone();
+        let live = self.live(&client).await?;
+        let ops = ops::operations(&v, plan, &live);
+        let bootstrap = ops.iter().any(|o| matches!(o, Op::StartBgp(_)));
+        if ops.first() == Some(&Op::StopBgp) {
+            tracing::warn!(
+                router_id = %v.global.router_id,
+                asn = v.global.asn,
+                "router settings changed: restarting GoBGP's BGP instance, every session resets"
+            );
+        }
+        let local_restarting = bootstrap && self.restarting;
+        if local_restarting {
+            tracing::info!(peers = v.peers.len(), "adding peers as a restarting speaker (R and F bits)");
+        }
+        // Remember what was asked for before mutating: held() only uses it
+        // where gobgpd's peers match it, so a failure half-way is harmless.
+        self.applied.router = Some(desired.router.clone());
+        self.applied
+            .neighbors
+            .extend(desired.neighbors.iter().map(|(k, n)| (k.clone(), n.clone())));
+
+        let mut report = ApplyReport {
+            changed: !ops.is_empty(),
+            operations: Vec::with_capacity(ops.len()),
+        };
+        for op in &ops {
+            match op {
+                Op::StopBgp => client.stop_bgp().await?,
+                Op::StartBgp(g) => client.start_bgp(global_of_spec(g)).await?,
+                Op::DeletePeer { key, address } => {
+                    client.delete_peer(&address.to_string(), &key.0).await?
+                }
+                Op::UpdatePeer { spec, .. } => {
+                    if client.update_peer(peer_of_spec(spec, false)).await? {
+                        tracing::debug!(peer = %spec.address, "gobgpd suggests a soft reset in; not needed for timers");
+                    }
+                }
+                Op::AddPeer { spec, .. } => {
+                    client.add_peer(peer_of_spec(spec, local_restarting)).await?
+                }
+            }
+            report.operations.push(op.describe());
+        }
+        if bootstrap {
+            self.restarting = false;
+        }
+        self.applied
+            .neighbors
+            .retain(|k, _| desired.neighbors.contains_key(k));
+        tracing::info!(plan = %plan.summary(), rpcs = ops.len(), "applied to gobgpd");
+        Ok(report)
+    }
+
+    async fn observe_inner(&self) -> Result<Observation, GobgpError> {
+        let down = |reason: String| Observation {
+            daemon: DaemonState::Down { reason },
+            sessions: Vec::new(),
+        };
+        let Some(client) = self.client.as_ref() else {
+            return Ok(down("the engine is not started".into()));
+        };
+        let g = match client.get_bgp().await {
+            Ok(g) => g,
+            Err(e) if e.is_unreachable() => return Ok(down(e.to_string())),
+            Err(e) => return Err(e),
+        };
+        if g.asn == 0 {
+            return Ok(Observation {
+                daemon: DaemonState::Unconfigured,
+                sessions: Vec::new(),
+            });
+        }
+        let peers = match client.list_peer("", true).await {
+            Ok(p) => p,
+            Err(e) if e.is_unreachable() => return Ok(down(e.to_string())),
+            Err(e) => return Err(e),
+        };
+        let mut sessions: Vec<SessionStatus> = peers.iter().filter_map(session_of).collect();
+        sessions.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Observation {
+            daemon: DaemonState::Running,
+            sessions,
+        })
+    }
+
+    async fn stop_inner(&mut self, mode: StopMode) -> Result<(), GobgpError> {
+        let daemon = self.daemon.take();
+        let client = self.client.take();
+        match (daemon, mode) {
+            // gobgpd turns SIGTERM into StopBgp: Cease to every peer.
+            (Some(d), StopMode::Graceful) => d.stop(Signal::SIGTERM).await,
+            // Only SIGKILL leaves peers in graceful-restart helper mode
+            // (SIGTERM, SIGINT and StopBgp all send Cease).
+            (Some(d), StopMode::PreserveForwarding) => d.stop(Signal::SIGKILL).await,
+            (None, StopMode::Graceful) => {
+                if let Some(c) = client {
+                    c.stop_bgp().await?;
+                }
+            }
+            (None, StopMode::PreserveForwarding) => {
+                self.client = client;
+                return Err(GobgpError::Unsupported(
+                    "gobgpd is not run by rrd (manage_process = false): it cannot be stopped \
+                     without NOTIFICATIONs over gRPC; SIGKILL it with its service manager"
+                        .into(),
+                ));
+            }
+        }
+        self.restarting = false;
+        Ok(())
+    }
+
+    /// Session changes as gobgpd reports them (every peer once at first,
+    /// then each state change), for a runtime that wants to observe at
+    /// once instead of polling. The channel closes when the stream ends
+    /// (gobgpd gone); the forwarding task ends when the receiver is dropped.
+    pub async fn watch_sessions(&self) -> Result<mpsc::Receiver<SessionStatus>, EngineError> {
+        let client = self.require_client().map_err(|e| self.err(e))?;
+        let mut stream = client.watch_peers().await.map_err(|e| self.err(e))?;
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            while let Ok(Some(event)) = stream.message().await {
+                let Some(crate::apipb::watch_event_response::Event::Peer(pe)) = event.event else {
+                    continue;
+                };
+                let Some(status) = pe.peer.as_ref().and_then(session_of) else {
+                    continue;
+                };
+                if tx.send(status).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+/// `gobgpd --version` -> `gobgpd 3.10.0`.
+async fn daemon_version(config: &GobgpConfig) -> Option<String> {
+    let out = tokio::process::Command::new(&config.binary)
+        .arg("--version")
+        .output()
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split_whitespace().last()?;
+    Some(format!("gobgpd {version}"))
+}
+
+/// Poll GetBgp until gobgpd answers or `within` has passed.
+async fn wait_ready(
+    client: &Client,
+    within: Duration,
+) -> Result<crate::apipb::Global, GobgpError> {
+    let deadline = Instant::now() + within;
+    loop {
+        match client.get_bgp().await {
+            Ok(g) => return Ok(g),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(GobgpError::NotReady {
+                    endpoint: client.endpoint().to_owned(),
+                    waited: within,
+                    last: e.to_string(),
+                })
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+impl BgpEngine for GobgpEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            kind: ENGINE,
+            version: self.version.clone(),
+            endpoint: self.config.api.clone(),
+        }
+    }
+
+    async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
+        self.start_inner(mode).await.map_err(|e| self.err(e))
+    }
+
+    async fn held(&mut self) -> Result<Option<RrConfig>, EngineError> {
+        self.held_inner().await.map_err(|e| self.err(e))
+    }
+
+    async fn apply(&mut self, desired: &RrConfig, plan: &Plan) -> Result<ApplyReport, EngineError> {
+        self.apply_inner(desired, plan).await.map_err(|e| self.err(e))
+    }
+
+    async fn observe(&mut self) -> Result<Observation, EngineError> {
+        self.observe_inner().await.map_err(|e| self.err(e))
+    }
+
+    async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
+        self.stop_inner(mode).await.map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,227 @@
+//! ListPeer -> [`SessionStatus`]: FSM state, since when, route counts, the
+//! RR-client flag and the families the peer announced graceful restart
+//! for (decoded from the received capabilities).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::{Duration, UNIX_EPOCH};
+
+use prost::Message;
+use rrd_core::{Asn, Family, PeerKey, SessionState, SessionStatus};
+
+use crate::apipb;
+use crate::apipb::peer_state::{AdminState, SessionState as ApiState};
+
+/// The session name of a listed peer: its description (rrd writes the
+/// [`PeerKey`] there); peers someone else added get `gobgp_<address>`.
+pub fn key_of(peer: &apipb::Peer) -> PeerKey {
+    let conf = peer.conf.as_ref();
+    match conf.map(|c| c.description.as_str()) {
+        Some(d) if !d.is_empty() => PeerKey(d.to_owned()),
+        _ => PeerKey(format!(
+            "gobgp_{}",
+            conf.map(|c| c.neighbor_address.replace(['.', ':'], "_"))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+fn state_of(s: &apipb::PeerState) -> SessionState {
+    if s.admin_state == AdminState::Down as i32 {
+        return SessionState::Down;
+    }
+    match ApiState::try_from(s.session_state).unwrap_or(ApiState::Unknown) {
+        ApiState::Unknown | ApiState::Idle => SessionState::Idle,
+        ApiState::Connect => SessionState::Connect,
+        ApiState::Active => SessionState::Active,
+        ApiState::Opensent => SessionState::OpenSent,
+        ApiState::Openconfirm => SessionState::OpenConfirm,
+        ApiState::Established => SessionState::Established,
+    }
+}
+
+fn rfc3339(t: &prost_types::Timestamp) -> Option<String> {
+    let secs = u64::try_from(t.seconds).ok()?;
+    Some(humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string())
+}
+
+/// Families in the peer's graceful-restart capability (the tuples: a
+/// capability without tuples protects nothing, ENGINE-NOTES B.4).
+pub fn graceful_restart_families(caps: &[prost_types::Any]) -> BTreeSet<Family> {
+    let mut out = BTreeSet::new();
+    for cap in caps {
+        if !cap.type_url.ends_with("/apipb.GracefulRestartCapability") {
+            continue;
+        }
+        let Ok(gr) = apipb::GracefulRestartCapability::decode(cap.value.as_slice()) else {
+            continue;
+        };
+        for t in gr.tuples {
+            match t.family.map(|f| (f.afi, f.safi)) {
+                Some((1, 1)) => out.insert(Family::Ipv4),
+                Some((2, 1)) => out.insert(Family::Ipv6),
+                _ => false,
+            };
+        }
+    }
+    out
+}
+
+/// One session as gobgpd reports it.
+pub fn session_of(peer: &apipb::Peer) -> Option<SessionStatus> {
+    let conf = peer.conf.as_ref()?;
+    let address: IpAddr = conf.neighbor_address.parse().ok()?;
+    let state = peer.state.clone().unwrap_or_default();
+    let session = state_of(&state);
+    let timers = peer.timers.as_ref().and_then(|t| t.state.as_ref());
+    let since = timers
+        .and_then(|t| {
+            if session == SessionState::Established {
+                t.uptime.as_ref()
+            } else {
+                t.downtime.as_ref()
+            }
+        })
+        .and_then(rfc3339);
+    let (mut received, mut accepted, mut advertised) = (0u64, 0u64, 0u64);
+    let mut counted = false;
+    for a in &peer.afi_safis {
+        if let Some(s) = &a.state {
+            counted = true;
+            received += s.received;
+            accepted += s.accepted;
+            advertised += s.advertised;
+        }
+    }
+    let mut info = Vec::new();
+    if state.admin_state == AdminState::Down as i32 {
+        info.push("admin down".to_owned());
+    } else if state.admin_state == AdminState::PfxCt as i32 {
+        info.push("prefix limit reached".to_owned());
+    }
+    if received != accepted {
+        info.push(format!("{received} received, {accepted} accepted"));
+    }
+    if state.flops > 0 {
+        info.push(format!("{} flaps", state.flops));
+    }
+    let gr = peer.graceful_restart.as_ref();
+    if gr.is_some_and(|g| g.local_restarting) {
+        info.push("restarting (R/F bits sent)".to_owned());
+    }
+    Some(SessionStatus {
+        key: key_of(peer),
+        address,
+        remote_as: (conf.peer_asn != 0).then_some(Asn(conf.peer_asn)),
+        state: session,
+        since,
+        info: info.join(", "),
+        routes_received: counted.then_some(accepted),
+        routes_sent: counted.then_some(advertised),
+        peer_graceful_restart: graceful_restart_families(&state.remote_cap),
+        rr_client: peer
+            .route_reflector
+            .as_ref()
+            .map(|r| r.route_reflector_client),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any<M: Message>(name: &str, m: &M) -> prost_types::Any {
+        prost_types::Any {
+            type_url: format!("type.googleapis.com/apipb.{name}"),
+            value: m.encode_to_vec(),
+        }
+    }
+
+    #[test]
+    fn graceful_restart_families_come_from_the_capability_tuples() {
+        let gr = apipb::GracefulRestartCapability {
+            flags: 0x08,
+            time: 120,
+            tuples: vec![apipb::GracefulRestartCapabilityTuple {
+                family: Some(apipb::Family { afi: 1, safi: 1 }),
+                flags: 0x80,
+            }],
+        };
+        let mp = apipb::MultiProtocolCapability {
+            family: Some(apipb::Family { afi: 2, safi: 1 }),
+        };
+        let caps = [
+            any("MultiProtocolCapability", &mp),
+            any("GracefulRestartCapability", &gr),
+        ];
+        assert_eq!(
+            graceful_restart_families(&caps),
+            BTreeSet::from([Family::Ipv4])
+        );
+        let bare = apipb::GracefulRestartCapability {
+            tuples: vec![],
+            ..gr
+        };
+        assert!(graceful_restart_families(&[any("GracefulRestartCapability", &bare)]).is_empty());
+    }
+
+    #[test]
+    fn an_established_peer_reports_uptime_and_accepted_and_advertised_counts() {
+        let peer = apipb::Peer {
+            conf: Some(apipb::PeerConf {
+                neighbor_address: "198.51.100.2".into(),
+                description: "Node_198_51_100_2".into(),
+                peer_asn: 64512,
+                ..Default::default()
+            }),
+            state: Some(apipb::PeerState {
+                session_state: ApiState::Established as i32,
+                ..Default::default()
+            }),
+            timers: Some(apipb::Timers {
+                config: None,
+                state: Some(apipb::TimersState {
+                    uptime: Some(prost_types::Timestamp {
+                        seconds: 1_700_000_000,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                }),
+            }),
+            route_reflector: Some(apipb::RouteReflector {
+                route_reflector_client: true,
+                ..Default::default()
+            }),
+            afi_safis: vec![apipb::AfiSafi {
+                state: Some(apipb::AfiSafiState {
+                    received: 3,
+                    accepted: 2,
+                    advertised: 5,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let s = session_of(&peer).unwrap();
+        assert_eq!(s.key.0, "Node_198_51_100_2");
+        assert_eq!(s.state, SessionState::Established);
+        assert_eq!(s.since.as_deref(), Some("2023-11-14T22:13:20Z"));
+        assert_eq!((s.routes_received, s.routes_sent), (Some(2), Some(5)));
+        assert_eq!(s.info, "3 received, 2 accepted");
+        assert_eq!(s.rr_client, Some(true));
+    }
+
+    #[test]
+    fn a_peer_without_description_gets_a_key_from_its_address() {
+        let peer = apipb::Peer {
+            conf: Some(apipb::PeerConf {
+                neighbor_address: "2001:db8::2".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(key_of(&peer).0, "gobgp_2001_db8__2");
+        assert_eq!(session_of(&peer).unwrap().state, SessionState::Idle);
+    }
+}

@@ -1,0 +1,212 @@
+//! Unit tests of validation and RPC planning (no daemon needed).
+
+use std::net::Ipv4Addr;
+
+use rrd_core::testing::conformance::{suite_config, EngineSuiteParams};
+use rrd_core::{plan, Asn, NextHop, PeerKey, Role, RrConfig};
+
+use super::*;
+
+fn suite() -> RrConfig {
+    suite_config(&EngineSuiteParams {
+        router_id: "198.51.100.1".parse().unwrap(),
+        local_v4: "198.51.100.1".parse().unwrap(),
+        local_v6: None,
+        neighbors_v4: (2..6).map(|i| Ipv4Addr::new(198, 51, 100, i)).collect(),
+        neighbors_v6: vec![],
+    })
+}
+
+fn validated(c: &RrConfig) -> Validated {
+    validate(c, None, 120).unwrap()
+}
+
+/// gobgpd holding exactly `c`.
+fn running(c: &RrConfig) -> Live {
+    let v = validated(c);
+    Live::Running {
+        global: v.global.clone(),
+        peers: v.peers.values().map(|s| (s.address, s.clone())).collect(),
+    }
+}
+
+fn names(ops: &[Op]) -> Vec<String> {
+    ops.iter().map(Op::describe).collect()
+}
+
+#[test]
+fn a_daemon_without_bgp_gets_start_bgp_and_every_peer_whatever_the_plan() {
+    let c = suite();
+    let ops = operations(&validated(&c), &Plan::default(), &Live::NotRunning);
+    assert!(matches!(ops[0], Op::StartBgp(_)));
+    assert_eq!(ops.len(), 1 + c.neighbors.len());
+    assert!(ops[1..].iter().all(|o| matches!(o, Op::AddPeer { .. })));
+}
+
+#[test]
+fn an_empty_plan_against_a_matching_daemon_sends_nothing() {
+    let c = suite();
+    assert!(operations(&validated(&c), &plan(&c, Some(&c)), &running(&c)).is_empty());
+}
+
+#[test]
+fn a_router_change_restarts_bgp_and_re_adds_every_peer() {
+    let c = suite();
+    let mut d = c.clone();
+    d.router.router_id = "198.51.100.99".parse().unwrap();
+    let ops = operations(&validated(&d), &plan(&d, Some(&c)), &running(&c));
+    assert_eq!(ops[0], Op::StopBgp);
+    assert!(matches!(ops[1], Op::StartBgp(ref g) if g.router_id.to_string() == "198.51.100.99"));
+    assert_eq!(ops.len(), 2 + d.neighbors.len());
+}
+
+#[test]
+fn a_router_change_gobgp_does_not_see_touches_nothing() {
+    let c = suite();
+    let mut d = c.clone();
+    d.router.rules = rrd_core::RuleSet::CalicoV3;
+    let p = plan(&d, Some(&c));
+    assert!(p.router.is_some());
+    assert!(operations(&validated(&d), &p, &running(&c)).is_empty());
+}
+
+#[test]
+fn removes_come_first_then_updates_then_adds() {
+    let c = suite();
+    let mut d = c.clone();
+    let first = d.neighbors.keys().next().unwrap().clone();
+    d.neighbors.remove(&first);
+    let (k, n) = d.neighbors.iter_mut().next().unwrap();
+    let timers_key = k.clone();
+    n.keepalive_time = Some(7);
+    let mut extra = n.clone();
+    extra.address = "198.51.100.77".parse().unwrap();
+    d.neighbors
+        .insert(PeerKey("Node_198_51_100_77".into()), extra);
+    let ops = operations(&validated(&d), &plan(&d, Some(&c)), &running(&c));
+    assert_eq!(
+        names(&ops),
+        [
+            format!(
+                "DeletePeer {} ({first})",
+                c.neighbors[&first].address
+            ),
+            format!(
+                "UpdatePeer {} ({timers_key})",
+                d.neighbors[&timers_key].address
+            ),
+            "AddPeer 198.51.100.77 (Node_198_51_100_77)".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn a_changed_client_flag_is_a_delete_and_add_of_that_peer_only() {
+    let c = suite();
+    let mut d = c.clone();
+    let (key, n) = d
+        .neighbors
+        .iter_mut()
+        .find(|(_, n)| n.role.is_client())
+        .unwrap();
+    let key = key.clone();
+    n.role = Role::NonClient;
+    let address = n.address;
+    let ops = operations(&validated(&d), &plan(&d, Some(&c)), &running(&c));
+    assert_eq!(
+        names(&ops),
+        [
+            format!("DeletePeer {address} ({key})"),
+            format!("AddPeer {address} ({key})")
+        ]
+    );
+}
+
+#[test]
+fn a_renamed_session_to_the_same_address_is_deleted_before_it_is_added() {
+    let c = suite();
+    let mut d = c.clone();
+    let (old_key, n) = d
+        .neighbors
+        .iter()
+        .find(|(k, _)| k.0.starts_with("Node_"))
+        .map(|(k, n)| (k.clone(), n.clone()))
+        .unwrap();
+    d.neighbors.remove(&old_key);
+    let new_key = PeerKey(old_key.0.replacen("Node_", "Global_", 1));
+    d.neighbors.insert(new_key.clone(), n.clone());
+    let ops = operations(&validated(&d), &plan(&d, Some(&c)), &running(&c));
+    assert_eq!(
+        names(&ops),
+        [
+            format!("DeletePeer {} ({old_key})", n.address),
+            format!("AddPeer {} ({new_key})", n.address)
+        ]
+    );
+}
+
+#[test]
+fn a_stale_plan_does_not_re_add_a_peer_the_daemon_already_holds() {
+    let c = suite();
+    // The plan was computed against an empty daemon, but gobgpd already
+    // holds everything.
+    let p = plan(&c, None);
+    let ops = operations(&validated(&c), &p, &running(&c));
+    assert!(ops.is_empty(), "{:?}", names(&ops));
+}
+
+#[test]
+fn a_metadata_only_update_sends_nothing() {
+    let c = suite();
+    let mut d = c.clone();
+    for n in d.neighbors.values_mut() {
+        n.peer_node = Some("kube-node9".into());
+        n.local_as_explicit = !n.local_as_explicit;
+    }
+    let p = plan(&d, Some(&c));
+    assert_eq!(p.update.len(), c.neighbors.len());
+    assert!(operations(&validated(&d), &p, &running(&c)).is_empty());
+}
+
+#[test]
+fn two_sessions_to_one_address_are_unsupported_and_both_are_named() {
+    let mut c = suite();
+    let (_, n) = c.neighbors.iter().next().unwrap();
+    let mut other = n.clone();
+    other.port = Some(1179);
+    let address = other.address;
+    c.neighbors.insert(
+        rrd_core::model::session_name(other.kind, other.address, other.port),
+        other,
+    );
+    let err = validate(&c, None, 120).unwrap_err().to_string();
+    assert!(err.contains(&address.to_string()), "{err}");
+    assert!(err.contains("port 1179") && err.contains("port 179"), "{err}");
+}
+
+#[test]
+fn every_unsupported_neighbor_is_listed_in_one_error() {
+    let mut c = suite();
+    for n in c.neighbors.values_mut() {
+        n.next_hop = NextHop::SetSelf;
+    }
+    let err = validate(&c, None, 120).unwrap_err().to_string();
+    assert_eq!(err.matches("next hop self").count(), c.neighbors.len(), "{err}");
+}
+
+#[test]
+fn a_changed_remote_as_on_the_mesh_peer_is_a_reset() {
+    let c = suite();
+    let mut d = c.clone();
+    let (key, n) = d
+        .neighbors
+        .iter_mut()
+        .find(|(k, _)| k.0.starts_with("Mesh_"))
+        .unwrap();
+    let key = key.clone();
+    n.remote_as = Asn(64513);
+    let ops = operations(&validated(&d), &plan(&d, Some(&c)), &running(&c));
+    assert_eq!(ops.len(), 2, "{:?}", names(&ops));
+    assert!(matches!(&ops[0], Op::DeletePeer { key: k, .. } if *k == key));
+    assert!(matches!(&ops[1], Op::AddPeer { key: k, spec } if *k == key && spec.peer_asn == 64513));
+}
