@@ -9,7 +9,9 @@
 //! session states.
 
 pub mod config;
+pub mod observe;
 pub mod render;
+pub mod socket;
 
 pub use config::{BirdConfig, BirdVersion, ConfigError};
 pub use render::{render, RenderError, RenderOptions, Rendered};

@@ -1,0 +1,176 @@
+//! Parsing `show protocols all` as captured from BIRD 2.0.12 and 1.6.8 RRs
+//! (one established client with graceful restart, one neighbor nobody
+//! listens on, one disabled mesh session, one BGP protocol not named by rrd).
+
+use super::*;
+
+fn reply(text: &str) -> Reply {
+    Reply::parse(text).expect("a complete reply")
+}
+
+fn by_name(s: &[SessionStatus], name: &str) -> SessionStatus {
+    s.iter()
+        .find(|x| x.key.0 == name)
+        .unwrap_or_else(|| panic!("{name} missing in {s:#?}"))
+        .clone()
+}
+
+#[test]
+fn bird2_sessions_have_state_counts_capabilities_and_client_flag() {
+    let r = reply(include_str!("fixtures/bird2-show-protocols-all.txt"));
+    let s = sessions(&r, None);
+    let names: Vec<&str> = s.iter().map(|x| x.key.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Node_127_9_2_2", "Node_127_9_2_3", "Mesh_127_9_2_4"],
+        "device, static and `upstream` are not ours"
+    );
+
+    let up = by_name(&s, "Node_127_9_2_2");
+    assert_eq!(up.state, SessionState::Established);
+    assert_eq!(up.address, "127.9.2.2".parse::<IpAddr>().unwrap());
+    assert_eq!(up.remote_as, Some(Asn(64512)));
+    assert_eq!(up.since.as_deref(), Some("20:57:55.955"));
+    assert_eq!(up.info, "");
+    // Two channels: ipv4 1/1 and ipv6 1/1.
+    assert_eq!((up.routes_received, up.routes_sent), (Some(2), Some(2)));
+    assert_eq!(
+        up.peer_graceful_restart,
+        BTreeSet::from([Family::Ipv4, Family::Ipv6])
+    );
+    assert_eq!(up.rr_client, Some(true));
+
+    let active = by_name(&s, "Node_127_9_2_3");
+    assert_eq!(active.state, SessionState::Active);
+    assert_eq!(active.info, "Socket: Connection refused");
+    assert_eq!((active.routes_received, active.routes_sent), (None, None));
+    assert!(active.peer_graceful_restart.is_empty());
+    assert_eq!(active.rr_client, None, "no Session line before Established");
+
+    let down = by_name(&s, "Mesh_127_9_2_4");
+    assert_eq!(down.state, SessionState::Down);
+    assert_eq!(down.info, "");
+}
+
+#[test]
+fn bird16_sessions_parse_despite_the_other_section_order() {
+    let r = reply(include_str!("fixtures/bird16-show-protocols-all.txt"));
+    let s = sessions(&r, Some(Family::Ipv4));
+    let names: Vec<&str> = s.iter().map(|x| x.key.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Global_127_9_3_2", "Global_127_9_3_3", "Mesh_127_9_3_4"]
+    );
+
+    let up = by_name(&s, "Global_127_9_3_2");
+    assert_eq!(up.state, SessionState::Established);
+    assert_eq!(up.since.as_deref(), Some("20:57:55"));
+    assert_eq!((up.routes_received, up.routes_sent), (Some(1), Some(1)));
+    assert_eq!(up.peer_graceful_restart, BTreeSet::from([Family::Ipv4]));
+    assert_eq!(up.rr_client, Some(true));
+    assert_eq!(up.remote_as, Some(Asn(64512)));
+
+    let active = by_name(&s, "Global_127_9_3_3");
+    assert_eq!(active.state, SessionState::Active);
+    assert_eq!(active.info, "Socket: Connection refused");
+    assert_eq!(active.routes_received, Some(0));
+    assert!(active.peer_graceful_restart.is_empty());
+
+    assert_eq!(by_name(&s, "Mesh_127_9_3_4").state, SessionState::Down);
+}
+
+#[test]
+fn bird16_graceful_restart_family_is_the_daemons() {
+    let text = include_str!("fixtures/bird16-show-protocols-all.txt");
+    let s = sessions(&reply(text), Some(Family::Ipv6));
+    assert_eq!(
+        by_name(&s, "Global_127_9_3_2").peer_graceful_restart,
+        BTreeSet::from([Family::Ipv6])
+    );
+    // A GR capability without address families protects nothing.
+    let aware = text.replace("restart-able", "restart-aware");
+    let s = sessions(&reply(&aware), Some(Family::Ipv4));
+    assert!(by_name(&s, "Global_127_9_3_2")
+        .peer_graceful_restart
+        .is_empty());
+}
+
+#[test]
+fn only_the_neighbors_graceful_restart_families_count() {
+    // Local capabilities announce ipv4 ipv6; the neighbor only ipv4.
+    let text = include_str!("fixtures/bird2-show-protocols-all.txt");
+    let at = text.find("     Neighbor capabilities").unwrap();
+    let (head, tail) = text.split_at(at);
+    let tail = tail.replacen("AF supported: ipv4 ipv6", "AF supported: ipv4", 1);
+    let s = sessions(&reply(&format!("{head}{tail}")), None);
+    assert_eq!(
+        by_name(&s, "Node_127_9_2_2").peer_graceful_restart,
+        BTreeSet::from([Family::Ipv4])
+    );
+}
+
+#[test]
+fn info_column_maps_to_fsm_states() {
+    for (state, info, want, rest) in [
+        ("start", "Connect", SessionState::Connect, ""),
+        ("start", "OpenSent      ", SessionState::OpenSent, ""),
+        ("start", "OpenConfirm", SessionState::OpenConfirm, ""),
+        ("start", "Passive", SessionState::Active, ""),
+        (
+            "start",
+            "Idle          BGP Error: Bad BGP identifier",
+            SessionState::Idle,
+            "BGP Error: Bad BGP identifier",
+        ),
+        ("stop", "Close", SessionState::Idle, ""),
+        (
+            "down",
+            "Received: Peer de-configured",
+            SessionState::Down,
+            "Received: Peer de-configured",
+        ),
+        ("up", "Established   ", SessionState::Established, ""),
+        ("start", "Weird", SessionState::Idle, "Weird"),
+    ] {
+        assert_eq!(
+            state_and_info(state, info),
+            (want, rest.to_owned()),
+            "{state} {info}"
+        );
+    }
+}
+
+#[test]
+fn protocol_rows_keep_spaces_inside_the_info_column() {
+    let row = ProtocolRow::parse("c_b        BGP        ---        start  20:08:37.146  Active        Socket: Connection refused").unwrap();
+    assert_eq!(
+        (row.name.as_str(), row.proto.as_str(), row.table.as_str()),
+        ("c_b", "BGP", "---")
+    );
+    assert_eq!(
+        (row.state.as_str(), row.since.as_str()),
+        ("start", "20:08:37.146")
+    );
+    assert_eq!(row.info, "Active        Socket: Connection refused");
+    assert!(ProtocolRow::parse("short row").is_none());
+}
+
+#[test]
+fn show_status_gives_version_and_whether_reconfiguration_is_done() {
+    let st = DaemonStatus::parse(&reply(include_str!("fixtures/bird16-show-status.txt")));
+    assert_eq!(st.version.as_deref(), Some("BIRD 1.6.8"));
+    assert!(st.is_settled());
+    let busy = DaemonStatus::parse(&reply(
+        "1000-BIRD 2.0.12\n1011-Router ID is 10.0.0.1\n0013 Reconfiguration in progress\n",
+    ));
+    assert!(!busy.is_settled());
+}
+
+#[test]
+fn route_counts_accept_the_filtered_variant() {
+    assert_eq!(
+        route_counts("3 imported, 1 filtered, 5 exported, 2 preferred"),
+        (Some(3), Some(5))
+    );
+    assert_eq!(route_counts("garbage"), (None, None));
+}
