@@ -8,6 +8,7 @@
 //! * [`Process`] — every daemon is started through the lab, tracked by
 //!   PID and killed when the lab is dropped, also when a test panics.
 //! * [`calico_client`] — BIRD 1.6 configured like a Calico node.
+//! * [`route_reflector`] — an RR host: its daemon plus rrd driving it.
 //! * [`bins`] — where the real daemons live.
 
 pub mod bins;
@@ -15,6 +16,7 @@ pub mod calico_client;
 mod lab;
 pub mod poll;
 mod process;
+pub mod route_reflector;
 
 pub use lab::{Host, Lab};
 pub use process::Process;
