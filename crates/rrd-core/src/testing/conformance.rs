@@ -170,7 +170,14 @@ pub async fn engine_suite<E: BgpEngine>(engine: &mut E, p: &EngineSuiteParams) {
 
     // 3. Add one, remove one, change one.
     let mut b = a.clone();
-    let first = b.neighbors.keys().next().cloned().expect("a neighbor");
+    // Remove a client session; the mesh session is the one updated below
+    // (its key sorts first, so "the first key" would remove it).
+    let first = b
+        .neighbors
+        .iter()
+        .find(|(_, n)| n.kind != SessionKind::Mesh)
+        .map(|(k, _)| k.clone())
+        .expect("a client neighbor");
     b.neighbors.remove(&first);
     let local = IpAddr::V4(p.local_v4);
     let cluster = a.router.cluster_id;
