@@ -97,10 +97,13 @@ impl GobgpError {
             | GobgpError::UpdatePeer { source, .. } => source,
             _ => return false,
         };
-        matches!(
-            status.code(),
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-        )
+        let transport = std::error::Error::source(status)
+            .is_some_and(|e| e.downcast_ref::<tonic::transport::Error>().is_some());
+        transport
+            || matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+            )
     }
 
     /// The [`EngineError`] the runtime sees.
