@@ -140,16 +140,11 @@ impl DecodeError {
 
 /// One v3 object (`apiVersion`/`kind`/`metadata`/`spec`) as JSON.
 pub fn decode_object(value: &Value) -> Result<Decoded, DecodeError> {
-    decode_with_kind(value, None, "object")
+    decode_with_kind(value, "object")
 }
 
-/// `decode_object` with a kind to assume when the object names none (items
-/// of a Kubernetes list) and a label for errors that precede the name.
-fn decode_with_kind(
-    value: &Value,
-    implied_kind: Option<ResourceKind>,
-    place: &str,
-) -> Result<Decoded, DecodeError> {
+/// `decode_object` with a label for errors found before the name is known.
+fn decode_with_kind(value: &Value, place: &str) -> Result<Decoded, DecodeError> {
     let Some(obj) = value.as_object() else {
         return Err(DecodeError::new(place, None, "not an object"));
     };
@@ -161,9 +156,7 @@ fn decode_with_kind(
                 format!("{k:?} is not BGPPeer, BGPConfiguration or Node"),
             )
         })?,
-        None | Some(Value::Null) => {
-            implied_kind.ok_or_else(|| DecodeError::new(place, Some("kind"), "missing"))?
-        }
+        None | Some(Value::Null) => return Err(DecodeError::new(place, Some("kind"), "missing")),
         Some(other) => {
             return Err(DecodeError::new(
                 place,
@@ -207,44 +200,71 @@ pub fn removal(kind: ResourceKind, name: &str) -> TopologyChange {
     }
 }
 
+/// The objects of a YAML/JSON stream as JSON, YAML 1.1 scalars resolved as
+/// Calico's tools do, `List` / `*List` objects flattened into their items
+/// (an item without `kind` gets the list's). Unreadable documents come
+/// back as errors. For callers that edit objects before decoding them.
+pub fn parse_objects(text: &str) -> (Vec<Value>, Vec<DecodeError>) {
+    let (objects, errors) = stream_objects(text);
+    (objects.into_iter().map(|(_, v)| v).collect(), errors)
+}
+
+/// [`parse_objects`], with the place of each object for messages.
+fn stream_objects(text: &str) -> (Vec<(String, Value)>, Vec<DecodeError>) {
+    let (docs, syntax) = yaml::load_stream(text);
+    let mut errors: Vec<DecodeError> = syntax
+        .into_iter()
+        .map(|e| {
+            DecodeError::new(
+                format!("document {} (line {})", e.index, e.line),
+                None,
+                format!("not valid YAML: {}", e.message),
+            )
+        })
+        .collect();
+    let mut objects = Vec::new();
+    for doc in docs {
+        let place = format!("document {} (line {})", doc.index, doc.line);
+        match doc.value {
+            Value::Null => {}
+            Value::Object(mut obj) if is_list(&obj) => {
+                let list_kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+                let implied = list_kind.strip_suffix("List").map(str::to_owned);
+                match obj.remove("items") {
+                    Some(Value::Array(items)) => {
+                        for (i, mut item) in items.into_iter().enumerate() {
+                            if let (Some(kind), Some(o)) = (&implied, item.as_object_mut()) {
+                                if o.get("kind").is_none_or(Value::is_null) && !kind.is_empty() {
+                                    o.insert("kind".into(), Value::String(kind.clone()));
+                                }
+                            }
+                            objects.push((format!("{place}, item {}", i + 1), item));
+                        }
+                    }
+                    Some(Value::Null) | None => {}
+                    Some(_) => {
+                        errors.push(DecodeError::new(place, Some("items"), "expected a list"))
+                    }
+                }
+            }
+            value => objects.push((place, value)),
+        }
+    }
+    (objects, errors)
+}
+
 /// A YAML/JSON stream as changes, in document order: multi-document
 /// streams, `kind: List` and `*List` objects with `items`. Kinds other
 /// than the three rrd reads are skipped silently; bad objects and
 /// unreadable documents come back as errors and are skipped.
 pub fn decode_changes(text: &str) -> (Vec<TopologyChange>, Vec<DecodeError>) {
-    let (docs, syntax) = yaml::load_stream(text);
-    let mut out = Collector::default();
-    out.errors.extend(syntax.into_iter().map(|e| {
-        DecodeError::new(
-            format!("document {} (line {})", e.index, e.line),
-            None,
-            format!("not valid YAML: {}", e.message),
-        )
-    }));
-    for doc in docs {
-        let place = format!("document {} (line {})", doc.index, doc.line);
-        match &doc.value {
-            Value::Null => {}
-            Value::Object(obj) if is_list(obj) => {
-                let list_kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-                let implied = list_kind
-                    .strip_suffix("List")
-                    .and_then(ResourceKind::from_kind);
-                match obj.get("items") {
-                    Some(Value::Array(items)) => {
-                        for (i, item) in items.iter().enumerate() {
-                            out.one(item, implied, &format!("{place}, item {}", i + 1));
-                        }
-                    }
-                    Some(Value::Null) | None => {}
-                    Some(_) => {
-                        out.errors
-                            .push(DecodeError::new(place, Some("items"), "expected a list"))
-                    }
-                }
-            }
-            value => out.one(value, None, &place),
-        }
+    let (objects, errors) = stream_objects(text);
+    let mut out = Collector {
+        errors,
+        ..Collector::default()
+    };
+    for (place, value) in objects {
+        out.one(&value, &place);
     }
     (out.changes, out.errors)
 }
@@ -257,11 +277,11 @@ struct Collector {
 }
 
 impl Collector {
-    fn one(&mut self, value: &Value, implied: Option<ResourceKind>, place: &str) {
-        if !is_ours(value, implied) {
+    fn one(&mut self, value: &Value, place: &str) {
+        if !is_ours(value) {
             return;
         }
-        match decode_with_kind(value, implied, place) {
+        match decode_with_kind(value, place) {
             Ok(decoded) => {
                 let key = identity(&decoded);
                 if !self.seen.insert(key.clone()) {
@@ -298,13 +318,12 @@ fn is_list(obj: &serde_json::Map<String, Value>) -> bool {
         .is_some_and(|k| k == "List" || k.ends_with("List"))
 }
 
-/// Whether a stream object is one of ours (or has no kind at all, which is
+/// Whether a stream object is one of ours (or has no usable kind, which is
 /// worth an error); IPPools and the like are skipped.
-fn is_ours(value: &Value, implied: Option<ResourceKind>) -> bool {
+fn is_ours(value: &Value) -> bool {
     match value.get("kind") {
         Some(Value::String(k)) => ResourceKind::from_kind(k).is_some(),
-        None | Some(Value::Null) => implied.is_some() || value.is_object(),
-        Some(_) => true,
+        _ => true,
     }
 }
 
