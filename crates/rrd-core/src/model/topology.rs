@@ -196,10 +196,12 @@ pub struct PeerRule {
     pub ttl_security: Option<u8>,
     #[serde(default)]
     pub num_allowed_local_as: Option<u8>,
-    /// v3 `nextHopMode` (`Auto`, `Self`, `Keep`); `keepOriginalNextHop`
-    /// is folded into `Keep` by the decoder.
+    /// v3 `nextHopMode` (`Auto`, `Self`, `Keep`): applies to iBGP and eBGP
+    /// peers alike, and when set, `keep_original_next_hop` is ignored.
     #[serde(default)]
     pub next_hop_mode: Option<String>,
+    /// v3 `keepOriginalNextHop` (deprecated): kept apart from
+    /// `next_hop_mode` because Calico applies it to eBGP peers only.
     #[serde(default)]
     pub keep_original_next_hop: bool,
     #[serde(default)]
