@@ -3,15 +3,29 @@
 //!
 //! Position in source -> runtime -> engine: the runtime hands
 //! [`BirdEngine`] the desired `RrConfig`; the engine renders it
-//! ([`render`]), and when the text differs from the live file it checks it,
-//! replaces the file atomically and sends `configure` over the control
+//! ([`render()`]), and when the text differs from the live file it checks
+//! it, replaces the file atomically and sends `configure` over the control
 //! socket ([`socket`]); [`observe`] turns `show protocols all` back into
-//! session states.
+//! session states. With `manage_process` the engine also runs the daemon
+//! (`daemon`).
+//!
+//! * [`config`] — `[engine.bird]` of rrd's TOML configuration.
+//! * [`render`] — `RrConfig` -> BIRD 2 / BIRD 1.6 text (pure).
+//! * [`socket`] — the control-socket protocol.
+//! * [`observe`] — `show protocols all` / `show status` parsers.
+//! * `files` — atomic writes and the record of the applied config.
+//! * `engine` — [`BirdEngine`], the `rrd_core::BgpEngine` implementation.
 
 pub mod config;
+mod daemon;
+mod engine;
+mod error;
+mod files;
 pub mod observe;
 pub mod render;
 pub mod socket;
 
 pub use config::{BirdConfig, BirdVersion, ConfigError};
+pub use engine::BirdEngine;
+pub use error::BirdError;
 pub use render::{render, RenderError, RenderOptions, Rendered};

@@ -1,0 +1,617 @@
+//! [`BirdEngine`]: the `BgpEngine` for BIRD 2.x and BIRD 1.6.
+//!
+//! Position in source -> runtime -> engine: the runtime calls `held`,
+//! `apply`, `observe`; this module turns those into file writes and
+//! control-socket commands, in two phases — first render, stage and have
+//! BIRD check every file (nothing live changes if anything is refused),
+//! then rename over the live file(s) and `configure`. BIRD 1.6 is handled
+//! as two "sides" (`bird` for IPv4, `bird6` for IPv6), BIRD 2 as one.
+//!
+//! What the daemon holds is known from `<config_path>.rrd.json`, written
+//! after every successful apply and believed only while re-rendering it
+//! gives exactly the live file(s). A restarted rrd thus sees the config it
+//! applied, plans nothing, and sends no `configure`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use rrd_core::{
+    ApplyReport, BgpEngine, DaemonState, EngineError, EngineInfo, Family, Observation, Plan,
+    RrConfig, StartMode, StopMode,
+};
+use tokio::time::Instant;
+
+use crate::config::{BirdConfig, BirdVersion};
+use crate::daemon::{DaemonSpec, Supervised};
+use crate::error::BirdError;
+use crate::files::{self, Staged};
+use crate::observe::{self, DaemonStatus};
+use crate::render::{render, RenderOptions};
+use crate::socket::{BirdSocket, SocketError};
+
+/// How long a freshly started daemon may take to answer on its socket.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long an orderly or graceful-restart stop may take before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+/// Poll interval while waiting for a daemon or a reconfiguration.
+const POLL: Duration = Duration::from_millis(100);
+
+/// One daemon and its files: BIRD 2's only one, or one of BIRD 1.6's two.
+#[derive(Debug)]
+struct Side {
+    name: &'static str,
+    /// The family a BIRD 1.6 daemon carries; `None` for BIRD 2.
+    family: Option<Family>,
+    config_path: PathBuf,
+    socket: PathBuf,
+    binary: PathBuf,
+    daemon: Option<Supervised>,
+}
+
+impl Side {
+    async fn connect(&self) -> Result<BirdSocket, SocketError> {
+        BirdSocket::connect(&self.socket).await
+    }
+
+    fn spec(&self) -> DaemonSpec {
+        DaemonSpec {
+            name: self.name,
+            binary: self.binary.clone(),
+            config: self.config_path.clone(),
+            socket: self.socket.clone(),
+        }
+    }
+}
+
+/// Drives BIRD through its configuration file(s) and control socket(s).
+#[derive(Debug)]
+pub struct BirdEngine {
+    config: BirdConfig,
+    options: RenderOptions,
+    sides: Vec<Side>,
+    /// How a daemon rrd starts is started (`-R` for `Restarting`).
+    start_mode: StartMode,
+    version: Option<String>,
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
+
+impl BirdEngine {
+    /// An engine for `config`; nothing is touched until [`BgpEngine::start`].
+    /// Relative paths are resolved against the current directory now.
+    pub fn new(config: BirdConfig) -> BirdEngine {
+        let side = |name, family, cfg: &Path, sock: &Path, bin: &Path| Side {
+            name,
+            family,
+            config_path: absolute(cfg),
+            socket: absolute(sock),
+            binary: bin.to_owned(),
+            daemon: None,
+        };
+        let sides = match config.version {
+            BirdVersion::V2 => vec![side(
+                "bird",
+                None,
+                &config.config_path,
+                &config.socket,
+                &config.binary,
+            )],
+            BirdVersion::V1_6 => vec![
+                side(
+                    "bird",
+                    Some(Family::Ipv4),
+                    &config.config_path,
+                    &config.socket,
+                    &config.binary,
+                ),
+                side(
+                    "bird6",
+                    Some(Family::Ipv6),
+                    &config.config_path_v6,
+                    &config.socket_v6,
+                    &config.binary_v6,
+                ),
+            ],
+        };
+        BirdEngine {
+            options: RenderOptions::from(&config),
+            config,
+            sides,
+            start_mode: StartMode::Fresh,
+            version: None,
+        }
+    }
+
+    pub fn config(&self) -> &BirdConfig {
+        &self.config
+    }
+
+    /// PIDs of the daemons rrd runs (managed mode), for status and tests.
+    pub fn daemon_pids(&self) -> Vec<u32> {
+        self.sides
+            .iter()
+            .filter_map(|s| s.daemon.as_ref()?.pid())
+            .collect()
+    }
+
+    /// The file contents `desired` renders to, one per side.
+    pub fn render_files(&self, desired: &RrConfig) -> Result<Vec<(PathBuf, String)>, BirdError> {
+        let r = render(desired, &self.options)?;
+        let mut texts = vec![r.ipv4];
+        texts.extend(r.ipv6);
+        Ok(self
+            .sides
+            .iter()
+            .map(|s| s.config_path.clone())
+            .zip(texts)
+            .collect())
+    }
+
+    fn read_live(&self) -> Result<Vec<Option<Vec<u8>>>, BirdError> {
+        self.sides
+            .iter()
+            .map(|s| files::read_live(&s.config_path))
+            .collect()
+    }
+
+    /// The recorded `RrConfig`, if re-rendering it gives exactly `live`.
+    fn recorded(&self, live: &[Option<Vec<u8>>]) -> Option<RrConfig> {
+        let record = files::read_record(&self.config.sidecar_path())?;
+        let texts = self.render_files(&record).ok()?;
+        let same = texts
+            .iter()
+            .zip(live)
+            .all(|((_, t), l)| l.as_deref() == Some(t.as_bytes()));
+        same.then_some(record)
+    }
+
+    fn check_version(&mut self, socket: &BirdSocket) -> Result<(), BirdError> {
+        if !self.config.version.matches_greeting(socket.greeting()) {
+            return Err(BirdError::Version {
+                socket: socket.path().to_owned(),
+                expected: self.config.version,
+                found: socket.greeting().to_owned(),
+            });
+        }
+        self.version = socket.greeting().strip_suffix(" ready.").map(str::to_owned);
+        Ok(())
+    }
+
+    /// Start side `i`'s daemon and wait until it answers.
+    async fn spawn(&mut self, i: usize) -> Result<BirdSocket, BirdError> {
+        let restarting = self.start_mode == StartMode::Restarting;
+        let spec = self.sides[i].spec();
+        if let Some(dir) = spec.socket.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| BirdError::WriteConfig {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        self.sides[i].daemon = Some(Supervised::spawn(spec, restarting)?);
+        match self.wait_ready(i).await {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                if let Some(d) = self.sides[i].daemon.take() {
+                    let _ = d.stop(Some(Signal::SIGKILL), STOP_GRACE).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Poll side `i`'s socket until its (managed) daemon answers.
+    async fn wait_ready(&mut self, i: usize) -> Result<BirdSocket, BirdError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let side = &self.sides[i];
+            match side.connect().await {
+                Ok(s) => {
+                    self.check_version(&s)?;
+                    return Ok(s);
+                }
+                Err(e) => {
+                    if let Some(d) = &side.daemon {
+                        if let (None, Some(status)) = (d.pid(), d.last_exit()) {
+                            return Err(BirdError::StartExited {
+                                binary: side.binary.clone(),
+                                status,
+                                output: d.output_tail(),
+                            });
+                        }
+                    }
+                    if Instant::now() >= deadline {
+                        tracing::debug!(socket = %side.socket.display(), error = %e, "no answer");
+                        return Err(BirdError::StartTimeout {
+                            binary: side.binary.clone(),
+                            socket: side.socket.clone(),
+                            timeout: START_TIMEOUT,
+                        });
+                    }
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// `bird -p -c FILE`: the offline parser, when no daemon runs.
+    async fn parse_check(binary: &Path, file: &Path) -> Result<(), BirdError> {
+        let out = tokio::process::Command::new(binary)
+            .arg("-p")
+            .arg("-c")
+            .arg(file)
+            .output()
+            .await
+            .map_err(|source| BirdError::RunCheck {
+                binary: binary.to_owned(),
+                file: file.to_owned(),
+                source,
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&out.stderr);
+        let text = text.trim();
+        Err(BirdError::Check {
+            file: file.to_owned(),
+            message: text.strip_prefix("bird: ").unwrap_or(text).to_owned(),
+        })
+    }
+
+    /// Keep a refused file as `<live>.rrd-rejected` and name it in the error.
+    fn reject(side: &Side, staged: Staged, message: &str) -> BirdError {
+        let kept = PathBuf::from(format!("{}.rrd-rejected", side.config_path.display()));
+        let message = message.replace(
+            &staged.path().display().to_string(),
+            &kept.display().to_string(),
+        );
+        if let Err(e) = staged.keep_as(&kept) {
+            tracing::warn!(error = %e, "cannot keep the refused configuration for inspection");
+        }
+        BirdError::Check {
+            file: side.config_path.clone(),
+            message,
+        }
+    }
+
+    async fn run(
+        socket: &mut BirdSocket,
+        command: String,
+    ) -> Result<crate::socket::Reply, BirdError> {
+        socket
+            .command(&command)
+            .await
+            .map_err(|source| BirdError::Command { command, source })
+    }
+
+    /// After `0004`: poll `show status` until BIRD reports it is done.
+    async fn wait_settled(&self, socket: &mut BirdSocket) -> Result<String, BirdError> {
+        let started = Instant::now();
+        loop {
+            let st = DaemonStatus::parse(&Self::run(socket, "show status".into()).await?);
+            if st.is_settled() {
+                return Ok(format!(
+                    "reconfiguration finished after {:?}",
+                    started.elapsed()
+                ));
+            }
+            if started.elapsed() >= self.config.reconfigure_timeout {
+                tracing::warn!(waited = ?started.elapsed(), status = %st.message, "BIRD is still reconfiguring");
+                return Ok(format!(
+                    "still reconfiguring after {:?}: {}",
+                    started.elapsed(),
+                    st.message
+                ));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn do_start(&mut self, mode: StartMode) -> Result<(), BirdError> {
+        self.config.validate()?;
+        self.start_mode = mode;
+        if !self.config.manage_process && mode == StartMode::Restarting {
+            return Err(BirdError::Unsupported(
+                "graceful-restart recovery (-R) needs engine.bird.manage_process = true: rrd cannot restart a BIRD it does not run".into(),
+            ));
+        }
+        for i in 0..self.sides.len() {
+            let side = &self.sides[i];
+            if self.config.manage_process {
+                if side.daemon.as_ref().is_some_and(|d| d.pid().is_some()) {
+                    continue;
+                }
+                if side.connect().await.is_ok() {
+                    return Err(BirdError::AlreadyRunning {
+                        socket: side.socket.clone(),
+                    });
+                }
+                if files::read_live(&side.config_path)?.is_some() {
+                    self.spawn(i).await?;
+                } else {
+                    tracing::info!(daemon = side.name, config = %side.config_path.display(), "no configuration yet; BIRD starts with the first apply");
+                }
+            } else {
+                let mut s = side.connect().await.map_err(BirdError::Connect)?;
+                self.check_version(&s)?;
+                // Which file does the daemon itself read? Only a warning:
+                // rrd always names its file in `configure "..."`.
+                let reply = Self::run(&mut s, "configure check".into()).await?;
+                let own = reply
+                    .texts(2)
+                    .next()
+                    .and_then(|t| t.strip_prefix("Reading configuration from "));
+                let side = &self.sides[i];
+                if let Some(own) = own.filter(|o| Path::new(o) != side.config_path) {
+                    tracing::warn!(daemon = side.name, daemon_file = own, rrd_file = %side.config_path.display(), "BIRD was started with another configuration file; it will lose rrd's sessions when it restarts");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn do_apply(
+        &mut self,
+        desired: &RrConfig,
+        plan: &Plan,
+    ) -> Result<ApplyReport, BirdError> {
+        let texts = self.render_files(desired)?;
+        let live = self.read_live()?;
+        let recorded = self.recorded(&live);
+        let loaded = recorded.is_some();
+        let same: Vec<bool> = texts
+            .iter()
+            .zip(&live)
+            .map(|((_, t), l)| l.as_deref() == Some(t.as_bytes()))
+            .collect();
+        let managed = self.config.manage_process;
+        let running = !managed || self.sides.iter().all(|s| s.daemon.is_some());
+        if same.iter().all(|s| *s) && loaded && running {
+            // Already live and loaded: no socket, no daemon touched.
+            if recorded.as_ref() != Some(desired) {
+                files::write_record(&self.config.sidecar_path(), desired)?;
+            }
+            return Ok(ApplyReport::default());
+        }
+        let mut ops = Vec::new();
+
+        // Phase 1: reach the daemons, stage and check every changed file.
+        let mut sockets: Vec<Option<BirdSocket>> = Vec::new();
+        for i in 0..self.sides.len() {
+            let side = &self.sides[i];
+            let socket = match side.connect().await {
+                Ok(s) if managed && side.daemon.is_none() => {
+                    drop(s);
+                    return Err(BirdError::AlreadyRunning {
+                        socket: side.socket.clone(),
+                    });
+                }
+                Ok(s) => {
+                    self.check_version(&s)?;
+                    Some(s)
+                }
+                Err(e) if !managed => return Err(BirdError::Connect(e)),
+                // Ours, between a crash and its restart: wait for it.
+                Err(_) if side.daemon.is_some() => Some(self.wait_ready(i).await?),
+                Err(_) => None,
+            };
+            sockets.push(socket);
+        }
+        tracing::info!(engine = "bird", plan = %plan.summary(), "applying");
+        let mut staged: Vec<Option<Staged>> = Vec::new();
+        for (i, (path, text)) in texts.iter().enumerate() {
+            if same[i] {
+                staged.push(None);
+                continue;
+            }
+            let st = Staged::write(path, text.as_bytes(), None)?;
+            let side = &self.sides[i];
+            match sockets[i].as_mut() {
+                Some(s) => {
+                    let reply =
+                        Self::run(s, format!("configure check \"{}\"", st.path().display()))
+                            .await?;
+                    if reply.is_error() {
+                        return Err(Self::reject(side, st, reply.message()));
+                    }
+                    ops.push(format!("{}: check: {}", side.name, reply.summary()));
+                }
+                None => match Self::parse_check(&side.binary, st.path()).await {
+                    Ok(()) => ops.push(format!("{}: {} -p: ok", side.name, side.binary.display())),
+                    Err(BirdError::Check { message, .. }) => {
+                        return Err(Self::reject(side, st, &message))
+                    }
+                    Err(e) => return Err(e),
+                },
+            }
+            staged.push(Some(st));
+        }
+
+        // Phase 2: replace, then load; put the old file back if refused.
+        for (i, staged) in staged.into_iter().enumerate() {
+            let path = self.sides[i].config_path.clone();
+            let name = self.sides[i].name;
+            if let Some(st) = staged {
+                st.commit()?;
+                ops.push(format!("{name}: wrote {}", path.display()));
+            }
+            let Some(socket) = sockets[i].as_mut() else {
+                match self.spawn(i).await {
+                    Ok(_) => {
+                        let pid = self.sides[i].daemon.as_ref().and_then(Supervised::pid);
+                        ops.push(format!("{name}: started (pid {})", pid.unwrap_or(0)));
+                        continue;
+                    }
+                    Err(e) => {
+                        if let Err(r) = files::restore(&path, live[i].as_deref()) {
+                            tracing::error!(error = %r, "cannot put the previous configuration back");
+                        }
+                        return Err(e);
+                    }
+                }
+            };
+            if same[i] && loaded {
+                continue;
+            }
+            let reply = Self::run(socket, format!("configure \"{}\"", path.display())).await?;
+            match reply.code {
+                3 | 19 | 20 => ops.push(format!("{name}: configure: {}", reply.summary())),
+                4 | 5 => {
+                    ops.push(format!("{name}: configure: {}", reply.summary()));
+                    let waited = self.wait_settled(socket).await?;
+                    ops.push(format!("{name}: {waited}"));
+                }
+                code => {
+                    if let Err(r) = files::restore(&path, live[i].as_deref()) {
+                        tracing::error!(error = %r, "cannot put the previous configuration back");
+                    }
+                    return Err(BirdError::Configure {
+                        file: path,
+                        code,
+                        message: reply.message().to_owned(),
+                    });
+                }
+            }
+        }
+        files::write_record(&self.config.sidecar_path(), desired)?;
+        Ok(ApplyReport {
+            changed: true,
+            operations: ops,
+        })
+    }
+
+    async fn do_observe(&mut self) -> Result<Observation, BirdError> {
+        let mut sessions = Vec::new();
+        let mut down = Vec::new();
+        for i in 0..self.sides.len() {
+            let side = &self.sides[i];
+            let mut s = match side.connect().await {
+                Ok(s) => s,
+                Err(e) if self.config.manage_process && side.daemon.is_none() => {
+                    tracing::debug!(error = %e, "not started");
+                    down.push(format!(
+                        "{}: not started (rrd starts BIRD with the first configuration)",
+                        side.name
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    down.push(format!("{}: {e}", side.name));
+                    continue;
+                }
+            };
+            let family = side.family;
+            let name = side.name;
+            let protocols = Self::run(&mut s, "show protocols all".into()).await;
+            match protocols {
+                Ok(r) if !r.is_error() => sessions.extend(observe::sessions(&r, family)),
+                Ok(r) => down.push(format!("{name}: show protocols all: {}", r.summary())),
+                Err(e) => down.push(format!("{name}: {e}")),
+            }
+            if let Ok(r) = Self::run(&mut s, "show status".into()).await {
+                if let Some(v) = DaemonStatus::parse(&r).version {
+                    self.version = Some(v);
+                }
+            }
+        }
+        sessions.sort_by(|a, b| a.key.cmp(&b.key));
+        let daemon = if down.is_empty() {
+            DaemonState::Running
+        } else {
+            DaemonState::Down {
+                reason: down.join("; "),
+            }
+        };
+        Ok(Observation { daemon, sessions })
+    }
+
+    /// Ask BIRD 2 to exit without NOTIFICATIONs (`graceful restart`, 0025).
+    async fn order_graceful_restart(side: &Side) -> Result<(), BirdError> {
+        let mut s = side.connect().await.map_err(BirdError::Connect)?;
+        let reply = Self::run(&mut s, "graceful restart".into()).await?;
+        if reply.code != 25 {
+            return Err(BirdError::Stop {
+                binary: side.binary.clone(),
+                detail: format!("graceful restart answered {}", reply.summary()),
+            });
+        }
+        Ok(())
+    }
+
+    async fn do_stop(&mut self, mode: StopMode) -> Result<(), BirdError> {
+        let version = self.config.version;
+        let managed = self.config.manage_process;
+        let mut first_error = None;
+        for side in &mut self.sides {
+            let result = match (side.daemon.take(), mode, version) {
+                (Some(d), StopMode::Graceful, _) => d.stop(Some(Signal::SIGTERM), STOP_GRACE).await,
+                (Some(d), StopMode::PreserveForwarding, BirdVersion::V2) => {
+                    d.expect_exit();
+                    match Self::order_graceful_restart(side).await {
+                        Ok(()) => d.stop(None, STOP_GRACE).await,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "graceful restart not ordered; killing BIRD instead (no NOTIFICATION either)");
+                            d.stop(Some(Signal::SIGKILL), STOP_GRACE).await
+                        }
+                    }
+                }
+                // BIRD 1.6 has no `graceful restart` command; SIGKILL sends
+                // no NOTIFICATION, so peers keep our routes as stale.
+                (Some(d), StopMode::PreserveForwarding, BirdVersion::V1_6) => {
+                    d.stop(Some(Signal::SIGKILL), STOP_GRACE).await
+                }
+                (None, _, _) if managed => Ok(()),
+                // Not ours: an orderly stop detaches and leaves BIRD running.
+                (None, StopMode::Graceful, _) => Ok(()),
+                (None, StopMode::PreserveForwarding, BirdVersion::V2) => {
+                    Self::order_graceful_restart(side).await
+                }
+                (None, StopMode::PreserveForwarding, BirdVersion::V1_6) => Err(BirdError::Unsupported(
+                    "stopping BIRD 1.6 without NOTIFICATIONs needs its PID (SIGKILL): set engine.bird.manage_process = true".into(),
+                )),
+            };
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl BgpEngine for BirdEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            kind: "bird",
+            version: self.version.clone(),
+            endpoint: self
+                .sides
+                .iter()
+                .map(|s| s.socket.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
+        Ok(self.do_start(mode).await?)
+    }
+
+    async fn held(&mut self) -> Result<Option<RrConfig>, EngineError> {
+        let live = self.read_live()?;
+        Ok(self.recorded(&live))
+    }
+
+    async fn apply(&mut self, desired: &RrConfig, plan: &Plan) -> Result<ApplyReport, EngineError> {
+        Ok(self.do_apply(desired, plan).await?)
+    }
+
+    async fn observe(&mut self) -> Result<Observation, EngineError> {
+        Ok(self.do_observe().await?)
+    }
+
+    async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
+        Ok(self.do_stop(mode).await?)
+    }
+}
