@@ -50,7 +50,10 @@ impl AnyEngine {
     pub fn from_config(config: &Config) -> anyhow::Result<AnyEngine> {
         match config.engine.kind {
             #[cfg(feature = "engine-bird")]
-            EngineKind::Bird => Ok(AnyEngine::Bird(rrd_engine_bird::BirdEngine::new(config.engine.bird.clone())?)),
+            EngineKind::Bird => {
+                config.engine.bird.validate()?;
+                Ok(AnyEngine::Bird(rrd_engine_bird::BirdEngine::new(config.engine.bird.clone())))
+            }
             #[cfg(not(feature = "engine-bird"))]
             EngineKind::Bird => Err(not_built("the BIRD engine", "engine-bird")),
             EngineKind::Gobgp => Err(not_built("the GoBGP engine", "engine-gobgp")),
@@ -58,10 +61,16 @@ impl AnyEngine {
     }
 
     /// What the daemon would be given, as text (`rrd render`).
-    pub fn render(&self, config: &RrConfig) -> String {
+    pub fn render(&self, config: &RrConfig) -> anyhow::Result<String> {
         match self {
             #[cfg(feature = "engine-bird")]
-            AnyEngine::Bird(e) => e.render_text(config),
+            AnyEngine::Bird(e) => {
+                let mut out = String::new();
+                for (path, text) in e.render_files(config)? {
+                    out += &format!("# ---- {} ----\n{text}", path.display());
+                }
+                Ok(out)
+            }
         }
     }
 }

@@ -17,6 +17,6 @@ pub async fn render(config: Config) -> anyhow::Result<ExitCode> {
     for d in &computed.diagnostics {
         eprintln!("warning: {d}");
     }
-    print!("{}", engine.render(&computed.config));
+    print!("{}", engine.render(&computed.config)?);
     Ok(ExitCode::SUCCESS)
 }
