@@ -495,8 +495,12 @@ impl<E: BgpEngine> Driver<E> {
             DaemonState::Down { reason } => format!("down: {reason}"),
         };
         let unconfigured = observation.daemon == DaemonState::Unconfigured;
+        let version = self.engine.info().version;
         self.update(|s| {
             s.engine.daemon = daemon;
+            if version.is_some() {
+                s.engine.version = version;
+            }
             s.sessions = observation.sessions;
         });
         if unconfigured && self.st.store.is_some() && self.st.retry_at.is_none() {
