@@ -25,6 +25,20 @@ pub struct FileConfig {
     /// How often the file is checked for changes.
     #[serde(default = "default_poll_interval", with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// What the file holds: `canonical` (rrd's own format, default) or
+    /// `calico-v3` (Calico v3 resources as `calicoctl get -o yaml` prints
+    /// them: BGPConfiguration, BGPPeer, Node; multi-document or List).
+    #[serde(default)]
+    pub layout: FileLayout,
+}
+
+/// The format of the topology file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileLayout {
+    #[default]
+    Canonical,
+    CalicoV3,
 }
 
 fn default_poll_interval() -> Duration {
@@ -36,6 +50,7 @@ impl FileConfig {
         FileConfig {
             path: path.into(),
             poll_interval: default_poll_interval(),
+            layout: FileLayout::Canonical,
         }
     }
 }
@@ -53,6 +68,21 @@ impl FileSource {
 
     fn location(&self) -> String {
         self.config.path.display().to_string()
+    }
+
+    /// Decode `text`: the topology, plus entries skipped as undecodable
+    /// (calico-v3 files skip bad objects; a bad canonical file is refused
+    /// whole, since its entries depend on each other).
+    fn decode(&self, text: &str) -> Result<(Topology, Vec<String>), String> {
+        match self.config.layout {
+            FileLayout::Canonical => parse(&self.config.path, text)
+                .map(|t| (t, Vec::new()))
+                .map_err(|e| e.to_string()),
+            FileLayout::CalicoV3 => {
+                let (topology, errors) = rrd_layouts::calico_v3::decode_documents(text);
+                Ok((topology, errors.iter().map(ToString::to_string).collect()))
+            }
+        }
     }
 
     async fn read_text(&self) -> Result<String, SourceError> {
@@ -84,10 +114,14 @@ impl PeerSource for FileSource {
 
     async fn snapshot(&mut self) -> Result<Topology, SourceError> {
         let text = self.read_text().await?;
-        parse(&self.config.path, &text).map_err(|e| SourceError::Invalid {
+        let (topology, skipped) = self.decode(&text).map_err(|detail| SourceError::Invalid {
             location: self.location(),
-            detail: e.to_string(),
-        })
+            detail,
+        })?;
+        for s in skipped {
+            warn!(file = %self.location(), "skipped: {s}");
+        }
+        Ok(topology)
     }
 
     async fn watch(self, sink: EventSink) {
@@ -127,27 +161,38 @@ impl PeerSource for FileSource {
                     {
                         return;
                     }
-                    match parse(&self.config.path, &text) {
+                    match self.decode(&text) {
                         Err(e) => {
                             warn!(error = %e, "topology file rejected; keeping the last good topology");
                             Some(SourceEvent::Rejected {
                                 key: self.location(),
-                                reason: e.to_string(),
+                                reason: e,
                             })
                         }
-                        Ok(next) => match &current {
-                            None => {
-                                info!(file = %self.location(), nodes = next.nodes.len(), peers = next.peers.len(), "topology file read");
-                                current = Some(next.clone());
-                                Some(SourceEvent::Snapshot(next))
+                        Ok((next, skipped)) => {
+                            for reason in skipped {
+                                let event = SourceEvent::Rejected {
+                                    key: self.location(),
+                                    reason,
+                                };
+                                if sink.send(event).await.is_err() {
+                                    return;
+                                }
                             }
-                            Some(prev) => {
-                                let changes = prev.diff(&next);
-                                debug!(changes = changes.len(), "topology file changed");
-                                current = Some(next);
-                                (!changes.is_empty()).then_some(SourceEvent::Changes(changes))
+                            match &current {
+                                None => {
+                                    info!(file = %self.location(), nodes = next.nodes.len(), peers = next.peers.len(), "topology file read");
+                                    current = Some(next.clone());
+                                    Some(SourceEvent::Snapshot(next))
+                                }
+                                Some(prev) => {
+                                    let changes = prev.diff(&next);
+                                    debug!(changes = changes.len(), "topology file changed");
+                                    current = Some(next);
+                                    (!changes.is_empty()).then_some(SourceEvent::Changes(changes))
+                                }
                             }
-                        },
+                        }
                     }
                 }
             };

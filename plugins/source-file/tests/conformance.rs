@@ -66,6 +66,7 @@ impl SourceFixture for FileFixture {
         FileSource::new(FileConfig {
             path: self.path.clone(),
             poll_interval: Duration::from_millis(50),
+            layout: rrd_source_file::FileLayout::Canonical,
         })
     }
 
