@@ -434,6 +434,18 @@ impl BirdEngine {
             let path = self.sides[i].config_path.clone();
             let name = self.sides[i].name;
             if let Some(st) = staged {
+                if listen_line(live[i].as_deref()) != listen_line(Some(texts[i].1.as_bytes()))
+                    && live[i].is_some()
+                    && self.config.version == BirdVersion::V1_6
+                {
+                    tracing::warn!(
+                        daemon = name,
+                        "the BGP listener changed; BIRD 1.6 applies that only after a restart"
+                    );
+                    ops.push(format!(
+                        "{name}: listener changed: takes effect when BIRD restarts"
+                    ));
+                }
                 st.commit()?;
                 ops.push(format!("{name}: wrote {}", path.display()));
             }
@@ -578,6 +590,13 @@ impl BirdEngine {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// BIRD 1.6's global `listen bgp ...;` line, if any.
+fn listen_line(text: Option<&[u8]>) -> Option<String> {
+    let text = String::from_utf8_lossy(text?);
+    let line = text.lines().find(|l| l.starts_with("listen bgp"))?;
+    Some(line.to_owned())
 }
 
 impl BgpEngine for BirdEngine {
