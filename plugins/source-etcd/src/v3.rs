@@ -1,0 +1,227 @@
+//! The etcd v3 API through `etcd-client` (tonic gRPC): a paged range read
+//! at one revision, a prefix watch from the next revision, and the few
+//! writes the admin commands need.
+//!
+//! Paging: the first page fixes the revision; later pages ask for that
+//! revision explicitly and continue after the last key, so the read is one
+//! consistent snapshot however many pages it takes (100,000 nodes are
+//! ~400,000 keys, ~30 MB: far over tonic's 4 MiB default per message). The
+//! decode limit is raised as well, for big pages and big watch batches.
+
+use std::time::Duration;
+
+use etcd_client::{
+    Certificate, Client, ConnectOptions, DeleteOptions, GetOptions, Identity, TlsOptions,
+    WatchOptions, WatchStream,
+};
+
+use crate::config::{EtcdConfig, TlsFiles};
+use crate::error::EtcdError;
+
+pub(crate) type Kvs = Vec<(Vec<u8>, Vec<u8>)>;
+
+#[derive(Clone)]
+pub(crate) struct V3Client {
+    client: Client,
+    page_size: i64,
+    max_message_bytes: usize,
+    request_timeout: Duration,
+}
+
+impl std::fmt::Debug for V3Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("V3Client")
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+async fn timed<T>(
+    operation: &'static str,
+    after: Duration,
+    fut: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, EtcdError> {
+    match tokio::time::timeout(after, fut).await {
+        Err(_) => Err(EtcdError::Timeout { operation, after }),
+        Ok(r) => r.map_err(|source| EtcdError::V3 { operation, source }),
+    }
+}
+
+impl V3Client {
+    pub async fn connect(config: &EtcdConfig) -> Result<V3Client, EtcdError> {
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(config.dial_timeout)
+            .with_keep_alive(config.keepalive_interval, config.keepalive_timeout)
+            .with_keep_alive_while_idle(true)
+            .with_tcp_keepalive(Duration::from_secs(30));
+        let https = config.endpoints.iter().any(|e| e.starts_with("https://"));
+        if https {
+            let mut tls = TlsOptions::new();
+            match TlsFiles::load(config)? {
+                Some(files) => {
+                    match files.ca {
+                        Some(ca) => tls = tls.ca_certificate(Certificate::from_pem(ca)),
+                        None => tls = tls.with_native_roots(),
+                    }
+                    if let Some((cert, key)) = files.identity {
+                        tls = tls.identity(Identity::from_pem(cert, key));
+                    }
+                }
+                None => tls = tls.with_native_roots(),
+            }
+            opts = opts.with_tls(tls);
+        }
+        if let Some((user, password)) = config.credentials()? {
+            opts = opts.with_user(user, password);
+        }
+        let client = timed(
+            "v3 connect",
+            config.dial_timeout + config.request_timeout,
+            Client::connect(config.endpoints.clone(), Some(opts)),
+        )
+        .await?;
+        Ok(V3Client {
+            client,
+            page_size: i64::from(config.page_size),
+            max_message_bytes: config.max_message_bytes,
+            request_timeout: config.request_timeout,
+        })
+    }
+
+    /// Every key/value starting with `prefix`, read at one revision
+    /// (`at_revision`, or the current one when 0), and that revision: watch
+    /// from `revision + 1`.
+    pub async fn read_prefix(
+        &self,
+        prefix: &[u8],
+        at_revision: i64,
+    ) -> Result<(Kvs, i64), EtcdError> {
+        const OP: &str = "v3 range read";
+        let end = prefix_end(prefix);
+        let kv = self
+            .client
+            .kv_client()
+            .max_decoding_message_size(self.max_message_bytes);
+        let mut out = Vec::new();
+        let mut from = prefix.to_vec();
+        let mut revision = at_revision;
+        loop {
+            let mut opts = GetOptions::new().with_range(end.clone());
+            if self.page_size > 0 {
+                opts = opts.with_limit(self.page_size);
+            }
+            if revision > 0 {
+                opts = opts.with_revision(revision);
+            }
+            let mut kv = kv.clone();
+            let mut resp =
+                timed(OP, self.request_timeout, kv.get(from.clone(), Some(opts))).await?;
+            if revision == 0 {
+                revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+            }
+            let more = resp.more();
+            let page = resp.take_kvs();
+            let last = page.last().map(|k| k.key().to_vec());
+            out.extend(page.into_iter().map(|k| k.into_key_value()));
+            match last {
+                Some(mut last) if more => {
+                    last.push(0);
+                    from = last;
+                }
+                _ => break,
+            }
+        }
+        Ok((out, revision))
+    }
+
+    /// One watch stream with a watcher on every key starting with each of
+    /// `prefixes`, all from `start_revision`.
+    pub async fn watch(
+        &self,
+        prefixes: &[String],
+        start_revision: i64,
+    ) -> Result<WatchStream, EtcdError> {
+        let opts = |p: &str| {
+            WatchOptions::new()
+                .with_range(prefix_end(p.as_bytes()))
+                .with_start_revision(start_revision)
+                .with_progress_notify()
+        };
+        let mut w = self
+            .client
+            .watch_client()
+            .max_decoding_message_size(self.max_message_bytes);
+        let (first, rest) = prefixes.split_first().expect("at least one prefix");
+        let mut stream = timed(
+            "v3 watch",
+            self.request_timeout,
+            w.watch(first.as_bytes().to_vec(), Some(opts(first))),
+        )
+        .await?;
+        for p in rest {
+            timed(
+                "v3 watch",
+                self.request_timeout,
+                stream.watch(p.as_bytes().to_vec(), Some(opts(p))),
+            )
+            .await?;
+        }
+        Ok(stream)
+    }
+
+    /// Whether a v3 error says the requested revision was compacted.
+    pub fn is_compacted(e: &EtcdError) -> bool {
+        matches!(e, EtcdError::V3 { source, .. } if source.to_string().contains("compacted"))
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, EtcdError> {
+        let mut kv = self.client.kv_client();
+        let resp = timed("v3 get", self.request_timeout, kv.get(key, None)).await?;
+        Ok(resp
+            .kvs()
+            .first()
+            .map(|k| String::from_utf8_lossy(k.value()).into_owned()))
+    }
+
+    pub async fn put(&self, key: &str, value: &str) -> Result<(), EtcdError> {
+        let mut kv = self.client.kv_client();
+        timed("v3 put", self.request_timeout, kv.put(key, value, None)).await?;
+        Ok(())
+    }
+
+    /// Delete one key; `false` if it did not exist.
+    pub async fn delete(&self, key: &str) -> Result<bool, EtcdError> {
+        let mut kv = self.client.kv_client();
+        let resp = timed(
+            "v3 delete",
+            self.request_timeout,
+            kv.delete(key, None::<DeleteOptions>),
+        )
+        .await?;
+        Ok(resp.deleted() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_increments_the_last_byte_that_can_be() {
+        assert_eq!(prefix_end(b"/calico/bgp/v1/"), b"/calico/bgp/v10".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+}
