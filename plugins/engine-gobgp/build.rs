@@ -7,7 +7,10 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let proto_dir = manifest.join("../../proto");
-    let files = [proto_dir.join("gobgp.proto"), proto_dir.join("capability.proto")];
+    let files = [
+        proto_dir.join("gobgp.proto"),
+        proto_dir.join("capability.proto"),
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

@@ -172,7 +172,12 @@ fn via_cli(n: usize, logs: std::path::PathBuf) {
     let port = "50052";
     let log = std::fs::File::create(logs.join("gobgpd-cli.log")).expect("log");
     let mut daemon = Command::new("gobgpd")
-        .args(["--api-hosts", "127.0.0.1:50052", "--pprof-disable", "--log-plain"])
+        .args([
+            "--api-hosts",
+            "127.0.0.1:50052",
+            "--pprof-disable",
+            "--log-plain",
+        ])
         .stdout(Stdio::from(log.try_clone().expect("log")))
         .stderr(Stdio::from(log))
         .spawn()
@@ -222,7 +227,10 @@ fn via_cli(n: usize, logs: std::path::PathBuf) {
         let add = t.elapsed();
         let t = Instant::now();
         for i in 0..n {
-            gobgp(port, &[s("neighbor"), s("del"), neighbor_address(i).to_string()]);
+            gobgp(
+                port,
+                &[s("neighbor"), s("del"), neighbor_address(i).to_string()],
+            );
         }
         let del = t.elapsed();
         println!(
@@ -263,7 +271,10 @@ fn main() {
         .unwrap_or_default();
     let logs = Logs::new();
     let ns = NetNs::new("bench", &[&format!("{LOCAL}/32")]);
-    println!("{version}; {n} RR-client neighbors from 198.18.0.1 on; namespace {} (no route out)", ns.name);
+    println!(
+        "{version}; {n} RR-client neighbors from 198.18.0.1 on; namespace {} (no route out)",
+        ns.name
+    );
     let dir = logs.path().to_path_buf();
     ns.run(move || via_rrd(n, dir));
     let dir = logs.path().to_path_buf();

@@ -47,8 +47,7 @@ impl Client {
             .connect_lazy();
         Ok(Client {
             endpoint: api.to_owned(),
-            inner: GobgpApiClient::new(channel)
-                .max_decoding_message_size(64 * 1024 * 1024),
+            inner: GobgpApiClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
             request_timeout,
         })
     }

@@ -18,8 +18,8 @@ use crate::client::Client;
 use crate::config::GobgpConfig;
 use crate::error::{GobgpError, ENGINE};
 use crate::mapping::{
-    global_of_spec, neighbor_of_spec, peer_of_spec, router_of_global, spec_of_global,
-    spec_of_peer, MapContext,
+    global_of_spec, neighbor_of_spec, peer_of_spec, router_of_global, spec_of_global, spec_of_peer,
+    MapContext,
 };
 use crate::observe::{key_of, session_of};
 use crate::ops::{self, Live, Op};
@@ -80,13 +80,11 @@ impl GobgpEngine {
     }
 
     fn require_client(&self) -> Result<&Client, GobgpError> {
-        self.client
-            .as_ref()
-            .ok_or_else(|| GobgpError::NotReady {
-                endpoint: self.config.api.clone(),
-                waited: Duration::ZERO,
-                last: "the engine is not started".into(),
-            })
+        self.client.as_ref().ok_or_else(|| GobgpError::NotReady {
+            endpoint: self.config.api.clone(),
+            waited: Duration::ZERO,
+            last: "the engine is not started".into(),
+        })
     }
 
     fn err(&self, e: GobgpError) -> EngineError {
@@ -140,7 +138,11 @@ impl GobgpEngine {
             global_asn: global.asn,
             restart_time: self.config.restart_time,
         };
-        let router = router_of_global(&global, self.config.listen_port, self.applied.router.as_ref());
+        let router = router_of_global(
+            &global,
+            self.config.listen_port,
+            self.applied.router.as_ref(),
+        );
         let mut neighbors = BTreeMap::new();
         for p in client.list_peer("", false).await? {
             let spec = spec_of_peer(&p)?;
@@ -179,14 +181,20 @@ impl GobgpEngine {
         }
         let local_restarting = bootstrap && self.restarting;
         if local_restarting {
-            tracing::info!(peers = v.peers.len(), "adding peers as a restarting speaker (R and F bits)");
+            tracing::info!(
+                peers = v.peers.len(),
+                "adding peers as a restarting speaker (R and F bits)"
+            );
         }
         // Remember what was asked for before mutating: held() only uses it
         // where gobgpd's peers match it, so a failure half-way is harmless.
         self.applied.router = Some(desired.router.clone());
-        self.applied
-            .neighbors
-            .extend(desired.neighbors.iter().map(|(k, n)| (k.clone(), n.clone())));
+        self.applied.neighbors.extend(
+            desired
+                .neighbors
+                .iter()
+                .map(|(k, n)| (k.clone(), n.clone())),
+        );
 
         let mut report = ApplyReport {
             changed: !ops.is_empty(),
@@ -205,7 +213,9 @@ impl GobgpEngine {
                     }
                 }
                 Op::AddPeer { spec, .. } => {
-                    client.add_peer(peer_of_spec(spec, local_restarting)).await?
+                    client
+                        .add_peer(peer_of_spec(spec, local_restarting))
+                        .await?
                 }
             }
             report.operations.push(op.describe());
@@ -317,10 +327,7 @@ async fn daemon_version(config: &GobgpConfig) -> Option<String> {
 }
 
 /// Poll GetBgp until gobgpd answers or `within` has passed.
-async fn wait_ready(
-    client: &Client,
-    within: Duration,
-) -> Result<crate::apipb::Global, GobgpError> {
+async fn wait_ready(client: &Client, within: Duration) -> Result<crate::apipb::Global, GobgpError> {
     let deadline = Instant::now() + within;
     loop {
         match client.get_bgp().await {
@@ -355,7 +362,9 @@ impl BgpEngine for GobgpEngine {
     }
 
     async fn apply(&mut self, desired: &RrConfig, plan: &Plan) -> Result<ApplyReport, EngineError> {
-        self.apply_inner(desired, plan).await.map_err(|e| self.err(e))
+        self.apply_inner(desired, plan)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     async fn observe(&mut self) -> Result<Observation, EngineError> {

@@ -140,11 +140,7 @@ pub(crate) fn api_family(p: (i32, i32)) -> apipb::Family {
 }
 
 /// The spec for a desired neighbor, or why GoBGP cannot hold it.
-pub fn spec_of_neighbor(
-    key: &PeerKey,
-    n: &Neighbor,
-    ctx: &MapContext,
-) -> Result<PeerSpec, String> {
+pub fn spec_of_neighbor(key: &PeerKey, n: &Neighbor, ctx: &MapContext) -> Result<PeerSpec, String> {
     let ebgp = n.remote_as != n.local_as;
     match n.next_hop {
         NextHop::Auto => {}
@@ -332,13 +328,13 @@ pub fn spec_of_peer(p: &apipb::Peer) -> Result<PeerSpec, GobgpError> {
     let address: IpAddr = decode("a peer address", &conf.neighbor_address)?;
     let rr = p.route_reflector.clone().unwrap_or_default();
     let transport = p.transport.clone().unwrap_or_default();
-    let multihop = p.ebgp_multihop.clone().unwrap_or_default();
-    let ttl = p.ttl_security.clone().unwrap_or_default();
+    let multihop = p.ebgp_multihop.unwrap_or_default();
+    let ttl = p.ttl_security.unwrap_or_default();
     let gr = p.graceful_restart.clone().unwrap_or_default();
     let timers = p
         .timers
         .as_ref()
-        .and_then(|t| t.config.clone())
+        .and_then(|t| t.config)
         .unwrap_or_default();
     let mut families = BTreeSet::new();
     let mut mp_graceful_restart = BTreeSet::new();
@@ -591,9 +587,7 @@ pub fn router_of_global(
             IpAddr::V6(a) => Some(a),
             IpAddr::V4(_) => None,
         }),
-        listen_port: u16::try_from(live.listen_port)
-            .ok()
-            .filter(|p| *p != 179),
+        listen_port: u16::try_from(live.listen_port).ok().filter(|p| *p != 179),
     }
 }
 

@@ -13,9 +13,7 @@ fn suite() -> RrConfig {
         router_id: "198.51.100.1".parse().unwrap(),
         local_v4: "198.51.100.1".parse().unwrap(),
         local_v6: Some("2001:db8::1".parse().unwrap()),
-        neighbors_v4: (2..6)
-            .map(|i| Ipv4Addr::new(198, 51, 100, i))
-            .collect(),
+        neighbors_v4: (2..6).map(|i| Ipv4Addr::new(198, 51, 100, i)).collect(),
         neighbors_v6: vec!["2001:db8::2".parse().unwrap()],
     })
 }
@@ -92,7 +90,10 @@ fn the_peer_message_carries_every_mapped_field() {
     let m = p.ebgp_multihop.as_ref().unwrap();
     assert_eq!((m.enabled, m.multihop_ttl), (true, 255));
     let gr = p.graceful_restart.as_ref().unwrap();
-    assert_eq!((gr.enabled, gr.restart_time, gr.local_restarting), (true, 60, true));
+    assert_eq!(
+        (gr.enabled, gr.restart_time, gr.local_restarting),
+        (true, 60, true)
+    );
     let timers = p.timers.as_ref().unwrap().config.as_ref().unwrap();
     assert_eq!((timers.keepalive_interval, timers.hold_time), (10, 90));
     assert_eq!(p.afi_safis.len(), 1);
@@ -101,13 +102,24 @@ fn the_peer_message_carries_every_mapped_field() {
         af.config.as_ref().unwrap().family,
         Some(apipb::Family { afi: 1, safi: 1 })
     );
-    assert!(af.mp_graceful_restart.as_ref().unwrap().config.unwrap().enabled);
+    assert!(
+        af.mp_graceful_restart
+            .as_ref()
+            .unwrap()
+            .config
+            .unwrap()
+            .enabled
+    );
 }
 
 #[test]
 fn a_client_without_cluster_id_uses_the_router_id_like_gobgp() {
     let c = suite();
-    let (key, n) = c.neighbors.iter().find(|(_, n)| n.role.is_client()).unwrap();
+    let (key, n) = c
+        .neighbors
+        .iter()
+        .find(|(_, n)| n.role.is_client())
+        .unwrap();
     let mut n = n.clone();
     n.role = Role::RrClient { cluster_id: None };
     let spec = spec_of_neighbor(key, &n, &ctx(&c)).unwrap();
@@ -127,7 +139,10 @@ fn ttl_security_hops_become_gobgp_minimum_ttl_and_back() {
     n.ttl = Ttl::Security(3);
     let spec = spec_of_neighbor(key, &n, &ctx(&c)).unwrap();
     assert_eq!(spec.ttl_min, Some(253));
-    assert_eq!(neighbor_of_spec(key, &spec, &ctx(&c), None).ttl, Ttl::Security(3));
+    assert_eq!(
+        neighbor_of_spec(key, &spec, &ctx(&c), None).ttl,
+        Ttl::Security(3)
+    );
 }
 
 #[test]
@@ -136,9 +151,14 @@ fn next_hop_self_and_ebgp_next_hop_keep_are_unsupported() {
     let (key, n) = c.neighbors.iter().next().unwrap();
     let mut n = n.clone();
     n.next_hop = NextHop::SetSelf;
-    assert!(spec_of_neighbor(key, &n, &ctx(&c)).unwrap_err().contains("next hop self"));
+    assert!(spec_of_neighbor(key, &n, &ctx(&c))
+        .unwrap_err()
+        .contains("next hop self"));
     n.next_hop = NextHop::Keep;
-    assert!(spec_of_neighbor(key, &n, &ctx(&c)).is_ok(), "iBGP keeps next hops");
+    assert!(
+        spec_of_neighbor(key, &n, &ctx(&c)).is_ok(),
+        "iBGP keeps next hops"
+    );
     n.remote_as = Asn(65001);
     assert!(spec_of_neighbor(key, &n, &ctx(&c)).is_err());
 }
@@ -146,7 +166,11 @@ fn next_hop_self_and_ebgp_next_hop_keep_are_unsupported() {
 #[test]
 fn a_keepalive_change_is_the_only_in_place_difference() {
     let c = suite();
-    let (key, n) = c.neighbors.iter().find(|(_, n)| n.role.is_client()).unwrap();
+    let (key, n) = c
+        .neighbors
+        .iter()
+        .find(|(_, n)| n.role.is_client())
+        .unwrap();
     let before = spec_of_neighbor(key, n, &ctx(&c)).unwrap();
     let mut m = n.clone();
     m.keepalive_time = Some(5);

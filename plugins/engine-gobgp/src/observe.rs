@@ -67,6 +67,13 @@ pub fn graceful_restart_families(caps: &[prost_types::Any]) -> BTreeSet<Family> 
     out
 }
 
+fn has_gr_capability(state: &apipb::PeerState) -> bool {
+    state
+        .remote_cap
+        .iter()
+        .any(|c| c.type_url.ends_with("/apipb.GracefulRestartCapability"))
+}
+
 /// One session as gobgpd reports it.
 pub fn session_of(peer: &apipb::Peer) -> Option<SessionStatus> {
     let conf = peer.conf.as_ref()?;
@@ -83,6 +90,12 @@ pub fn session_of(peer: &apipb::Peer) -> Option<SessionStatus> {
             }
         })
         .and_then(rfc3339);
+    // gobgpd's advertised count includes one End-of-RIB marker per family
+    // when graceful restart was negotiated (its `getBestFromLocal`); and
+    // nothing is sent on a session that is not up.
+    let peer_families = graceful_restart_families(&state.remote_cap);
+    let gr_negotiated =
+        peer.graceful_restart.as_ref().is_some_and(|g| g.enabled) && has_gr_capability(&state);
     let (mut received, mut accepted, mut advertised) = (0u64, 0u64, 0u64);
     let mut counted = false;
     for a in &peer.afi_safis {
@@ -90,7 +103,9 @@ pub fn session_of(peer: &apipb::Peer) -> Option<SessionStatus> {
             counted = true;
             received += s.received;
             accepted += s.accepted;
-            advertised += s.advertised;
+            if session == SessionState::Established {
+                advertised += s.advertised.saturating_sub(u64::from(gr_negotiated));
+            }
         }
     }
     let mut info = Vec::new();
@@ -118,7 +133,7 @@ pub fn session_of(peer: &apipb::Peer) -> Option<SessionStatus> {
         info: info.join(", "),
         routes_received: counted.then_some(accepted),
         routes_sent: counted.then_some(advertised),
-        peer_graceful_restart: graceful_restart_families(&state.remote_cap),
+        peer_graceful_restart: peer_families,
         rr_client: peer
             .route_reflector
             .as_ref()

@@ -25,7 +25,9 @@ use std::net::IpAddr;
 use rrd_core::{PeerKey, Plan, RrConfig};
 
 use crate::error::GobgpError;
-use crate::mapping::{spec_of_neighbor, spec_of_router, Difference, GlobalSpec, MapContext, PeerSpec};
+use crate::mapping::{
+    spec_of_neighbor, spec_of_router, Difference, GlobalSpec, MapContext, PeerSpec,
+};
 
 /// A desired config that GoBGP can hold, as specs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,10 +88,7 @@ pub fn validate(
     let mut peers = BTreeMap::new();
     let mut by_address: BTreeMap<IpAddr, Vec<(&PeerKey, Option<u16>)>> = BTreeMap::new();
     for (key, n) in &desired.neighbors {
-        by_address
-            .entry(n.address)
-            .or_default()
-            .push((key, n.port));
+        by_address.entry(n.address).or_default().push((key, n.port));
         match spec_of_neighbor(key, n, &ctx) {
             Ok(spec) => {
                 peers.insert(key.clone(), spec);

@@ -87,10 +87,7 @@ fn removes_come_first_then_updates_then_adds() {
     assert_eq!(
         names(&ops),
         [
-            format!(
-                "DeletePeer {} ({first})",
-                c.neighbors[&first].address
-            ),
+            format!("DeletePeer {} ({first})", c.neighbors[&first].address),
             format!(
                 "UpdatePeer {} ({timers_key})",
                 d.neighbors[&timers_key].address
@@ -181,7 +178,10 @@ fn two_sessions_to_one_address_are_unsupported_and_both_are_named() {
     );
     let err = validate(&c, None, 120).unwrap_err().to_string();
     assert!(err.contains(&address.to_string()), "{err}");
-    assert!(err.contains("port 1179") && err.contains("port 179"), "{err}");
+    assert!(
+        err.contains("port 1179") && err.contains("port 179"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -191,7 +191,11 @@ fn every_unsupported_neighbor_is_listed_in_one_error() {
         n.next_hop = NextHop::SetSelf;
     }
     let err = validate(&c, None, 120).unwrap_err().to_string();
-    assert_eq!(err.matches("next hop self").count(), c.neighbors.len(), "{err}");
+    assert_eq!(
+        err.matches("next hop self").count(),
+        c.neighbors.len(),
+        "{err}"
+    );
 }
 
 #[test]

@@ -78,10 +78,12 @@ fn command(config: &GobgpConfig) -> Result<Command, GobgpError> {
 }
 
 fn spawn(config: &GobgpConfig) -> Result<Child, GobgpError> {
-    command(config)?.spawn().map_err(|source| GobgpError::Spawn {
-        binary: config.binary.display().to_string(),
-        source,
-    })
+    command(config)?
+        .spawn()
+        .map_err(|source| GobgpError::Spawn {
+            binary: config.binary.display().to_string(),
+            source,
+        })
 }
 
 impl ManagedDaemon {
@@ -179,7 +181,10 @@ async fn supervise(
             match spawn(&config) {
                 Ok(c) => {
                     shared.pid.store(c.id().unwrap_or(0), Ordering::SeqCst);
-                    tracing::warn!(pid = c.id(), "restarted gobgpd; it holds no BGP configuration until rrd re-applies");
+                    tracing::warn!(
+                        pid = c.id(),
+                        "restarted gobgpd; it holds no BGP configuration until rrd re-applies"
+                    );
                     started = Instant::now();
                     child = Some(c);
                 }

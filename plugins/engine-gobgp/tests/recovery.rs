@@ -68,7 +68,9 @@ fn a_killed_gobgpd_is_reported_unconfigured_and_one_reapply_restores_every_peer(
         }
         eprintln!("states after kill -9: {seen:?}");
         assert!(
-            seen.iter().skip_while(|s| **s == "Running").all(|s| *s != "Running"),
+            seen.iter()
+                .skip_while(|s| **s == "Running")
+                .all(|s| *s != "Running"),
             "{seen:?}"
         );
         assert_eq!(engine.daemon_restarts(), 1);
@@ -104,7 +106,12 @@ fn an_attached_engine_stops_bgp_over_grpc_and_cannot_stop_without_notifications(
     ns.run(move || async move {
         // gobgpd run by "someone else" (this test), stopped by PID below.
         let mut daemon = tokio::process::Command::new("gobgpd")
-            .args(["--api-hosts", "127.0.0.1:50051", "--pprof-disable", "--log-plain"])
+            .args([
+                "--api-hosts",
+                "127.0.0.1:50051",
+                "--pprof-disable",
+                "--log-plain",
+            ])
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
@@ -131,7 +138,10 @@ fn an_attached_engine_stops_bgp_over_grpc_and_cannot_stop_without_notifications(
         });
         probe.start(StartMode::Fresh).await.unwrap();
         assert_eq!(probe.held().await.unwrap(), None);
-        assert_eq!(probe.observe().await.unwrap().daemon, DaemonState::Unconfigured);
+        assert_eq!(
+            probe.observe().await.unwrap().daemon,
+            DaemonState::Unconfigured
+        );
 
         let pid = daemon.id().unwrap();
         kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
