@@ -47,6 +47,11 @@ pub struct GobgpConfig {
     /// name none, seconds (default `120`, the clients' usual restart time;
     /// gobgpd's own default would be the hold time, 90).
     pub restart_time: u32,
+    /// Graceful-restart deferral time, seconds (default `360`, GoBGP's):
+    /// after a [`rrd_core::StartMode::Restarting`] start, gobgpd sends its
+    /// own routes only once every peer sent End-of-RIB or this time has
+    /// passed. Set on every peer with graceful restart.
+    pub deferral_time: u32,
 }
 
 /// gobgpd's default gRPC port.
@@ -63,6 +68,7 @@ impl Default for GobgpConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             restart_time: 120,
+            deferral_time: 360,
         }
     }
 }
@@ -89,6 +95,12 @@ impl GobgpConfig {
                 self.restart_time
             ));
         }
+        if self.deferral_time == 0 || self.deferral_time > 65535 {
+            return Err(format!(
+                "engine.gobgp.deferral_time: {} is outside 1..65535 seconds",
+                self.deferral_time
+            ));
+        }
         if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err("engine.gobgp.connect_timeout / request_timeout must not be zero".into());
         }
@@ -109,6 +121,7 @@ mod tests {
         assert_eq!(c.binary, PathBuf::from("gobgpd"));
         assert_eq!(c.listen_port, None);
         assert_eq!(c.restart_time, 120);
+        assert_eq!(c.deferral_time, 360);
         assert_eq!(c.request_timeout, Duration::from_secs(30));
         assert!(c.validate().is_ok());
     }

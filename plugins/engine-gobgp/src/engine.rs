@@ -137,6 +137,7 @@ impl GobgpEngine {
             router_id: global.router_id,
             global_asn: global.asn,
             restart_time: self.config.restart_time,
+            deferral_time: self.config.deferral_time,
         };
         let router = router_of_global(
             &global,
@@ -167,7 +168,7 @@ impl GobgpEngine {
             return Ok(ApplyReport::default());
         }
         // Validate everything before the first mutation.
-        let v = ops::validate(desired, self.config.listen_port, self.config.restart_time)?;
+        let v = ops::validate(desired, &self.config)?;
         let client = self.require_client()?.clone();
         let live = self.live(&client).await?;
         let ops = ops::operations(&v, plan, &live);

@@ -28,9 +28,6 @@ pub const DEFAULT_HOLD_TIME: u64 = 90;
 pub const DEFAULT_CONNECT_RETRY: u64 = 120;
 /// GoBGP's idle-hold-time-after-reset default (seconds).
 pub const DEFAULT_IDLE_HOLD: u64 = 30;
-/// GoBGP's graceful-restart deferral time default (seconds), written out so
-/// that an UpdatePeer compares equal to what AddPeer stored.
-pub const DEFAULT_DEFERRAL_TIME: u32 = 360;
 /// Keepalive that GoBGP derives from the default hold time.
 pub const DEFAULT_KEEPALIVE: u64 = DEFAULT_HOLD_TIME / 3;
 /// `AFI_IP`/`AFI_IP6` with `SAFI_UNICAST`.
@@ -45,6 +42,8 @@ pub struct MapContext {
     pub global_asn: u32,
     /// Restart time for neighbors whose graceful restart names none.
     pub restart_time: u32,
+    /// Deferral time of every peer with graceful restart.
+    pub deferral_time: u32,
 }
 
 /// The part of a GoBGP peer that rrd sets, normalised.
@@ -70,6 +69,10 @@ pub struct PeerSpec {
     pub gr_enabled: bool,
     /// 0 when graceful restart is off.
     pub restart_time: u32,
+    /// 0 when graceful restart is off. Written out even when it is GoBGP's
+    /// default (360) so that an UpdatePeer compares equal to what AddPeer
+    /// stored.
+    pub deferral_time: u32,
     pub keepalive: u64,
     /// Enabled AFI/SAFI pairs, as GoBGP's enum numbers.
     pub families: BTreeSet<(i32, i32)>,
@@ -211,6 +214,7 @@ pub fn spec_of_neighbor(key: &PeerKey, n: &Neighbor, ctx: &MapContext) -> Result
         ttl_min,
         gr_enabled: gr.enabled,
         restart_time,
+        deferral_time: if gr.enabled { ctx.deferral_time } else { 0 },
         keepalive: n.keepalive_time.map(u64::from).unwrap_or(DEFAULT_KEEPALIVE),
         mp_graceful_restart: if gr.enabled {
             families.clone()
@@ -275,11 +279,7 @@ pub fn peer_of_spec(s: &PeerSpec, local_restarting: bool) -> apipb::Peer {
         graceful_restart: Some(apipb::GracefulRestart {
             enabled: s.gr_enabled,
             restart_time: s.restart_time,
-            deferral_time: if s.gr_enabled {
-                DEFAULT_DEFERRAL_TIME
-            } else {
-                0
-            },
+            deferral_time: s.deferral_time,
             local_restarting: s.gr_enabled && local_restarting,
             ..Default::default()
         }),
@@ -331,11 +331,7 @@ pub fn spec_of_peer(p: &apipb::Peer) -> Result<PeerSpec, GobgpError> {
     let multihop = p.ebgp_multihop.unwrap_or_default();
     let ttl = p.ttl_security.unwrap_or_default();
     let gr = p.graceful_restart.clone().unwrap_or_default();
-    let timers = p
-        .timers
-        .as_ref()
-        .and_then(|t| t.config)
-        .unwrap_or_default();
+    let timers = p.timers.as_ref().and_then(|t| t.config).unwrap_or_default();
     let mut families = BTreeSet::new();
     let mut mp_graceful_restart = BTreeSet::new();
     for a in &p.afi_safis {
@@ -387,6 +383,7 @@ pub fn spec_of_peer(p: &apipb::Peer) -> Result<PeerSpec, GobgpError> {
         ttl_min: ttl.enabled.then(|| clamp_u8(ttl.ttl_min, 255)),
         gr_enabled: gr.enabled,
         restart_time: if gr.enabled { gr.restart_time } else { 0 },
+        deferral_time: if gr.enabled { gr.deferral_time } else { 0 },
         keepalive: if timers.keepalive_interval == 0 {
             hold / 3
         } else {

@@ -23,6 +23,7 @@ fn ctx(c: &RrConfig) -> MapContext {
         router_id: c.router.router_id,
         global_asn: c.router.local_as.0,
         restart_time: 120,
+        deferral_time: 360,
     }
 }
 

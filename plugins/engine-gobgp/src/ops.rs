@@ -24,6 +24,7 @@ use std::net::IpAddr;
 
 use rrd_core::{PeerKey, Plan, RrConfig};
 
+use crate::config::GobgpConfig;
 use crate::error::GobgpError;
 use crate::mapping::{
     spec_of_neighbor, spec_of_router, Difference, GlobalSpec, MapContext, PeerSpec,
@@ -74,15 +75,12 @@ impl Op {
 }
 
 /// Check that GoBGP can hold `desired`; every problem is listed at once.
-pub fn validate(
-    desired: &RrConfig,
-    listen_port: Option<i32>,
-    restart_time: u32,
-) -> Result<Validated, GobgpError> {
+pub fn validate(desired: &RrConfig, config: &GobgpConfig) -> Result<Validated, GobgpError> {
     let ctx = MapContext {
         router_id: desired.router.router_id,
         global_asn: desired.router.local_as.0,
-        restart_time,
+        restart_time: config.restart_time,
+        deferral_time: config.deferral_time,
     };
     let mut problems = Vec::new();
     let mut peers = BTreeMap::new();
@@ -112,7 +110,7 @@ pub fn validate(
         return Err(GobgpError::Unsupported(problems.join("; ")));
     }
     Ok(Validated {
-        global: spec_of_router(&desired.router, listen_port),
+        global: spec_of_router(&desired.router, config.listen_port),
         peers,
     })
 }

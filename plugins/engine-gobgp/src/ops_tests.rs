@@ -6,6 +6,7 @@ use rrd_core::testing::conformance::{suite_config, EngineSuiteParams};
 use rrd_core::{plan, Asn, NextHop, PeerKey, Role, RrConfig};
 
 use super::*;
+use crate::config::GobgpConfig;
 
 fn suite() -> RrConfig {
     suite_config(&EngineSuiteParams {
@@ -18,7 +19,7 @@ fn suite() -> RrConfig {
 }
 
 fn validated(c: &RrConfig) -> Validated {
-    validate(c, None, 120).unwrap()
+    validate(c, &GobgpConfig::default()).unwrap()
 }
 
 /// gobgpd holding exactly `c`.
@@ -176,7 +177,9 @@ fn two_sessions_to_one_address_are_unsupported_and_both_are_named() {
         rrd_core::model::session_name(other.kind, other.address, other.port),
         other,
     );
-    let err = validate(&c, None, 120).unwrap_err().to_string();
+    let err = validate(&c, &GobgpConfig::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(&address.to_string()), "{err}");
     assert!(
         err.contains("port 1179") && err.contains("port 179"),
@@ -190,7 +193,9 @@ fn every_unsupported_neighbor_is_listed_in_one_error() {
     for n in c.neighbors.values_mut() {
         n.next_hop = NextHop::SetSelf;
     }
-    let err = validate(&c, None, 120).unwrap_err().to_string();
+    let err = validate(&c, &GobgpConfig::default())
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err.matches("next hop self").count(),
         c.neighbors.len(),
