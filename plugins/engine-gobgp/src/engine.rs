@@ -290,6 +290,27 @@ impl GobgpEngine {
         Ok(())
     }
 
+    /// The RPCs that would create `desired` on an empty gobgpd, as text
+    /// (`rrd render`): StartBgp's global and one AddPeer per neighbor,
+    /// passwords redacted. Validates like `apply`.
+    pub fn render(&self, desired: &RrConfig) -> Result<String, EngineError> {
+        let v = ops::validate(desired, &self.config).map_err(|e| self.err(e))?;
+        let mut out = format!(
+            "# gobgpd at {}: StartBgp, then {} x AddPeer\nStartBgp {:#?}\n",
+            self.config.api,
+            v.peers.len(),
+            global_of_spec(&v.global)
+        );
+        for (key, spec) in &v.peers {
+            let mut peer = peer_of_spec(spec, false);
+            if let Some(conf) = peer.conf.as_mut().filter(|c| !c.auth_password.is_empty()) {
+                conf.auth_password = "<redacted>".into();
+            }
+            out += &format!("# {key}\nAddPeer {peer:#?}\n");
+        }
+        Ok(out)
+    }
+
     /// Session changes as gobgpd reports them (every peer once at first,
     /// then each state change), for a runtime that wants to observe at
     /// once instead of polling. The channel closes when the stream ends

@@ -219,3 +219,21 @@ fn a_changed_remote_as_on_the_mesh_peer_is_a_reset() {
     assert!(matches!(&ops[0], Op::DeletePeer { key: k, .. } if *k == key));
     assert!(matches!(&ops[1], Op::AddPeer { key: k, spec } if *k == key && spec.peer_asn == 64513));
 }
+
+#[test]
+fn render_shows_start_bgp_and_one_add_peer_per_neighbor_without_passwords() {
+    let mut c = suite();
+    for n in c.neighbors.values_mut() {
+        n.password = Some(rrd_core::Secret::new("hunter2"));
+    }
+    let engine = crate::GobgpEngine::new(GobgpConfig::default());
+    let text = engine.render(&c).unwrap();
+    assert!(text.starts_with("# gobgpd at 127.0.0.1:50051: StartBgp, then 3 x AddPeer"));
+    assert_eq!(
+        text.matches("AddPeer Peer").count(),
+        c.neighbors.len(),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("<redacted>"));
+}
