@@ -199,7 +199,14 @@ fn spawn_child(
 async fn forward_output(name: &'static str, stream: impl AsyncRead + Unpin, shared: Arc<Shared>) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(daemon = name, "{line}");
+        // BIRD's log lines carry their class: `<ERR>`, `<WARN>`, `<INFO>`...
+        if line.contains("<ERR>") || line.contains("<BUG>") || line.contains("<FATAL>") {
+            tracing::error!(daemon = name, "{line}");
+        } else if line.contains("<WARN>") || line.contains("<AUTH>") {
+            tracing::warn!(daemon = name, "{line}");
+        } else {
+            tracing::info!(daemon = name, "{line}");
+        }
         let mut tail = lock(&shared.tail);
         if tail.len() == TAIL_LINES {
             tail.pop_front();

@@ -634,3 +634,6 @@ impl BgpEngine for BirdEngine {
         Ok(self.do_stop(mode).await?)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -127,42 +127,78 @@ async fn bird16_refused_config_leaves_the_old_one_running_and_is_rejected() {
 }
 
 /// A new engine object (rrd restarted) holds what the old one applied and
-/// sends no `configure` for an unchanged config — attached to the running
-/// daemon, and when it starts the daemon itself from the live file.
+/// sends no `configure` for an unchanged config — attached to a daemon run
+/// by someone else, and when it starts the daemon itself from the live file.
 async fn restarted_engine_holds_the_applied_config(version: BirdVersion) {
     init_logs();
     let s = slot(version, 3);
-    let dir = tempfile::tempdir().unwrap();
-    let managed = bird_config(version, dir.path(), true);
     let a = rr_config(s, &[2, 3, 4]);
-    let mut first = BirdEngine::new(managed.clone());
-    first.start(StartMode::Fresh).await.unwrap();
-    first.apply(&a, &plan(&a, None)).await.unwrap();
-    let before = last_reconfiguration(&managed.socket).await;
 
-    let mut attached = BirdEngine::new(bird_config(version, dir.path(), false));
-    attached.start(StartMode::Fresh).await.unwrap();
-    assert!(attached
+    // Unmanaged: BIRD runs on its own (here: started by the test).
+    let dir = tempfile::tempdir().unwrap();
+    let external = bird_config(version, dir.path(), false);
+    let mut daemons = Vec::new();
+    let files = match version {
+        BirdVersion::V2 => vec![(&external.binary, &external.config_path, &external.socket)],
+        BirdVersion::V1_6 => vec![
+            (&external.binary, &external.config_path, &external.socket),
+            (
+                &external.binary_v6,
+                &external.config_path_v6,
+                &external.socket_v6,
+            ),
+        ],
+    };
+    for (binary, cfg, socket) in files {
+        std::fs::write(
+            cfg,
+            format!("router id {};\nprotocol device {{ }}\n", loopback(s, 1)),
+        )
+        .unwrap();
+        daemons.push(spawn_bird(binary, cfg, socket).await);
+    }
+    let mut first = BirdEngine::new(external.clone());
+    first.start(StartMode::Fresh).await.unwrap();
+    assert_eq!(
+        first.held().await.unwrap(),
+        None,
+        "a file rrd did not write is not held"
+    );
+    first.apply(&a, &plan(&a, None)).await.unwrap();
+    drop(first);
+    let before = last_reconfiguration(&external.socket).await;
+    let mut second = BirdEngine::new(external.clone());
+    second.start(StartMode::Fresh).await.unwrap();
+    assert!(second
         .info()
         .version
         .is_some_and(|v| v.starts_with("BIRD ")));
-    let held = attached.held().await.unwrap();
+    let held = second.held().await.unwrap();
     assert_eq!(held.as_ref(), Some(&a));
     let p = plan(&a, held.as_ref());
     assert!(p.is_empty());
-    let report = attached.apply(&a, &p).await.unwrap();
+    let report = second.apply(&a, &p).await.unwrap();
     assert!(!report.changed, "{report:?}");
     assert_eq!(
-        last_reconfiguration(&managed.socket).await,
+        last_reconfiguration(&external.socket).await,
         before,
         "no configure"
     );
-    attached.stop(StopMode::Graceful).await.unwrap();
-    assert!(
-        first.daemon_pids().iter().all(|p| !process_gone(*p)),
-        "detaching leaves BIRD running"
-    );
+    second.stop(StopMode::Graceful).await.unwrap();
+    for d in &mut daemons {
+        assert!(
+            d.child.try_wait().unwrap().is_none(),
+            "detaching leaves BIRD running"
+        );
+    }
+    drop(daemons);
 
+    // Managed: the new engine starts BIRD from the live file(s).
+    let dir = tempfile::tempdir().unwrap();
+    let managed = bird_config(version, dir.path(), true);
+    let mut first = BirdEngine::new(managed.clone());
+    first.start(StartMode::Fresh).await.unwrap();
+    first.apply(&a, &plan(&a, None)).await.unwrap();
     let pids = first.daemon_pids();
     first.stop(StopMode::Graceful).await.unwrap();
     assert_gone(&pids).await;

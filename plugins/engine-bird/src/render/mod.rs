@@ -43,6 +43,9 @@ pub struct RenderOptions {
     pub debug: String,
     /// Bind the BGP listener to the RR's own addresses.
     pub strict_bind: bool,
+    /// `log stderr all;`: a daemon rrd runs itself logs to rrd (its stderr
+    /// is forwarded to `tracing`); an external one keeps its own logging.
+    pub log_stderr: bool,
 }
 
 impl RenderOptions {
@@ -61,6 +64,7 @@ impl From<&BirdConfig> for RenderOptions {
             version: c.version,
             debug: c.debug.clone(),
             strict_bind: c.strict_bind,
+            log_stderr: c.manage_process,
         }
     }
 }
@@ -187,6 +191,9 @@ fn file(config: &RrConfig, options: &RenderOptions, only: Option<Family>) -> Str
         r.router_id
     );
     let _ = writeln!(out, "router id {};", r.router_id);
+    if options.log_stderr {
+        out.push_str("log stderr all;   # rrd runs this daemon and forwards its log\n");
+    }
     if options.version == BirdVersion::V1_6 {
         let addr = match only {
             Some(Family::Ipv6) => r.ipv6.map(IpAddr::V6),

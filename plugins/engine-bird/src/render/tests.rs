@@ -356,3 +356,16 @@ fn node_names_cannot_break_out_of_their_comment() {
     let text = v4(&config_with(vec![n]), BirdVersion::V2);
     assert!(text.contains("# Peering with Calico node evil?protocol bgp x {\n"));
 }
+
+#[test]
+fn a_daemon_run_by_rrd_logs_to_stderr() {
+    let c = seed_config();
+    assert!(!v4(&c, BirdVersion::V2).contains("log stderr"));
+    let mut o = opts(BirdVersion::V1_6);
+    o.log_stderr = true;
+    let r = render(&c, &o).unwrap();
+    assert!(r
+        .ipv4
+        .contains("\nrouter id 172.17.42.40;\nlog stderr all;"));
+    assert!(r.ipv6.unwrap().contains("\nlog stderr all;"));
+}
