@@ -313,10 +313,12 @@ impl GobgpEngine {
 
     /// Session changes as gobgpd reports them (every peer once at first,
     /// then each state change), for a runtime that wants to observe at
-    /// once instead of polling. The channel closes when the stream ends
+    /// once instead of polling. Each event is completed with a ListPeer of
+    /// that peer; a peer already deleted keeps the event's bare fields (key
+    /// `gobgp_<address>`). The channel closes when the stream ends
     /// (gobgpd gone); the forwarding task ends when the receiver is dropped.
     pub async fn watch_sessions(&self) -> Result<mpsc::Receiver<SessionStatus>, EngineError> {
-        let client = self.require_client().map_err(|e| self.err(e))?;
+        let client = self.require_client().map_err(|e| self.err(e))?.clone();
         let mut stream = client.watch_peers().await.map_err(|e| self.err(e))?;
         let (tx, rx) = mpsc::channel(256);
         tokio::spawn(async move {
@@ -324,9 +326,19 @@ impl GobgpEngine {
                 let Some(crate::apipb::watch_event_response::Event::Peer(pe)) = event.event else {
                     continue;
                 };
-                let Some(status) = pe.peer.as_ref().and_then(session_of) else {
+                let Some(mut status) = pe.peer.as_ref().and_then(session_of) else {
                     continue;
                 };
+                // Events carry address, AS and state only: fetch the rest
+                // (description = session name, counts, capabilities) while
+                // the peer exists.
+                let full = client.list_peer(&status.address.to_string(), true).await;
+                if let Some(s) = full.ok().and_then(|p| p.first().and_then(session_of)) {
+                    status = SessionStatus {
+                        state: status.state,
+                        ..s
+                    };
+                }
                 if tx.send(status).await.is_err() {
                     break;
                 }

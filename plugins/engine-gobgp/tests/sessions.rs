@@ -203,7 +203,8 @@ fn keepalive_changes_apply_in_place_while_a_client_flag_change_resets_only_that_
 }
 
 #[test]
-fn only_the_peers_that_create_bgp_after_a_restarting_start_carry_local_restarting() {
+fn only_the_peers_that_create_bgp_after_a_restarting_start_carry_local_restarting_and_watch_reports_new_peers(
+) {
     require_root_and_gobgpd();
     let logs = Logs::new();
     let ns = NetNs::new("restarting", &["198.51.100.1/32"]);
@@ -214,13 +215,28 @@ fn only_the_peers_that_create_bgp_after_a_restarting_start_carry_local_restartin
         let first = neighbor(Ipv4Addr::new(198, 51, 100, 2), RR, client_role());
         let mut want = speaker(RR, vec![first]);
         apply(&mut rr, &want).await;
+        let mut events = rr.watch_sessions().await.unwrap();
         let later = neighbor(Ipv4Addr::new(198, 51, 100, 3), RR, client_role());
+        let later_address = later.address;
         want.neighbors.insert(
             rrd_core::model::session_name(later.kind, later.address, None),
             later,
         );
         let ops = apply(&mut rr, &want).await;
         assert_eq!(ops.len(), 1, "{ops:?}");
+
+        // The WatchEvent stream names the peer that was just added.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let event = tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .expect("a peer event for 198.51.100.3 within 10 s")
+                .expect("the event stream stays open");
+            if event.address == later_address {
+                assert_eq!(event.key.0, "Node_198_51_100_3");
+                break;
+            }
+        }
 
         let peers = rr.client().unwrap().list_peer("", false).await.unwrap();
         let restarting: BTreeMap<String, bool> = peers
