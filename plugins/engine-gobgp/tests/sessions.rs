@@ -118,7 +118,8 @@ async fn received_gr_capability(engine: &GobgpEngine) -> apipb::GracefulRestartC
 }
 
 #[test]
-fn keepalive_changes_apply_in_place_while_a_client_flag_change_resets_only_that_session() {
+fn keepalive_changes_apply_in_place_a_client_flag_change_resets_that_session_and_a_killed_client_leaves_stale_routes(
+) {
     require_root_and_gobgpd();
     let logs = Logs::new();
     let ns = NetNs::new("sessions", &["198.51.100.1/32", "198.51.100.2/32"]);
@@ -196,7 +197,52 @@ fn keepalive_changes_apply_in_place_while_a_client_flag_change_resets_only_that_
         .await;
         assert_eq!(back.rr_client, Some(false));
 
-        client.stop(StopMode::Graceful).await.unwrap();
+        // A route from the client: counted by observe() and ListPath; kept
+        // as stale when the client dies without a NOTIFICATION (SIGKILL).
+        let added = std::process::Command::new("gobgp")
+            .args(["-p", "50052", "global", "rib", "add", "203.0.113.0/24"])
+            .args(["nexthop", "192.0.2.2", "-a", "ipv4"])
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{added:?}");
+        let with_route = wait_session(&mut rr, "the client's route", |s| {
+            s.routes_received == Some(1)
+        })
+        .await;
+        assert_eq!(with_route.state, SessionState::Established);
+        let ipv4 = apipb::Family { afi: 1, safi: 1 };
+        let api = rr.client().unwrap().clone();
+        let rib = api
+            .rib_summary(apipb::TableType::Global, "", ipv4)
+            .await
+            .unwrap();
+        assert_eq!(
+            (rib.destinations, rib.paths, rib.best, rib.stale),
+            (1, 1, 1, 0)
+        );
+        let adj_in = api
+            .rib_summary(apipb::TableType::AdjIn, "198.51.100.2", ipv4)
+            .await
+            .unwrap();
+        assert_eq!(adj_in.paths, 1);
+
+        client.stop(StopMode::PreserveForwarding).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let rib = api
+                .rib_summary(apipb::TableType::Global, "", ipv4)
+                .await
+                .unwrap();
+            if rib.stale == 1 {
+                assert_eq!(rib.paths, 1, "the stale path stays in the Loc-RIB");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no stale path after SIGKILL: {rib:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         rr.stop(StopMode::Graceful).await.unwrap();
     });
     assert!(ns.pids().is_empty(), "processes left in {}", ns.name);
