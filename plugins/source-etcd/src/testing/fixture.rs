@@ -95,6 +95,13 @@ impl SourceFixture for EtcdFixture {
         key
     }
 
+    fn expected(&self, written: &Topology) -> Topology {
+        match self.config.layout {
+            Layout::CalicoV1 => written.clone(),
+            Layout::CalicoV3 => super::v3_objects::expected_for(written),
+        }
+    }
+
     fn rules(&self) -> RuleSet {
         match self.config.layout {
             Layout::CalicoV1 => RuleSet::Legacy,
