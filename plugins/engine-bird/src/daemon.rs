@@ -107,6 +107,11 @@ impl Supervised {
         let Some(mut task) = self.task.take() else {
             return Ok(());
         };
+        if self.pid().is_none() {
+            // Dead and waiting out its restart backoff: nothing to signal.
+            task.abort();
+            return Ok(());
+        }
         if tokio::time::timeout(grace, &mut task).await.is_ok() {
             return Ok(());
         }
