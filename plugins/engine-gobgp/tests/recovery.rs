@@ -151,3 +151,37 @@ fn an_attached_engine_stops_bgp_over_grpc_and_cannot_stop_without_notifications(
     });
     assert!(ns.pids().is_empty(), "processes left in {}", ns.name);
 }
+
+/// Whether `pid` still runs (a zombie waiting to be reaped does not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let state = s.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn dropping_a_managed_engine_kills_its_gobgpd() {
+    require_root_and_gobgpd();
+    let logs = Logs::new();
+    let ns = NetNs::new("drop", &["198.51.100.1/32"]);
+    let config = managed(logs.path(), "gobgpd", 50051);
+    ns.run(move || async move {
+        let mut engine = GobgpEngine::new(config);
+        engine.start(StartMode::Fresh).await.unwrap();
+        let pid = engine.daemon_pid().unwrap();
+        assert!(running(pid));
+        drop(engine);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while running(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "gobgpd {pid} survived the engine"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    assert!(ns.pids().is_empty(), "processes left in {}", ns.name);
+}
