@@ -5,7 +5,7 @@
 # Idempotent: re-running only installs what is missing.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-packages=(etcd-server bird2 gobgpd protobuf-compiler iproute2 procps curl ca-certificates openssl)
+packages=(etcd-server bird2 gobgpd golang-github-osrg-gobgp-dev protobuf-compiler iproute2 procps curl ca-certificates openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

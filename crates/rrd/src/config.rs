@@ -58,6 +58,9 @@ pub struct EngineSection {
     #[cfg(feature = "engine-bird")]
     #[serde(default)]
     pub bird: rrd_engine_bird::BirdConfig,
+    #[cfg(feature = "engine-gobgp")]
+    #[serde(default)]
+    pub gobgp: rrd_engine_gobgp::GobgpConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

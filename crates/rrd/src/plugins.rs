@@ -21,6 +21,8 @@ pub enum AnySource {
 pub enum AnyEngine {
     #[cfg(feature = "engine-bird")]
     Bird(rrd_engine_bird::BirdEngine),
+    #[cfg(feature = "engine-gobgp")]
+    Gobgp(rrd_engine_gobgp::GobgpEngine),
 }
 
 fn not_built(what: &str, feature: &str) -> anyhow::Error {
@@ -56,6 +58,12 @@ impl AnyEngine {
             }
             #[cfg(not(feature = "engine-bird"))]
             EngineKind::Bird => Err(not_built("the BIRD engine", "engine-bird")),
+            #[cfg(feature = "engine-gobgp")]
+            EngineKind::Gobgp => {
+                config.engine.gobgp.validate().map_err(anyhow::Error::msg)?;
+                Ok(AnyEngine::Gobgp(rrd_engine_gobgp::GobgpEngine::new(config.engine.gobgp.clone())))
+            }
+            #[cfg(not(feature = "engine-gobgp"))]
             EngineKind::Gobgp => Err(not_built("the GoBGP engine", "engine-gobgp")),
         }
     }
@@ -71,6 +79,8 @@ impl AnyEngine {
                 }
                 Ok(out)
             }
+            #[cfg(feature = "engine-gobgp")]
+            AnyEngine::Gobgp(e) => Ok(e.render(config)?),
         }
     }
 }
@@ -103,6 +113,8 @@ impl BgpEngine for AnyEngine {
         match self {
             #[cfg(feature = "engine-bird")]
             AnyEngine::Bird(e) => e.info(),
+            #[cfg(feature = "engine-gobgp")]
+            AnyEngine::Gobgp(e) => e.info(),
         }
     }
 
@@ -110,6 +122,8 @@ impl BgpEngine for AnyEngine {
         match self {
             #[cfg(feature = "engine-bird")]
             AnyEngine::Bird(e) => e.start(mode).await,
+            #[cfg(feature = "engine-gobgp")]
+            AnyEngine::Gobgp(e) => e.start(mode).await,
         }
     }
 
@@ -117,6 +131,8 @@ impl BgpEngine for AnyEngine {
         match self {
             #[cfg(feature = "engine-bird")]
             AnyEngine::Bird(e) => e.held().await,
+            #[cfg(feature = "engine-gobgp")]
+            AnyEngine::Gobgp(e) => e.held().await,
         }
     }
 
@@ -124,6 +140,8 @@ impl BgpEngine for AnyEngine {
         match self {
             #[cfg(feature = "engine-bird")]
             AnyEngine::Bird(e) => e.apply(desired, plan).await,
+            #[cfg(feature = "engine-gobgp")]
+            AnyEngine::Gobgp(e) => e.apply(desired, plan).await,
         }
     }
 
@@ -131,6 +149,8 @@ impl BgpEngine for AnyEngine {
         match self {
             #[cfg(feature = "engine-bird")]
             AnyEngine::Bird(e) => e.observe().await,
+            #[cfg(feature = "engine-gobgp")]
+            AnyEngine::Gobgp(e) => e.observe().await,
         }
     }
 
@@ -138,6 +158,8 @@ impl BgpEngine for AnyEngine {
         match self {
             #[cfg(feature = "engine-bird")]
             AnyEngine::Bird(e) => e.stop(mode).await,
+            #[cfg(feature = "engine-gobgp")]
+            AnyEngine::Gobgp(e) => e.stop(mode).await,
         }
     }
 }
