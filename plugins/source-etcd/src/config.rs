@@ -56,8 +56,8 @@ impl Layout {
 pub struct EtcdConfig {
     /// `"v3"` (default) or `"v2"`.
     pub api: EtcdApi,
-    /// Client URLs, `http://` or `https://`; tried in order (v2) or
-    /// balanced (v3). Default `["http://127.0.0.1:2379"]`.
+    /// Client URLs, `http://` or `https://`, tried in order: the first
+    /// that answers is used until it fails. Default `["http://127.0.0.1:2379"]`.
     pub endpoints: Vec<String>,
     /// `"calico-v1"` (default) or `"calico-v3"`.
     pub layout: Layout,

@@ -86,18 +86,53 @@ impl V3Client {
         if let Some((user, password)) = config.credentials()? {
             opts = opts.with_user(user, password);
         }
+        // Endpoints in order, each probed: tonic's balanced channel may hand
+        // a request to an endpoint that refuses connections, so one dead
+        // etcd member would fail reads at random.
+        let mut last_error = None;
+        for endpoint in &config.endpoints {
+            match Self::connect_one(config, endpoint, opts.clone()).await {
+                Ok(client) => {
+                    return Ok(V3Client {
+                        client,
+                        page_size: i64::from(config.page_size),
+                        max_message_bytes: config.max_message_bytes,
+                        request_timeout: config.request_timeout,
+                    })
+                }
+                Err(e) => {
+                    tracing::debug!(%endpoint, error = %e, "etcd endpoint unusable; trying the next");
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(last_error.unwrap_or(EtcdError::Config {
+            field: "endpoints",
+            reason: "no endpoint configured".into(),
+        }))
+    }
+
+    /// Connect to one endpoint and prove it answers (a count-only range).
+    async fn connect_one(
+        config: &EtcdConfig,
+        endpoint: &str,
+        opts: ConnectOptions,
+    ) -> Result<Client, EtcdError> {
+        let within = config.dial_timeout + config.request_timeout;
         let client = timed(
             "v3 connect",
-            config.dial_timeout + config.request_timeout,
-            Client::connect(config.endpoints.clone(), Some(opts)),
+            within,
+            Client::connect([endpoint], Some(opts)),
         )
         .await?;
-        Ok(V3Client {
-            client,
-            page_size: i64::from(config.page_size),
-            max_message_bytes: config.max_message_bytes,
-            request_timeout: config.request_timeout,
-        })
+        let mut kv = client.kv_client();
+        timed(
+            "v3 connect",
+            within,
+            kv.get(vec![0u8], Some(GetOptions::new().with_count_only())),
+        )
+        .await?;
+        Ok(client)
     }
 
     /// Every key/value starting with `prefix`, read at one revision
