@@ -3,6 +3,7 @@
 //! and a kernel protocol so that routes learned from the RRs reach the
 //! namespace's routing table.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -108,6 +109,23 @@ impl CalicoClient {
                 }
             },
         );
+    }
+
+    /// The client's BGP sessions: protocol name -> info column
+    /// (`Established`, `Active  Socket: Connection refused`, ...).
+    pub fn bgp_sessions(&self) -> BTreeMap<String, String> {
+        self.birdc("show protocols")
+            .lines()
+            .filter_map(|l| {
+                let cols: Vec<_> = l.split_whitespace().collect();
+                (cols.get(1) == Some(&"BGP")).then(|| {
+                    (
+                        cols[0].to_owned(),
+                        cols.get(5..).map(|c| c.join(" ")).unwrap_or_default(),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// BGP attributes of the route to `prefix`, as BIRD shows them.

@@ -9,6 +9,7 @@
 //!   PID and killed when the lab is dropped, also when a test panics.
 //! * [`calico_client`] — BIRD 1.6 configured like a Calico node.
 //! * [`route_reflector`] — an RR host: its daemon plus rrd driving it.
+//! * [`topology`] — legacy topology files for rrd's file source.
 //! * [`bins`] — where the real daemons live.
 
 pub mod bins;
@@ -17,6 +18,8 @@ mod lab;
 pub mod poll;
 mod process;
 pub mod route_reflector;
+pub mod topology;
 
 pub use lab::{Host, Lab};
+pub use nix::sys::signal::Signal;
 pub use process::Process;

@@ -3,9 +3,19 @@
 
 use std::time::{Duration, Instant};
 
-/// Poll `probe` every 100 ms until it returns `Some`, or panic after
+/// Poll `probe` every 100 ms until it returns `Ok`, or panic after
 /// `timeout` with `what` and the last `Err` it returned.
-pub fn until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+pub fn until<T>(what: &str, timeout: Duration, probe: impl FnMut() -> Result<T, String>) -> T {
+    until_every(what, timeout, Duration::from_millis(100), probe)
+}
+
+/// [`until`] with a chosen polling interval (finer for measurements).
+pub fn until_every<T>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         let last = match probe() {
@@ -16,6 +26,6 @@ pub fn until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Result
             Instant::now() < deadline,
             "timed out after {timeout:?} waiting for {what}; last seen:\n{last}"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(every);
     }
 }

@@ -1,10 +1,12 @@
 //! A route-reflector host of a lab: the BGP daemon (started by the lab, as
 //! systemd would) and rrd driving it from a topology file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
+
+use nix::sys::signal::Signal;
 
 use crate::calico_client::birdc;
 use crate::lab::{Host, Lab};
@@ -19,6 +21,35 @@ pub enum RrDaemon {
     Gobgp,
 }
 
+/// How the lab starts the RR's daemon (again after a stop).
+#[derive(Debug)]
+struct DaemonCommand {
+    name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    /// BIRD's control socket: removed before a start, waited for after.
+    socket: Option<PathBuf>,
+}
+
+impl DaemonCommand {
+    fn bird(name: &str, program: &Path, config: &Path, socket: &Path, log: PathBuf) -> Self {
+        DaemonCommand {
+            name: name.into(),
+            program: program.to_path_buf(),
+            args: vec![
+                "-f".into(),
+                "-c".into(),
+                config.display().to_string(),
+                "-s".into(),
+                socket.display().to_string(),
+            ],
+            log,
+            socket: Some(socket.to_path_buf()),
+        }
+    }
+}
+
 /// gRPC port of gobgpd inside the RR's namespace.
 pub const GOBGP_API: &str = "127.0.0.1:50051";
 /// rrd's HTTP endpoint inside the RR's namespace.
@@ -29,6 +60,7 @@ pub const RRD_HTTP: &str = "127.0.0.1:9180";
 pub struct RouteReflectorHost {
     rrd: Option<Process>,
     daemons: Vec<Process>,
+    commands: Vec<DaemonCommand>,
     pub host: Host,
     pub daemon: RrDaemon,
     pub rrd_binary: PathBuf,
@@ -54,7 +86,7 @@ impl RouteReflectorHost {
         let bird_conf = p("bird.conf");
         let bird_ctl = p("bird.ctl");
         let bootstrap = format!("router id {};\nprotocol device {{ }}\n", host.ipv4);
-        let mut daemons = Vec::new();
+        let mut commands = Vec::new();
         let engine = match daemon {
             RrDaemon::Bird2 | RrDaemon::Bird16 => {
                 let (version, bird, bird6) = if daemon == RrDaemon::Bird2 {
@@ -63,44 +95,23 @@ impl RouteReflectorHost {
                     ("1.6", bins::bird16(), bins::bird16_v6())
                 };
                 std::fs::write(&bird_conf, &bootstrap).expect("bootstrap bird.conf");
-                daemons.push(host.spawn(
+                commands.push(DaemonCommand::bird(
                     "bird",
                     &bird,
-                    &[
-                        "-f",
-                        "-c",
-                        bird_conf.to_str().unwrap(),
-                        "-s",
-                        bird_ctl.to_str().unwrap(),
-                    ],
+                    &bird_conf,
+                    &bird_ctl,
                     p("bird.log"),
                 ));
                 if daemon == RrDaemon::Bird16 {
                     std::fs::write(p("bird6.conf"), &bootstrap).expect("bootstrap bird6.conf");
-                    daemons.push(host.spawn(
+                    commands.push(DaemonCommand::bird(
                         "bird6",
                         &bird6,
-                        &[
-                            "-f",
-                            "-c",
-                            p("bird6.conf").to_str().unwrap(),
-                            "-s",
-                            p("bird6.ctl").to_str().unwrap(),
-                        ],
+                        &p("bird6.conf"),
+                        &p("bird6.ctl"),
                         p("bird6.log"),
                     ));
                 }
-                poll::until(
-                    "the RR's BIRD control socket",
-                    Duration::from_secs(10),
-                    || {
-                        if bird_ctl.exists() {
-                            Ok(())
-                        } else {
-                            Err("no socket yet".into())
-                        }
-                    },
-                );
                 format!(
                     "[engine]\nkind = \"bird\"\n[engine.bird]\nversion = \"{version}\"\nconfig_path = \"{}\"\nconfig_path_v6 = \"{}\"\n\
                      socket = \"{}\"\nsocket_v6 = \"{}\"\nbinary = \"{}\"\nbinary_v6 = \"{}\"\n",
@@ -113,12 +124,15 @@ impl RouteReflectorHost {
                 )
             }
             RrDaemon::Gobgp => {
-                daemons.push(host.spawn(
-                    "gobgpd",
-                    bins::gobgpd(),
-                    &["--api-hosts", GOBGP_API, "--pprof-disable", "--log-plain"],
-                    p("gobgpd.log"),
-                ));
+                commands.push(DaemonCommand {
+                    name: "gobgpd".into(),
+                    program: bins::gobgpd(),
+                    args: ["--api-hosts", GOBGP_API, "--pprof-disable", "--log-plain"]
+                        .map(String::from)
+                        .to_vec(),
+                    log: p("gobgpd.log"),
+                    socket: None,
+                });
                 format!("[engine]\nkind = \"gobgp\"\n[engine.gobgp]\napi = \"{GOBGP_API}\"\n")
             }
         };
@@ -130,9 +144,10 @@ impl RouteReflectorHost {
             topology.display(),
         );
         std::fs::write(&config, text).expect("write rrd.toml");
-        RouteReflectorHost {
+        let mut rr = RouteReflectorHost {
             rrd: None,
-            daemons,
+            daemons: Vec::new(),
+            commands,
             host: host.clone(),
             daemon,
             rrd_binary: rrd_binary.to_path_buf(),
@@ -140,7 +155,74 @@ impl RouteReflectorHost {
             bird_conf,
             bird_ctl,
             log: p("rrd.log"),
+        };
+        rr.start_daemon();
+        rr
+    }
+
+    /// Start the BGP daemon as its service manager would: with the config
+    /// files on disk (bootstrap at first, then what rrd rendered). Waits
+    /// for BIRD's control socket; gobgpd starts empty.
+    pub fn start_daemon(&mut self) {
+        assert!(self.daemons.is_empty(), "the RR's daemon already runs");
+        for c in &self.commands {
+            if let Some(socket) = &c.socket {
+                let _ = std::fs::remove_file(socket);
+            }
+            let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+            self.daemons
+                .push(self.host.spawn(&c.name, &c.program, &args, c.log.clone()));
         }
+        for socket in self.commands.iter().filter_map(|c| c.socket.as_ref()) {
+            poll::until(
+                "the RR's BIRD control socket",
+                Duration::from_secs(10),
+                || {
+                    if socket.exists() {
+                        Ok(())
+                    } else {
+                        Err(format!("no {} yet", socket.display()))
+                    }
+                },
+            );
+        }
+    }
+
+    /// Stop the BGP daemon with `signal` and wait for it to exit: SIGTERM
+    /// sends a Cease to every peer (both daemons), SIGKILL leaves the
+    /// peers to find the TCP connection gone (graceful-restart helpers
+    /// keep its routes as stale).
+    pub fn stop_daemon(&mut self, signal: Signal) {
+        for mut d in self.daemons.drain(..) {
+            d.stop_with(signal);
+        }
+    }
+
+    /// The `gobgp` CLI against this RR's gobgpd (inside its namespace).
+    pub fn gobgp(&self, args: &[&str]) -> Result<String, String> {
+        let (host, port) = GOBGP_API.split_once(':').expect("host:port");
+        let out = self
+            .host
+            .command(bins::gobgp())
+            .args(["-u", host, "-p", port])
+            .args(args)
+            .output()
+            .map_err(|e| format!("gobgp: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "gobgp {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// gobgpd's peers (`gobgp neighbor -j`): `conf.neighbor_address`,
+    /// `conf.description`, `state.session_state` (6 = established), ...
+    pub fn gobgp_neighbors(&self) -> Result<Vec<serde_json::Value>, String> {
+        let text = self.gobgp(&["neighbor", "-j"])?;
+        serde_json::from_str(&text).map_err(|e| format!("gobgp neighbor -j: {e}: {text}"))
     }
 
     /// Start (or restart) `rrd run` in the RR's namespace.
@@ -208,6 +290,27 @@ impl RouteReflectorHost {
         })
     }
 
+    /// Wait until rrd is ready and the daemon reports every desired
+    /// session Established (`desired` and `sessions` of `rrd status`);
+    /// returns that status.
+    pub fn wait_established(&self, timeout: Duration) -> serde_json::Value {
+        let what = format!("every session of {} Established", self.host.name);
+        poll::until(&what, timeout, || {
+            let s = self.status_json();
+            let (desired, established) = desired_and_established(&s);
+            let ready = s["in_sync"] == true && s["source"]["synced"] == true;
+            if ready && !desired.is_empty() && desired == established {
+                Ok(s)
+            } else {
+                Err(format!(
+                    "desired {desired:?}, established {established:?}\n{}\nrrd log (tail):\n{}",
+                    self.status_table(),
+                    tail(&self.rrd_log(), 20)
+                ))
+            }
+        })
+    }
+
     /// BIRD's session names and their "since" column (BIRD daemons only).
     pub fn bird_since(&self) -> BTreeMap<String, String> {
         let birdc_bin = match self.daemon {
@@ -229,7 +332,26 @@ impl RouteReflectorHost {
     }
 }
 
-fn tail(text: &str, lines: usize) -> String {
+/// The session names rrd wants and those the daemon has Established,
+/// from an `rrd status --json` value.
+pub fn desired_and_established(status: &serde_json::Value) -> (BTreeSet<String>, BTreeSet<String>) {
+    let desired = status["desired"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let established = status["sessions"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter(|x| x["state"] == "Established")
+                .filter_map(|x| x["key"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (desired, established)
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<_> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
