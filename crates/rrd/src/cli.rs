@@ -40,6 +40,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Registered route reflectors (`rr_v4/<ip>`, `rr_v6/<ip>` in etcd).
+    #[command(subcommand)]
+    Rr(RrCommand),
+    /// BGP peers of the nodes (`global/peer_v4/<ip>`, `host/<node>/peer_v4/<ip>`).
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// Show, or turn on/off, the node-to-node mesh (`global/node_mesh`).
+    NodeMesh {
+        /// `on` or `off`; omit to show.
+        state: Option<String>,
+    },
+    /// Show, or set, the default node AS (`global/as_num`).
+    DefaultAs {
+        /// The new AS number; omit to show.
+        asn: Option<String>,
+    },
     /// Ask a running rrd to reconcile now.
     Apply {
         /// Confirm a change that the mass-removal guard holds back.
@@ -47,5 +63,43 @@ pub enum Command {
         allow_mass_removal: bool,
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+/// `rrd rr ...`: writes exactly the keys the calico/routereflector README's
+/// curl wrote.
+#[derive(Debug, Subcommand)]
+pub enum RrCommand {
+    /// Register a route reflector.
+    Add {
+        ip: String,
+        /// Dotted quad (1.0.0.1) or 32-bit integer; omit for none.
+        #[arg(long)]
+        cluster_id: Option<String>,
+    },
+    /// List registered route reflectors.
+    List,
+    /// Unregister a route reflector.
+    Remove { ip: String },
+}
+
+/// `rrd peer ...`: writes exactly what `calicoctl bgp peer add` and
+/// `calicoctl node bgp peer add` wrote.
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Add a global peer (every node peers with it) or, with --node, a
+    /// node-specific one.
+    Add {
+        ip: String,
+        #[arg(long = "as")]
+        asn: String,
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Remove a global or node-specific peer.
+    Remove {
+        ip: String,
+        #[arg(long)]
+        node: Option<String>,
     },
 }

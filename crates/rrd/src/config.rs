@@ -38,6 +38,8 @@ pub struct SourceSection {
     pub kind: SourceKind,
     #[cfg(feature = "source-file")]
     pub file: Option<rrd_source_file::FileConfig>,
+    #[cfg(feature = "source-etcd")]
+    pub etcd: Option<rrd_source_etcd::EtcdConfig>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -117,12 +119,17 @@ impl Default for LogConfig {
 pub const DEFAULT_PATH: &str = "/etc/rrd/rrd.toml";
 
 impl Config {
-    /// Load `path` (or the default path) with environment overrides.
+    /// Load `path`; without one, [`DEFAULT_PATH`] if it exists, else the
+    /// calico/routereflector image's environment (drop-in mode, `IP` set).
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        if path.is_none() && !Path::new(DEFAULT_PATH).exists() && std::env::var_os("IP").is_some() {
+            return crate::dropin::config_from_env(|k| std::env::var(k).ok());
+        }
         let path: PathBuf = path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
         if !path.exists() {
             bail!(
-                "configuration file {} not found (give one with --config; config/rrd.toml documents every key)",
+                "configuration file {} not found (give one with --config, or set the calico/routereflector \
+                 image's IP and ETCD_* variables for drop-in mode; config/rrd.toml documents every key)",
                 path.display()
             );
         }
@@ -201,6 +208,17 @@ mod tests {
     fn bad_value_names_the_key() {
         let err = format!("{:#}", load_str(&MINIMAL.replace("172.17.42.40", "172.17.42.400")).unwrap_err());
         assert!(err.contains("identity.ipv4"), "{err}");
+    }
+
+    #[test]
+    fn every_example_config_loads() {
+        for text in [
+            include_str!("../../../config/examples/etcd-v3.toml"),
+            include_str!("../../../config/examples/calico-v3-gobgp.toml"),
+            include_str!("../../../config/examples/file-bird2.toml"),
+        ] {
+            load_str(text).unwrap();
+        }
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::config::{Config, EngineKind, SourceKind};
 pub enum AnySource {
     #[cfg(feature = "source-file")]
     File(rrd_source_file::FileSource),
+    #[cfg(feature = "source-etcd")]
+    Etcd(rrd_source_etcd::EtcdSource),
 }
 
 /// The configured engine.
@@ -41,6 +43,13 @@ impl AnySource {
             }
             #[cfg(not(feature = "source-file"))]
             SourceKind::File => Err(not_built("the file source", "source-file")),
+            #[cfg(feature = "source-etcd")]
+            SourceKind::Etcd => {
+                let etcd = config.source.etcd.clone().unwrap_or_default();
+                etcd.validate()?;
+                Ok(AnySource::Etcd(rrd_source_etcd::EtcdSource::new(etcd)?))
+            }
+            #[cfg(not(feature = "source-etcd"))]
             SourceKind::Etcd => Err(not_built("the etcd source", "source-etcd")),
             SourceKind::Kubernetes => Err(not_built("the Kubernetes source", "source-kubernetes")),
             SourceKind::Consul => Err(not_built("the Consul source", "source-consul")),
@@ -90,6 +99,8 @@ impl PeerSource for AnySource {
         match self {
             #[cfg(feature = "source-file")]
             AnySource::File(s) => s.info(),
+            #[cfg(feature = "source-etcd")]
+            AnySource::Etcd(s) => s.info(),
         }
     }
 
@@ -97,6 +108,8 @@ impl PeerSource for AnySource {
         match self {
             #[cfg(feature = "source-file")]
             AnySource::File(s) => s.snapshot().await,
+            #[cfg(feature = "source-etcd")]
+            AnySource::Etcd(s) => s.snapshot().await,
         }
     }
 
@@ -104,6 +117,8 @@ impl PeerSource for AnySource {
         match self {
             #[cfg(feature = "source-file")]
             AnySource::File(s) => s.watch(sink).await,
+            #[cfg(feature = "source-etcd")]
+            AnySource::Etcd(s) => s.watch(sink).await,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+#[cfg(feature = "source-etcd")]
+mod admin;
 mod check;
 mod render;
 mod run;
@@ -22,6 +24,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render => render::render(Config::load(cli.config.as_deref())?).await,
         Command::Check { strict } => check::check(cli.config.as_deref(), strict).await,
         Command::Status { url, json } => status::status(cli.config.as_deref(), url, json).await,
+        #[cfg(feature = "source-etcd")]
+        Command::Rr(cmd) => admin::rr(cli.config.as_deref(), cmd).await,
+        #[cfg(feature = "source-etcd")]
+        Command::Peer(cmd) => admin::peer(cli.config.as_deref(), cmd).await,
+        #[cfg(feature = "source-etcd")]
+        Command::NodeMesh { state } => admin::node_mesh(cli.config.as_deref(), state).await,
+        #[cfg(feature = "source-etcd")]
+        Command::DefaultAs { asn } => admin::default_as(cli.config.as_deref(), asn).await,
+        #[cfg(not(feature = "source-etcd"))]
+        Command::Rr(_) | Command::Peer(_) | Command::NodeMesh { .. } | Command::DefaultAs { .. } => {
+            anyhow::bail!("admin commands write to etcd: this build has no etcd source (cargo feature `source-etcd`)")
+        }
         Command::Apply {
             allow_mass_removal,
             url,
