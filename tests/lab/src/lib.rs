@@ -10,10 +10,12 @@
 //! * [`calico_client`] — BIRD 1.6 configured like a Calico node.
 //! * [`route_reflector`] — an RR host: its daemon plus rrd driving it.
 //! * [`topology`] — legacy topology files for rrd's file source.
+//! * [`etcd`] — a real etcd on a lab host, written to with curl.
 //! * [`bins`] — where the real daemons live.
 
 pub mod bins;
 pub mod calico_client;
+pub mod etcd;
 mod lab;
 pub mod poll;
 mod process;

@@ -29,3 +29,23 @@ pub fn until_every<T>(
         std::thread::sleep(every);
     }
 }
+
+/// Like [`until`], polling every 5 ms: for measuring latencies.
+pub fn until_fast<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match probe() {
+            Ok(v) => return v,
+            Err(e) => e,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}; last seen:\n{last}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
