@@ -16,16 +16,24 @@ fn rrd_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let rrd = dir.join("rrd");
-    assert!(rrd.exists(), "{} missing: run `cargo build -p rrd` first", rrd.display());
+    assert!(
+        rrd.exists(),
+        "{} missing: run `cargo build -p rrd` first",
+        rrd.display()
+    );
     rrd
 }
 
 fn main() {
     let rrd = rrd_binary();
-    println!("== building the lab: RR 198.51.100.10 and clients 198.51.100.21..23 in network namespaces");
+    println!(
+        "== building the lab: RR 198.51.100.10 and clients 198.51.100.21..23 in network namespaces"
+    );
     let mut lab = Lab::new("demo");
     let rr = lab.add_host("rr", 10);
-    let hosts: Vec<_> = (21..=23).map(|i| lab.add_host(&format!("node{i}"), i)).collect();
+    let hosts: Vec<_> = (21..=23)
+        .map(|i| lab.add_host(&format!("node{i}"), i))
+        .collect();
 
     let topology = lab.path("topology.toml");
     let mut text = String::from(
@@ -36,7 +44,10 @@ fn main() {
          [[peers]]\nip = \"198.51.100.10\"\nasn = 64512\n",
     );
     for h in &hosts {
-        text += &format!("\n[[nodes]]\nname = \"{}\"\nipv4 = \"{}\"\n", h.name, h.ipv4);
+        text += &format!(
+            "\n[[nodes]]\nname = \"{}\"\nipv4 = \"{}\"\n",
+            h.name, h.ipv4
+        );
     }
     std::fs::write(&topology, &text).expect("write topology");
     let config = lab.path("rrd.toml");
@@ -53,35 +64,72 @@ fn main() {
         ),
     )
     .expect("write config");
-    println!("== rrd run --config {} (rrd starts BIRD 2 itself)", config.display());
-    let _rrd = rr.spawn("rrd", &rrd, &["run", "--config", config.to_str().unwrap()], lab.path("rrd.log"));
+    println!(
+        "== rrd run --config {} (rrd starts BIRD 2 itself)",
+        config.display()
+    );
+    let _rrd = rr.spawn(
+        "rrd",
+        &rrd,
+        &["run", "--config", config.to_str().unwrap()],
+        lab.path("rrd.log"),
+    );
 
     println!("== starting three Calico-like BIRD 1.6 clients peering with the RR");
-    let clients: Vec<_> = hosts.iter().map(|h| CalicoClient::start(&lab, h, 64512, &[rr.ipv4])).collect();
+    let clients: Vec<_> = hosts
+        .iter()
+        .map(|h| CalicoClient::start(&lab, h, 64512, &[rr.ipv4]))
+        .collect();
     for c in &clients {
-        let others: Vec<String> = clients.iter().filter(|o| o.block != c.block).map(|o| o.block.clone()).collect();
+        let others: Vec<String> = clients
+            .iter()
+            .filter(|o| o.block != c.block)
+            .map(|o| o.block.clone())
+            .collect();
         c.wait_for_routes(&others, Duration::from_secs(60));
     }
-    poll::until("rrd to report every session Established", Duration::from_secs(30), || {
-        let out = rr.command(&rrd).args(["status", "--url", "127.0.0.1:9180"]).output().expect("rrd status");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if text.matches("Established").count() >= 3 {
-            Ok(())
-        } else {
-            Err(text)
-        }
-    });
+    poll::until(
+        "rrd to report every session Established",
+        Duration::from_secs(30),
+        || {
+            let out = rr
+                .command(&rrd)
+                .args(["status", "--url", "127.0.0.1:9180"])
+                .output()
+                .expect("rrd status");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if text.matches("Established").count() >= 3 {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        },
+    );
 
     println!("\n== rrd status (in the RR's namespace)\n");
-    let out = rr.command(&rrd).args(["status", "--url", "127.0.0.1:9180"]).output().expect("rrd status");
+    let out = rr
+        .command(&rrd)
+        .args(["status", "--url", "127.0.0.1:9180"])
+        .output()
+        .expect("rrd status");
     print!("{}", String::from_utf8_lossy(&out.stdout));
     println!("\n== routes each client learned through the RR (ip route show proto bird)\n");
     for c in &clients {
-        println!("{} ({}), advertising {}:", c.host.name, c.host.ipv4, c.block);
-        for line in c.host.exec("ip", &["route", "show", "proto", "bird"]).lines() {
+        println!(
+            "{} ({}), advertising {}:",
+            c.host.name, c.host.ipv4, c.block
+        );
+        for line in c
+            .host
+            .exec("ip", &["route", "show", "proto", "bird"])
+            .lines()
+        {
             println!("    {line}");
         }
-        let other = clients.iter().find(|o| o.block != c.block).expect("another client");
+        let other = clients
+            .iter()
+            .find(|o| o.block != c.block)
+            .expect("another client");
         let a = c.route_attributes(&other.block);
         println!(
             "    {} reflected with ORIGINATOR_ID {} CLUSTER_LIST {}",

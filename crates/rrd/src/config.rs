@@ -125,7 +125,9 @@ impl Config {
         if path.is_none() && !Path::new(DEFAULT_PATH).exists() && std::env::var_os("IP").is_some() {
             return crate::dropin::config_from_env(|k| std::env::var(k).ok());
         }
-        let path: PathBuf = path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
+        let path: PathBuf = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
         if !path.exists() {
             bail!(
                 "configuration file {} not found (give one with --config, or set the calico/routereflector \
@@ -145,15 +147,25 @@ impl Config {
 
     /// Checks serde cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.identity.ipv4.is_none() && self.identity.ipv6.is_none() && self.identity.node_name.is_none() {
+        if self.identity.ipv4.is_none()
+            && self.identity.ipv6.is_none()
+            && self.identity.node_name.is_none()
+        {
             bail!("identity: set identity.ipv4 (the image's IP), identity.ipv6 (IP6) or identity.node_name");
         }
         let r = &self.runtime;
         if !(0.0..=1.0).contains(&r.mass_removal.threshold) {
-            bail!("runtime.mass_removal.threshold: must be between 0.0 and 1.0, got {}", r.mass_removal.threshold);
+            bail!(
+                "runtime.mass_removal.threshold: must be between 0.0 and 1.0, got {}",
+                r.mass_removal.threshold
+            );
         }
         if r.debounce > r.debounce_max {
-            bail!("runtime.debounce ({:?}) must not exceed runtime.debounce_max ({:?})", r.debounce, r.debounce_max);
+            bail!(
+                "runtime.debounce ({:?}) must not exceed runtime.debounce_max ({:?})",
+                r.debounce,
+                r.debounce_max
+            );
         }
         Ok(())
     }
@@ -199,14 +211,20 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_path() {
-        let err = format!("{:#}", load_str(&format!("{MINIMAL}[runtime]\ndebounse = \"1s\"\n")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            load_str(&format!("{MINIMAL}[runtime]\ndebounse = \"1s\"\n")).unwrap_err()
+        );
         assert!(err.contains("debounse"), "{err}");
         assert!(err.contains("runtime"), "{err}");
     }
 
     #[test]
     fn bad_value_names_the_key() {
-        let err = format!("{:#}", load_str(&MINIMAL.replace("172.17.42.40", "172.17.42.400")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            load_str(&MINIMAL.replace("172.17.42.40", "172.17.42.400")).unwrap_err()
+        );
         assert!(err.contains("identity.ipv4"), "{err}");
     }
 

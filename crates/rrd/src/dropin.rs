@@ -14,10 +14,16 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use rrd_engine_bird::{BirdConfig, BirdVersion};
 
-use crate::config::{Config, EngineKind, EngineSection, HttpConfig, LogConfig, SourceKind, SourceSection};
+use crate::config::{
+    Config, EngineKind, EngineSection, HttpConfig, LogConfig, SourceKind, SourceSection,
+};
 
 pub fn config_from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
-    let var = |k: &str| env(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let var = |k: &str| {
+        env(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
     let (etcd, identity) = rrd_source_etcd::EtcdConfig::from_routereflector_env(&env)?;
     let version = match var("RRD_BIRD_VERSION").as_deref() {
         None | Some("2") => BirdVersion::V2,
@@ -46,7 +52,9 @@ pub fn config_from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<C
     }
     let mut http = HttpConfig::default();
     if let Some(listen) = var("RRD_HTTP_LISTEN") {
-        http.listen = listen.parse().with_context(|| format!("RRD_HTTP_LISTEN: {listen:?} is not ip:port"))?;
+        http.listen = listen
+            .parse()
+            .with_context(|| format!("RRD_HTTP_LISTEN: {listen:?} is not ip:port"))?;
     }
     let config = Config {
         identity,
@@ -82,7 +90,10 @@ mod tests {
         let env: HashMap<&str, String> = HashMap::from([
             ("IP", "172.17.42.40".to_string()),
             ("ETCD_AUTHORITY", "172.17.42.30:2379".to_string()),
-            ("RRD_STATE_DIR", dir.path().join("state").display().to_string()),
+            (
+                "RRD_STATE_DIR",
+                dir.path().join("state").display().to_string(),
+            ),
             ("RRD_RUN_DIR", dir.path().join("run").display().to_string()),
         ]);
         let c = config_from_env(|k| env.get(k).cloned()).unwrap();
@@ -98,7 +109,9 @@ mod tests {
     #[test]
     fn a_bad_variable_is_named() {
         let env: HashMap<&str, String> = HashMap::from([("IP", "172.17.42.400".to_string())]);
-        let err = config_from_env(|k| env.get(k).cloned()).unwrap_err().to_string();
+        let err = config_from_env(|k| env.get(k).cloned())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("IP"), "{err}");
     }
 }

@@ -11,7 +11,9 @@ mod config;
 mod dropin;
 #[cfg(not(all(feature = "source-etcd", feature = "engine-bird")))]
 mod dropin {
-    pub fn config_from_env(_: impl Fn(&str) -> Option<String>) -> anyhow::Result<crate::config::Config> {
+    pub fn config_from_env(
+        _: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<crate::config::Config> {
         anyhow::bail!("drop-in mode needs the source-etcd and engine-bird features")
     }
 }

@@ -15,7 +15,7 @@ pub enum AnySource {
     #[cfg(feature = "source-file")]
     File(rrd_source_file::FileSource),
     #[cfg(feature = "source-etcd")]
-    Etcd(rrd_source_etcd::EtcdSource),
+    Etcd(Box<rrd_source_etcd::EtcdSource>),
 }
 
 /// The configured engine.
@@ -39,7 +39,9 @@ impl AnySource {
                 let Some(file) = &config.source.file else {
                     bail!("source.kind = \"file\" needs a [source.file] table with `path`");
                 };
-                Ok(AnySource::File(rrd_source_file::FileSource::new(file.clone())))
+                Ok(AnySource::File(rrd_source_file::FileSource::new(
+                    file.clone(),
+                )))
             }
             #[cfg(not(feature = "source-file"))]
             SourceKind::File => Err(not_built("the file source", "source-file")),
@@ -47,7 +49,7 @@ impl AnySource {
             SourceKind::Etcd => {
                 let etcd = config.source.etcd.clone().unwrap_or_default();
                 etcd.validate()?;
-                Ok(AnySource::Etcd(rrd_source_etcd::EtcdSource::new(etcd)?))
+                Ok(AnySource::Etcd(Box::new(rrd_source_etcd::EtcdSource::new(etcd)?)))
             }
             #[cfg(not(feature = "source-etcd"))]
             SourceKind::Etcd => Err(not_built("the etcd source", "source-etcd")),
@@ -63,14 +65,18 @@ impl AnyEngine {
             #[cfg(feature = "engine-bird")]
             EngineKind::Bird => {
                 config.engine.bird.validate()?;
-                Ok(AnyEngine::Bird(rrd_engine_bird::BirdEngine::new(config.engine.bird.clone())))
+                Ok(AnyEngine::Bird(rrd_engine_bird::BirdEngine::new(
+                    config.engine.bird.clone(),
+                )))
             }
             #[cfg(not(feature = "engine-bird"))]
             EngineKind::Bird => Err(not_built("the BIRD engine", "engine-bird")),
             #[cfg(feature = "engine-gobgp")]
             EngineKind::Gobgp => {
                 config.engine.gobgp.validate().map_err(anyhow::Error::msg)?;
-                Ok(AnyEngine::Gobgp(rrd_engine_gobgp::GobgpEngine::new(config.engine.gobgp.clone())))
+                Ok(AnyEngine::Gobgp(rrd_engine_gobgp::GobgpEngine::new(
+                    config.engine.gobgp.clone(),
+                )))
             }
             #[cfg(not(feature = "engine-gobgp"))]
             EngineKind::Gobgp => Err(not_built("the GoBGP engine", "engine-gobgp")),
@@ -118,7 +124,7 @@ impl PeerSource for AnySource {
             #[cfg(feature = "source-file")]
             AnySource::File(s) => s.watch(sink).await,
             #[cfg(feature = "source-etcd")]
-            AnySource::Etcd(s) => s.watch(sink).await,
+            AnySource::Etcd(s) => (*s).watch(sink).await,
         }
     }
 }

@@ -28,7 +28,11 @@ pub fn render(s: &Status) -> String {
         "source: {} {} ({}{})",
         s.source.kind,
         s.source.location,
-        if s.source.connected { "connected" } else { "UNREACHABLE" },
+        if s.source.connected {
+            "connected"
+        } else {
+            "UNREACHABLE"
+        },
         s.source
             .last_error
             .as_ref()
@@ -47,11 +51,18 @@ pub fn render(s: &Status) -> String {
         out,
         "router id {}, AS {}, {}, rules {}",
         s.router_id.clone().unwrap_or_else(|| "-".into()),
-        s.local_as.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
-        s.cluster_id.map(|c| format!("cluster id {c}")).unwrap_or_else(|| "no cluster id".into()),
+        s.local_as
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "-".into()),
+        s.cluster_id
+            .map(|c| format!("cluster id {c}"))
+            .unwrap_or_else(|| "no cluster id".into()),
         s.rules.clone().unwrap_or_else(|| "-".into())
     );
-    for line in [&s.engine.rejected, &s.engine.last_error, &s.compute_error].into_iter().flatten() {
+    for line in [&s.engine.rejected, &s.engine.last_error, &s.compute_error]
+        .into_iter()
+        .flatten()
+    {
         let _ = writeln!(out, "error: {line}");
     }
     for d in &s.diagnostics {
@@ -67,7 +78,8 @@ pub fn render(s: &Status) -> String {
     }
     let _ = writeln!(out);
 
-    let observed: BTreeMap<&str, &SessionStatus> = s.sessions.iter().map(|x| (x.key.0.as_str(), x)).collect();
+    let observed: BTreeMap<&str, &SessionStatus> =
+        s.sessions.iter().map(|x| (x.key.0.as_str(), x)).collect();
     let mut rows = vec![[
         "SESSION".to_string(),
         "PEER ADDRESS".into(),
@@ -95,13 +107,18 @@ pub fn render(s: &Status) -> String {
             d.address.to_string(),
             kind,
             d.remote_as.to_string(),
-            o.map(|o| o.state.label().to_string()).unwrap_or_else(|| "not in daemon".into()),
+            o.map(|o| o.state.label().to_string())
+                .unwrap_or_else(|| "not in daemon".into()),
             o.and_then(|o| o.since.clone()).unwrap_or_default(),
             o.map(|o| {
                 format!(
                     "{}/{}",
-                    o.routes_received.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
-                    o.routes_sent.map(|r| r.to_string()).unwrap_or_else(|| "-".into())
+                    o.routes_received
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    o.routes_sent
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into())
                 )
             })
             .unwrap_or_default(),
@@ -122,8 +139,14 @@ pub fn render(s: &Status) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
-    let sep: String = widths.iter().map(|w| format!("+{}", "-".repeat(w + 2))).collect::<String>() + "+\n";
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let sep: String = widths
+        .iter()
+        .map(|w| format!("+{}", "-".repeat(w + 2)))
+        .collect::<String>()
+        + "+\n";
     out += &sep;
     for (i, row) in rows.iter().enumerate() {
         for (cell, w) in row.iter().zip(&widths) {

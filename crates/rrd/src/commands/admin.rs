@@ -14,7 +14,10 @@ use crate::config::{Config, SourceKind};
 fn admin(config: Option<&Path>) -> anyhow::Result<EtcdAdmin> {
     let config = Config::load(config)?;
     if config.source.kind != SourceKind::Etcd {
-        bail!("admin commands write to etcd, but source.kind is {:?}", config.source.kind);
+        bail!(
+            "admin commands write to etcd, but source.kind is {:?}",
+            config.source.kind
+        );
     }
     Ok(EtcdAdmin::new(config.source.etcd.unwrap_or_default())?)
 }
@@ -24,7 +27,12 @@ pub async fn rr(config: Option<&Path>, cmd: RrCommand) -> anyhow::Result<ExitCod
     match cmd {
         RrCommand::Add { ip, cluster_id } => {
             admin.rr_add(&ip, cluster_id.as_deref()).await?;
-            println!("route reflector {ip} registered{}", cluster_id.map(|c| format!(" with cluster id {c}")).unwrap_or_default());
+            println!(
+                "route reflector {ip} registered{}",
+                cluster_id
+                    .map(|c| format!(" with cluster id {c}"))
+                    .unwrap_or_default()
+            );
         }
         RrCommand::Remove { ip } => {
             admin.rr_remove(&ip).await?;
@@ -34,7 +42,13 @@ pub async fn rr(config: Option<&Path>, cmd: RrCommand) -> anyhow::Result<ExitCod
             let list = admin.rr_list().await?;
             println!("{:<40} CLUSTER ID", "ROUTE REFLECTOR");
             for rr in &list.reflectors {
-                println!("{:<40} {}", rr.ip, rr.cluster_id.map(|c| c.to_string()).unwrap_or_else(|| "-".into()));
+                println!(
+                    "{:<40} {}",
+                    rr.ip,
+                    rr.cluster_id
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
             }
             for (key, reason) in &list.rejected {
                 eprintln!("warning: {key}: {reason}");
@@ -56,7 +70,10 @@ pub async fn peer(config: Option<&Path>, cmd: PeerCommand) -> anyhow::Result<Exi
         }
         PeerCommand::Remove { ip, node } => {
             admin.peer_remove(&ip, node.as_deref()).await?;
-            println!("peer {ip} removed{}", node.map(|n| format!(" from node {n}")).unwrap_or_default());
+            println!(
+                "peer {ip} removed{}",
+                node.map(|n| format!(" from node {n}")).unwrap_or_default()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

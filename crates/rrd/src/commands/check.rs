@@ -39,14 +39,21 @@ pub async fn check(path: Option<&Path>, strict: bool) -> anyhow::Result<ExitCode
     println!(
         "rules in force: {}",
         match topology.rules {
-            RuleSet::Legacy => "legacy (calico-v1 semantics, SPEC 1.1): registered RRs mesh as non-clients",
-            RuleSet::CalicoV3 => "calico-v3 (SPEC 1.2): RRs with different cluster ids are each other's clients",
+            RuleSet::Legacy =>
+                "legacy (calico-v1 semantics, SPEC 1.1): registered RRs mesh as non-clients",
+            RuleSet::CalicoV3 =>
+                "calico-v3 (SPEC 1.2): RRs with different cluster ids are each other's clients",
         }
     );
     let mut warnings = 0usize;
     match compute(&topology, &config.identity) {
         Ok(computed) => {
-            let clients = computed.config.neighbors.values().filter(|n| n.role.is_client()).count();
+            let clients = computed
+                .config
+                .neighbors
+                .values()
+                .filter(|n| n.role.is_client())
+                .count();
             println!(
                 "this RR (router id {}, AS {}{}): {} sessions, {} RR clients, {} non-clients",
                 computed.config.router.router_id,

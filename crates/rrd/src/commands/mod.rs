@@ -33,7 +33,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "source-etcd")]
         Command::DefaultAs { asn } => admin::default_as(cli.config.as_deref(), asn).await,
         #[cfg(not(feature = "source-etcd"))]
-        Command::Rr(_) | Command::Peer(_) | Command::NodeMesh { .. } | Command::DefaultAs { .. } => {
+        Command::Rr(_)
+        | Command::Peer(_)
+        | Command::NodeMesh { .. }
+        | Command::DefaultAs { .. } => {
             anyhow::bail!("admin commands write to etcd: this build has no etcd source (cargo feature `source-etcd`)")
         }
         Command::Apply {
@@ -45,7 +48,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging(log: &LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match log.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

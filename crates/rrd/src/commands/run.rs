@@ -24,7 +24,12 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         endpoint = %engine_info.endpoint,
         "rrd starting"
     );
-    let reconciler = Reconciler::new(source, engine, config.identity.clone(), config.runtime.clone());
+    let reconciler = Reconciler::new(
+        source,
+        engine,
+        config.identity.clone(),
+        config.runtime.clone(),
+    );
     let handle = reconciler.handle();
 
     let listener = tokio::net::TcpListener::bind(config.http.listen)
@@ -52,6 +57,9 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn axum_serve(listener: tokio::net::TcpListener, handle: rrd_runtime::ControlHandle) -> std::io::Result<()> {
+async fn axum_serve(
+    listener: tokio::net::TcpListener,
+    handle: rrd_runtime::ControlHandle,
+) -> std::io::Result<()> {
     rrd_runtime::http::serve_on(listener, handle).await
 }

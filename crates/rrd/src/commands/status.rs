@@ -12,7 +12,10 @@ use crate::table;
 
 fn authority(config: Option<&Path>, url: Option<String>) -> anyhow::Result<String> {
     if let Some(url) = url {
-        return Ok(url.trim_start_matches("http://").trim_end_matches('/').to_owned());
+        return Ok(url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned());
     }
     let listen = match config {
         Some(_) => Config::load(config)?.http.listen,
@@ -22,7 +25,11 @@ fn authority(config: Option<&Path>, url: Option<String>) -> anyhow::Result<Strin
     Ok(listen.to_string())
 }
 
-pub async fn status(config: Option<&Path>, url: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn status(
+    config: Option<&Path>,
+    url: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let authority = authority(config, url)?;
     let body = request("GET", &authority, "/status").await?;
     if json {
@@ -38,7 +45,11 @@ pub async fn status(config: Option<&Path>, url: Option<String>, json: bool) -> a
     })
 }
 
-pub async fn apply(config: Option<&Path>, url: Option<String>, allow_mass_removal: bool) -> anyhow::Result<ExitCode> {
+pub async fn apply(
+    config: Option<&Path>,
+    url: Option<String>,
+    allow_mass_removal: bool,
+) -> anyhow::Result<ExitCode> {
     let authority = authority(config, url)?;
     let path = if allow_mass_removal {
         "/apply?allow_mass_removal=true"
