@@ -49,7 +49,9 @@ impl AnySource {
             SourceKind::Etcd => {
                 let etcd = config.source.etcd.clone().unwrap_or_default();
                 etcd.validate()?;
-                Ok(AnySource::Etcd(Box::new(rrd_source_etcd::EtcdSource::new(etcd)?)))
+                Ok(AnySource::Etcd(Box::new(rrd_source_etcd::EtcdSource::new(
+                    etcd,
+                )?)))
             }
             #[cfg(not(feature = "source-etcd"))]
             SourceKind::Etcd => Err(not_built("the etcd source", "source-etcd")),
