@@ -30,7 +30,10 @@ pub async fn serve(listen: SocketAddr, handle: ControlHandle) -> std::io::Result
 }
 
 /// Serve on an already bound listener (bind errors surface at start-up).
-pub async fn serve_on(listener: tokio::net::TcpListener, handle: ControlHandle) -> std::io::Result<()> {
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    handle: ControlHandle,
+) -> std::io::Result<()> {
     axum::serve(listener, router(handle)).await
 }
 
