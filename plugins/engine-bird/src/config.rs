@@ -69,8 +69,17 @@ pub struct BirdConfig {
     pub socket_v6: PathBuf,
     /// Whether rrd starts, supervises (restart with backoff) and stops the
     /// daemon(s) itself. Default `false`: attach to a daemon run by systemd
-    /// or a container entrypoint.
+    /// or a container entrypoint. A managed daemon's PID is kept in
+    /// `<config_path>.rrd.pid` (`<config_path_v6>.rrd.pid` for `bird6`),
+    /// locked while an rrd manages it; a restarted rrd adopts the daemon
+    /// that file names if it is the one serving the socket.
     pub manage_process: bool,
+    /// `manage_process` only: whether the daemon(s) stop when rrd exits
+    /// (SIGTERM: Cease to every peer). Default `false`: BIRD keeps running
+    /// with its sessions and the next rrd adopts it, so restarting or
+    /// upgrading rrd is hitless. Under systemd that also needs
+    /// `KillMode=process` in rrd's unit (the default kills the whole cgroup).
+    pub stop_daemon_on_exit: bool,
     /// Daemon binary for BIRD 2 / BIRD 1.6 IPv4, also used for the offline
     /// check `bird -p -c FILE` when no daemon runs. Default `bird` (`$PATH`).
     pub binary: PathBuf,
@@ -103,6 +112,7 @@ impl Default for BirdConfig {
             socket: PathBuf::from("/run/bird/bird.ctl"),
             socket_v6: PathBuf::from("/run/bird/bird6.ctl"),
             manage_process: false,
+            stop_daemon_on_exit: false,
             binary: PathBuf::from("bird"),
             binary_v6: PathBuf::from("bird6"),
             debug: "{ states }".to_owned(),
@@ -172,6 +182,14 @@ impl BirdConfig {
         Ok(())
     }
 
+    /// `<file>.rrd.pid`: where rrd records the PID of the managed daemon
+    /// that reads `file`.
+    pub fn pid_path(file: &Path) -> PathBuf {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".rrd.pid");
+        PathBuf::from(name)
+    }
+
     /// `<config_path>.rrd.json`: the last applied `RrConfig`.
     pub fn sidecar_path(&self) -> PathBuf {
         let mut name = self.config_path.as_os_str().to_owned();
@@ -191,17 +209,19 @@ mod tests {
         assert_eq!(c.version, BirdVersion::V2);
         assert_eq!(c.socket, PathBuf::from("/run/bird/bird.ctl"));
         assert_eq!(c.reconfigure_timeout, Duration::from_secs(30));
+        assert!(!c.stop_daemon_on_exit, "rrd restarts leave BIRD running");
         c.validate().unwrap();
     }
 
     #[test]
     fn version_and_durations_read_as_written_by_operators() {
         let c: BirdConfig = toml::from_str(
-            "version = \"1.6\"\nmanage_process = true\nreconfigure_timeout = \"2m 5s\"\n",
+            "version = \"1.6\"\nmanage_process = true\nstop_daemon_on_exit = true\nreconfigure_timeout = \"2m 5s\"\n",
         )
         .unwrap();
         assert_eq!(c.version, BirdVersion::V1_6);
         assert!(c.manage_process);
+        assert!(c.stop_daemon_on_exit);
         assert_eq!(c.reconfigure_timeout, Duration::from_secs(125));
     }
 
@@ -244,6 +264,10 @@ mod tests {
         assert_eq!(
             c.sidecar_path(),
             PathBuf::from("/etc/bird/bird.conf.rrd.json")
+        );
+        assert_eq!(
+            BirdConfig::pid_path(&c.config_path_v6),
+            PathBuf::from("/etc/bird/bird6.conf.rrd.pid")
         );
     }
 }

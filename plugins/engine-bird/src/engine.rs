@@ -10,9 +10,12 @@
 //! What the daemon holds is known from `<config_path>.rrd.json`, written
 //! after every successful apply and believed only while re-rendering it
 //! gives exactly the live file(s). A restarted rrd thus sees the config it
-//! applied, plans nothing, and sends no `configure`.
+//! applied, plans nothing, and sends no `configure`. With `manage_process`
+//! it also finds the daemon the previous rrd left running and adopts it
+//! (see [`BirdEngine::adopt`]) instead of starting a second one.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -23,12 +26,13 @@ use rrd_core::{
 use tokio::time::Instant;
 
 use crate::config::{BirdConfig, BirdVersion};
-use crate::daemon::{DaemonSpec, Supervised};
+use crate::daemon::{DaemonSpec, OnDrop, Supervised};
 use crate::error::BirdError;
 use crate::files::{self, Staged};
 use crate::observe::{self, DaemonStatus};
 use crate::render::{render, RenderOptions};
 use crate::socket::{BirdSocket, SocketError};
+use crate::track::PidFile;
 
 /// How long a freshly started daemon may take to answer on its socket.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -46,6 +50,10 @@ struct Side {
     config_path: PathBuf,
     socket: PathBuf,
     binary: PathBuf,
+    /// `<config_path>.rrd.pid`: the managed daemon's PID.
+    pid_path: PathBuf,
+    /// The PID file, locked while this engine manages the daemon.
+    pid_file: Option<Arc<PidFile>>,
     daemon: Option<Supervised>,
 }
 
@@ -89,6 +97,8 @@ impl BirdEngine {
             config_path: absolute(cfg),
             socket: absolute(sock),
             binary: bin.to_owned(),
+            pid_path: BirdConfig::pid_path(&absolute(cfg)),
+            pid_file: None,
             daemon: None,
         };
         let sides = match config.version {
@@ -180,9 +190,51 @@ impl BirdEngine {
         Ok(())
     }
 
+    fn on_drop(&self) -> OnDrop {
+        if self.config.stop_daemon_on_exit {
+            OnDrop::Stop
+        } else {
+            OnDrop::Leave
+        }
+    }
+
+    /// Side `i`'s PID file, locked on first use: no other rrd may manage
+    /// this daemon while this engine does.
+    fn pid_file(&mut self, i: usize) -> Result<Arc<PidFile>, BirdError> {
+        let side = &mut self.sides[i];
+        if let Some(p) = &side.pid_file {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(PidFile::lock(&side.pid_path)?);
+        side.pid_file = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Take over side `i`'s daemon, which answers on the socket but was
+    /// started by an earlier rrd: same release, the PID serving the socket
+    /// is the one in the PID file, running our files. Refused otherwise.
+    async fn adopt(&mut self, i: usize) -> Result<(), BirdError> {
+        let pid_file = self.pid_file(i)?;
+        let s = self.sides[i].connect().await.map_err(BirdError::Connect)?;
+        self.check_version(&s)?;
+        let holder = s.peer_pid();
+        drop(s);
+        if self.start_mode == StartMode::Restarting {
+            tracing::warn!(
+                daemon = self.sides[i].name,
+                "asked to start BIRD in graceful-restart recovery (-R), but it already runs: adopting it as it is"
+            );
+        }
+        let on_drop = self.on_drop();
+        let spec = self.sides[i].spec();
+        self.sides[i].daemon = Some(Supervised::adopt(spec, holder, pid_file, on_drop)?);
+        Ok(())
+    }
+
     /// Start side `i`'s daemon and wait until it answers.
     async fn spawn(&mut self, i: usize) -> Result<BirdSocket, BirdError> {
         let restarting = self.start_mode == StartMode::Restarting;
+        let pid_file = self.pid_file(i)?;
         let spec = self.sides[i].spec();
         if let Some(dir) = spec.socket.parent() {
             std::fs::create_dir_all(dir).map_err(|source| BirdError::WriteConfig {
@@ -190,7 +242,8 @@ impl BirdEngine {
                 source,
             })?;
         }
-        self.sides[i].daemon = Some(Supervised::spawn(spec, restarting)?);
+        let on_drop = self.on_drop();
+        self.sides[i].daemon = Some(Supervised::spawn(spec, restarting, pid_file, on_drop)?);
         match self.wait_ready(i).await {
             Ok(s) => Ok(s),
             Err(e) => {
@@ -324,9 +377,8 @@ impl BirdEngine {
                     continue;
                 }
                 if side.connect().await.is_ok() {
-                    return Err(BirdError::AlreadyRunning {
-                        socket: side.socket.clone(),
-                    });
+                    self.adopt(i).await?;
+                    continue;
                 }
                 if files::read_live(&side.config_path)?.is_some() {
                     self.spawn(i).await?;
@@ -380,14 +432,14 @@ impl BirdEngine {
         // Phase 1: reach the daemons, stage and check every changed file.
         let mut sockets: Vec<Option<BirdSocket>> = Vec::new();
         for i in 0..self.sides.len() {
+            let mut connected = self.sides[i].connect().await;
+            if connected.is_ok() && managed && self.sides[i].daemon.is_none() {
+                // Started by an earlier rrd after our `start`: take it over.
+                self.adopt(i).await?;
+                connected = self.sides[i].connect().await;
+            }
             let side = &self.sides[i];
-            let socket = match side.connect().await {
-                Ok(s) if managed && side.daemon.is_none() => {
-                    drop(s);
-                    return Err(BirdError::AlreadyRunning {
-                        socket: side.socket.clone(),
-                    });
-                }
+            let socket = match connected {
                 Ok(s) => {
                     self.check_version(&s)?;
                     Some(s)
@@ -587,6 +639,8 @@ impl BirdEngine {
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
+            // Nothing left to manage: another engine (a new rrd) may.
+            side.pid_file = None;
         }
         first_error.map_or(Ok(()), Err)
     }

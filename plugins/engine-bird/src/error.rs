@@ -11,6 +11,7 @@ use rrd_core::EngineError;
 use crate::config::{BirdVersion, ConfigError};
 use crate::render::RenderError;
 use crate::socket::{ReplyClass, SocketError};
+use crate::track::PidFileError;
 
 const ENGINE: &str = "bird";
 
@@ -82,8 +83,24 @@ pub enum BirdError {
         socket: PathBuf,
         timeout: Duration,
     },
-    #[error("a BIRD daemon that rrd did not start already answers on {}: stop it, or set engine.bird.manage_process = false to drive it", socket.display())]
-    AlreadyRunning { socket: PathBuf },
+    /// Something answers on the socket that rrd cannot adopt.
+    #[error("a BIRD daemon that rrd did not start already answers on {} ({detail}): stop it, or set engine.bird.manage_process = false to drive it", socket.display())]
+    AlreadyRunning { socket: PathBuf, detail: String },
+    /// Another rrd holds the lock on the PID file: it supervises the daemon.
+    #[error("another rrd already manages this BIRD: {} is locked", pid_file.display())]
+    ManagedElsewhere { pid_file: PathBuf },
+    #[error("PID file {}: {source}", path.display())]
+    PidFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot track BIRD pid {pid} with a pidfd (Linux >= 5.3 needed): {source}")]
+    Track {
+        pid: u32,
+        #[source]
+        source: io::Error,
+    },
     #[error("stopping {}: {detail}", binary.display())]
     Stop { binary: PathBuf, detail: String },
     #[error("{0}")]
@@ -106,7 +123,10 @@ impl BirdError {
             BirdError::Spawn { .. }
             | BirdError::StartExited { .. }
             | BirdError::StartTimeout { .. }
-            | BirdError::AlreadyRunning { .. } => "start",
+            | BirdError::AlreadyRunning { .. }
+            | BirdError::ManagedElsewhere { .. }
+            | BirdError::PidFile { .. }
+            | BirdError::Track { .. } => "start",
             BirdError::Stop { .. } => "stop",
             BirdError::Unsupported(_) => "unsupported",
         }
@@ -120,6 +140,15 @@ impl BirdError {
             | SocketError::Timeout { socket, .. }
             | SocketError::Greeting { socket, .. } => socket.display().to_string(),
             SocketError::Multiline(_) => String::new(),
+        }
+    }
+}
+
+impl From<PidFileError> for BirdError {
+    fn from(e: PidFileError) -> BirdError {
+        match e {
+            PidFileError::Locked { path } => BirdError::ManagedElsewhere { pid_file: path },
+            PidFileError::Open { path, source } => BirdError::PidFile { path, source },
         }
     }
 }

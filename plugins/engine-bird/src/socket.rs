@@ -181,6 +181,8 @@ pub struct BirdSocket {
     writer: OwnedWriteHalf,
     greeting: String,
     timeout: Duration,
+    /// The PID of the process serving the socket (`SO_PEERCRED`).
+    peer_pid: Option<u32>,
 }
 
 impl BirdSocket {
@@ -192,6 +194,11 @@ impl BirdSocket {
                 socket: path.to_owned(),
                 source,
             })?;
+        let peer_pid = stream
+            .peer_cred()
+            .ok()
+            .and_then(|c| c.pid())
+            .and_then(|p| u32::try_from(p).ok());
         let (r, w) = stream.into_split();
         let mut s = BirdSocket {
             path: path.to_owned(),
@@ -199,6 +206,7 @@ impl BirdSocket {
             writer: w,
             greeting: String::new(),
             timeout: REPLY_TIMEOUT,
+            peer_pid,
         };
         let hello = s.read_reply("<greeting>").await?;
         if hello.code != 1 {
@@ -225,6 +233,12 @@ impl BirdSocket {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The PID of the process that serves the socket (the daemon, which
+    /// created it), from the kernel's peer credentials.
+    pub fn peer_pid(&self) -> Option<u32> {
+        self.peer_pid
     }
 
     /// Change how long one reply may take (default [`REPLY_TIMEOUT`]).

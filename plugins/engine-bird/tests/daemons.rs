@@ -229,28 +229,6 @@ async fn bird16_restarted_engine_holds_the_applied_config_and_configures_nothing
     restarted_engine_holds_the_applied_config(BirdVersion::V1_6).await;
 }
 
-/// A BIRD 2 client with graceful restart and one route, peering with the
-/// RR at host 1 of `slot` from host 2.
-fn client_config(slot: u8) -> String {
-    let me = loopback(slot, 2);
-    let rr = loopback(slot, 1);
-    format!(
-        "router id {me};
-protocol device {{ }}
-protocol static {{ ipv4; route 203.0.113.0/24 blackhole; }}
-protocol bgp to_rr {{
-  local {me} as 64512;
-  neighbor {rr} as 64512;
-  strict bind on;
-  multihop;
-  connect delay time 1;
-  graceful restart on;
-  ipv4 {{ import all; export all; }};
-}}
-"
-    )
-}
-
 /// Sessions reach Established and are observed with route counts, the
 /// client's graceful restart and the client flag; `stop(PreserveForwarding)`
 /// ends BIRD without a NOTIFICATION (the client keeps the session's routes
@@ -372,11 +350,33 @@ async fn unmanaged_engine_checks_the_daemons_version_and_reports_an_absent_socke
     let e = right.start(StartMode::Restarting).await.unwrap_err();
     assert!(matches!(e, EngineError::Unsupported { .. }), "{e}");
 
-    // A managed engine refuses to start a second daemon on a live socket.
-    let mut managed = BirdEngine::new(bird_config(BirdVersion::V2, dir.path(), true));
+    // A managed engine neither starts a second daemon on a live socket nor
+    // adopts one it has no PID file for...
+    let managed_config = bird_config(BirdVersion::V2, dir.path(), true);
+    let mut managed = BirdEngine::new(managed_config.clone());
     let e = managed.start(StartMode::Fresh).await.unwrap_err();
     assert!(e.to_string().contains("already answers"), "{e}");
+    assert!(e.to_string().contains("names no daemon of rrd's"), "{e}");
     assert!(managed.daemon_pids().is_empty());
+    drop(managed);
+    // ...or whose PID file names another process...
+    let pid_file = format!("{}.rrd.pid", managed_config.config_path.display());
+    std::fs::write(&pid_file, "1\n").unwrap();
+    let mut managed = BirdEngine::new(managed_config.clone());
+    let e = managed.start(StartMode::Fresh).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("pid {} serves it, but", _bird2.pid())),
+        "{e}"
+    );
+    assert!(managed.daemon_pids().is_empty());
+    drop(managed);
+    // ...or of another release, even with the right PID file.
+    std::fs::write(&pid_file, format!("{}\n", _bird2.pid())).unwrap();
+    let mut wrong = BirdEngine::new(bird_config(BirdVersion::V1_6, dir.path(), true));
+    let e = wrong.start(StartMode::Fresh).await.unwrap_err();
+    assert!(matches!(e, EngineError::Unsupported { .. }), "{e}");
+    assert!(wrong.daemon_pids().is_empty());
 }
 
 #[tokio::test]

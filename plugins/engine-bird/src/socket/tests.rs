@@ -57,6 +57,8 @@ async fn greeting_gives_the_daemon_version_for_both_releases() {
         let s = BirdSocket::connect(&fake.path).await.unwrap();
         assert_eq!(s.version(), Some(version));
         assert_eq!(s.greeting(), format!("BIRD {version} ready."));
+        // The fake daemon is this process: the kernel names it.
+        assert_eq!(s.peer_pid(), Some(std::process::id()));
     }
 }
 
@@ -223,6 +225,7 @@ async fn a_silent_daemon_times_out_and_a_vanishing_one_is_reported() {
             writer: w,
             greeting: String::new(),
             timeout: Duration::from_millis(100),
+            peer_pid: None,
         };
         s.command("show status").await
     })

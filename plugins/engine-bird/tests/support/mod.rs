@@ -50,6 +50,10 @@ use rrd_engine_bird::{BirdConfig, BirdVersion};
 
 /// Engine settings for a test: everything in `dir`, the real binaries,
 /// the listener bound to the RR's own address (tests run side by side).
+/// A managed daemon is stopped when its engine is dropped
+/// (`stop_daemon_on_exit`), so that a failing test leaves nothing behind;
+/// tests of the default (leave it running) set it back and hold a
+/// [`PidGuard`].
 pub fn bird_config(version: BirdVersion, dir: &Path, managed: bool) -> BirdConfig {
     let mut c = BirdConfig::in_dir(version, dir);
     match version {
@@ -60,6 +64,7 @@ pub fn bird_config(version: BirdVersion, dir: &Path, managed: bool) -> BirdConfi
         }
     }
     c.manage_process = managed;
+    c.stop_daemon_on_exit = true;
     c.strict_bind = true;
     c.reconfigure_timeout = Duration::from_secs(10);
     c
@@ -222,4 +227,60 @@ pub async fn assert_gone(pids: &[u32]) {
         async move { pids.iter().all(|p| process_gone(*p)) }
     })
     .await;
+}
+
+/// Daemons a test let outlive their engine: SIGKILLed by PID when the
+/// guard drops, also when the test panics.
+#[derive(Debug, Default)]
+pub struct PidGuard(pub Vec<u32>);
+
+impl PidGuard {
+    pub fn add(&mut self, pids: &[u32]) {
+        self.0.extend_from_slice(pids);
+    }
+}
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            if !process_gone(*pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// A BIRD 2 client with graceful restart and one route, peering with the
+/// RR at host 1 of `slot` from host 2 (protocol `to_rr`).
+pub fn client_config(slot: u8) -> String {
+    let me = loopback(slot, 2);
+    let rr = loopback(slot, 1);
+    format!(
+        "router id {me};
+protocol device {{ }}
+protocol static {{ ipv4; route 203.0.113.0/24 blackhole; }}
+protocol bgp to_rr {{
+  local {me} as 64512;
+  neighbor {rr} as 64512;
+  strict bind on;
+  multihop;
+  connect delay time 1;
+  graceful restart on;
+  ipv4 {{ import all; export all; }};
+}}
+"
+    )
+}
+
+/// The client's `to_rr` row: state, since, info.
+pub async fn client_session(socket: &Path) -> rrd_engine_bird::observe::ProtocolRow {
+    let r = bird_command(socket, "show protocols to_rr").await;
+    rrd_engine_bird::observe::protocol_blocks(&r)
+        .into_iter()
+        .map(|(row, _)| row)
+        .find(|row| row.name == "to_rr")
+        .unwrap_or_else(|| panic!("no to_rr in {r:?}"))
 }

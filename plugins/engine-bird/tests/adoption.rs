@@ -1,0 +1,213 @@
+//! Restarting rrd is hitless with `manage_process = true`: the engine is
+//! dropped, BIRD keeps running with its sessions, and the next engine
+//! adopts that very process, holds the applied config and configures
+//! nothing. Also: the adopted daemon is restarted when it dies, a second
+//! engine cannot manage it at the same time, and `stop_daemon_on_exit`
+//! stops it on drop. Real BIRD 2.0.12 and 1.6.8 RRs, a BIRD 2 client;
+//! needs root. Daemons that outlive their engine are killed by PID when
+//! the test ends ([`PidGuard`]).
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rrd_core::{plan, BgpEngine, PeerKey, SessionState, StartMode};
+use rrd_engine_bird::{BirdConfig, BirdEngine, BirdVersion};
+use support::*;
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "rrd_engine_bird=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// The RR's session `key` once it is Established with one route: its
+/// `since` as the RR reports it.
+async fn established(engine: &mut BirdEngine, key: &PeerKey) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let seen = engine.observe().await.unwrap();
+        if let Some(s) = seen.sessions.iter().find(|s| {
+            &s.key == key && s.state == SessionState::Established && s.routes_received == Some(1)
+        }) {
+            return s.since.clone().expect("since");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no Established session with one route: {seen:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn pid_file(path: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(BirdConfig::pid_path(path)).ok()?;
+    text.trim().parse().ok()
+}
+
+async fn rrd_restart_is_hitless(version: BirdVersion, slot: u8) {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let client_cfg = dir.path().join("client.conf");
+    std::fs::write(&client_cfg, client_config(slot)).unwrap();
+    let client_sock = dir.path().join("client.ctl");
+    let _client = spawn_bird(&bird2_binary(), &client_cfg, &client_sock).await;
+
+    let mut config = bird_config(version, dir.path(), true);
+    config.stop_daemon_on_exit = false;
+    let mut leftovers = PidGuard::default();
+    let a = rr_config(slot, &[2, 3]);
+    let key = a.neighbors.keys().next().unwrap().clone();
+
+    // rrd #1 starts BIRD, applies, the client's session comes up.
+    let mut first = BirdEngine::new(config.clone());
+    first.start(StartMode::Fresh).await.unwrap();
+    first.apply(&a, &plan(&a, None)).await.unwrap();
+    let pids = first.daemon_pids();
+    leftovers.add(&pids);
+    assert_eq!(pids.len(), if version == BirdVersion::V2 { 1 } else { 2 });
+    assert_eq!(pid_file(&config.config_path), Some(pids[0]));
+    let since = established(&mut first, &key).await;
+    let client_since = client_session(&client_sock).await.since;
+
+    // rrd #1 exits: BIRD stays, so does the session.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for pid in &pids {
+        assert!(!process_gone(*pid), "BIRD {pid} must outlive the engine");
+    }
+    let row = client_session(&client_sock).await;
+    assert_eq!(row.info, "Established", "{row:?}");
+    assert_eq!(row.since, client_since, "the session was not reset");
+    let configured = last_reconfiguration(&config.socket).await;
+
+    // rrd #2 adopts the very same process(es) and changes nothing.
+    let mut second = BirdEngine::new(config.clone());
+    second.start(StartMode::Fresh).await.unwrap();
+    assert_eq!(second.daemon_pids(), pids, "adopted, not restarted");
+    let held = second.held().await.unwrap();
+    assert_eq!(held.as_ref(), Some(&a));
+    let report = second.apply(&a, &plan(&a, held.as_ref())).await.unwrap();
+    assert!(!report.changed, "{report:?}");
+    // Even a full plan (as after a lost record) sends no configure: the
+    // rendered file is the live one and it is loaded.
+    let report = second.apply(&a, &plan(&a, None)).await.unwrap();
+    assert!(!report.changed, "{report:?}");
+    assert_eq!(
+        last_reconfiguration(&config.socket).await,
+        configured,
+        "no configure"
+    );
+    assert_eq!(established(&mut second, &key).await, since);
+    assert_eq!(client_session(&client_sock).await.since, client_since);
+
+    // Nobody else may manage it meanwhile.
+    let mut intruder = BirdEngine::new(config.clone());
+    let e = intruder.start(StartMode::Fresh).await.unwrap_err();
+    assert!(e.to_string().contains("another rrd already manages"), "{e}");
+    assert!(e.is_retryable(), "{e}");
+    drop(intruder);
+
+    // The adopted daemon (not rrd #2's child) is restarted when it dies.
+    kill(Pid::from_raw(pids[0] as i32), Signal::SIGKILL).unwrap();
+    let (old, count) = (pids[0], pids.len());
+    wait_until("a new daemon", Duration::from_secs(15), || {
+        let now = second.daemon_pids();
+        async move { now.len() == count && now[0] != old }
+    })
+    .await;
+    let restarted = second.daemon_pids();
+    leftovers.add(&restarted);
+    assert_eq!(pid_file(&config.config_path), Some(restarted[0]));
+    wait_until(
+        "the restarted daemon's socket",
+        Duration::from_secs(10),
+        || {
+            let socket = config.socket.clone();
+            async move {
+                rrd_engine_bird::socket::BirdSocket::connect(&socket)
+                    .await
+                    .is_ok()
+            }
+        },
+    )
+    .await;
+    assert_eq!(second.held().await.unwrap().as_ref(), Some(&a));
+    established(&mut second, &key).await;
+
+    // rrd #2 exits too; rrd #3 with stop_daemon_on_exit adopts the daemon
+    // #2 started, and stops it when it is dropped.
+    drop(second);
+    let mut stopping = config.clone();
+    stopping.stop_daemon_on_exit = true;
+    let mut third = BirdEngine::new(stopping);
+    third.start(StartMode::Fresh).await.unwrap();
+    assert_eq!(third.daemon_pids(), restarted);
+    assert_eq!(third.held().await.unwrap().as_ref(), Some(&a));
+    drop(third);
+    assert_gone(&restarted).await;
+    assert_eq!(pid_file(&config.config_path), None, "no daemon recorded");
+    wait_until(
+        "the client to see the RR's Cease",
+        Duration::from_secs(10),
+        || async { client_session(&client_sock).await.info != "Established" },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bird2_engine_dropped_and_recreated_adopts_the_running_daemon_and_configures_nothing() {
+    rrd_restart_is_hitless(BirdVersion::V2, 1).await;
+}
+
+#[tokio::test]
+async fn bird16_engine_dropped_and_recreated_adopts_the_running_daemons_and_configures_nothing() {
+    rrd_restart_is_hitless(BirdVersion::V1_6, 2).await;
+}
+
+/// rrd was SIGKILLed (nothing ran its drop): the BIRD it started runs on,
+/// its PID in the PID file, no lock held. That daemon is adopted; without
+/// the PID file nothing proves it is rrd's, and it is refused and left
+/// alone. (The daemon is started by the test, as rrd would start it.)
+#[tokio::test]
+async fn a_daemon_left_by_a_killed_rrd_is_adopted_and_one_without_pid_file_refused() {
+    init_logs();
+    let slot = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let config = bird_config(BirdVersion::V2, dir.path(), true);
+    let a = rr_config(slot, &[2]);
+    for (path, text) in BirdEngine::new(config.clone()).render_files(&a).unwrap() {
+        std::fs::write(path, text).unwrap();
+    }
+    let mut daemon = spawn_bird(&config.binary, &config.config_path, &config.socket).await;
+    let pid = daemon.pid();
+
+    let mut engine = BirdEngine::new(config.clone());
+    let e = engine.start(StartMode::Fresh).await.unwrap_err();
+    assert!(e.to_string().contains("already answers"), "{e}");
+    assert!(engine.daemon_pids().is_empty());
+    drop(engine);
+    assert!(daemon.child.try_wait().unwrap().is_none(), "left alone");
+
+    std::fs::write(
+        BirdConfig::pid_path(&config.config_path),
+        format!("{pid}\n"),
+    )
+    .unwrap();
+    let mut engine = BirdEngine::new(config.clone());
+    engine.start(StartMode::Fresh).await.unwrap();
+    assert_eq!(engine.daemon_pids(), vec![pid]);
+    let seen = engine.observe().await.unwrap();
+    assert_eq!(seen.daemon, rrd_core::DaemonState::Running);
+    assert_eq!(seen.sessions.len(), 1);
+    // stop_daemon_on_exit (the test default): dropping stops it.
+    drop(engine);
+    assert_gone(&[pid]).await;
+}
