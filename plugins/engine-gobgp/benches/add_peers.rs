@@ -101,6 +101,8 @@ async fn via_rrd(n: usize, logs: std::path::PathBuf) {
     let mut engine = GobgpEngine::new(GobgpConfig {
         api: "127.0.0.1:50051".into(),
         manage_process: true,
+        stop_daemon_on_exit: true,
+        state_dir: logs.join("state"),
         log_file: Some(logs.join("gobgpd-rrd.log")),
         ..GobgpConfig::default()
     });

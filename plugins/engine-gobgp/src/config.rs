@@ -5,7 +5,7 @@
 //! Read by the binary (TOML, `deny_unknown_fields`), handed to
 //! [`crate::GobgpEngine::new`]; nothing else in the crate reads files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -20,10 +20,26 @@ pub struct GobgpConfig {
     pub api: String,
     /// Start and supervise gobgpd ourselves (default `false`: attach to a
     /// daemon run by systemd or a container). A managed daemon is started
-    /// as `<binary> --api-hosts <api> --pprof-disable --log-plain`, tracked
-    /// by PID, restarted with backoff when it dies and killed when the
-    /// engine is dropped.
+    /// as `<binary> --api-hosts <api> --pprof-disable --log-plain`, its PID
+    /// kept in `<state_dir>/gobgpd.pid`, and restarted with backoff when it
+    /// dies. A restarted rrd adopts the gobgpd that file names when it still
+    /// runs with this `api`, and refuses to start when anything else holds
+    /// the API address.
     pub manage_process: bool,
+    /// `manage_process` only: whether gobgpd stops when rrd exits (SIGTERM:
+    /// Cease to every peer). Default `false`: gobgpd keeps running with its
+    /// sessions and the next rrd adopts it, so restarting or upgrading rrd
+    /// is hitless. Under systemd that also needs `KillMode=process` in rrd's
+    /// unit; and gobgpd's output must outlive rrd (set `log_file`, or let it
+    /// inherit the journal): gobgpd dies of SIGPIPE when it logs to a pipe
+    /// nobody reads.
+    pub stop_daemon_on_exit: bool,
+    /// `manage_process` only: where rrd keeps `gobgpd.pid` (the managed
+    /// daemon's PID, locked while an rrd manages it) and `applied.json`
+    /// (the last config applied: what gobgpd does not store, such as node
+    /// names, so that a restarted rrd holds exactly what it applied).
+    /// Default `/run/rrd/gobgp`. One per gobgpd.
+    pub state_dir: PathBuf,
     /// The gobgpd executable for `manage_process` (default `gobgpd`, looked
     /// up in `PATH`).
     pub binary: PathBuf,
@@ -62,6 +78,8 @@ impl Default for GobgpConfig {
         GobgpConfig {
             api: DEFAULT_API.to_owned(),
             manage_process: false,
+            stop_daemon_on_exit: false,
+            state_dir: PathBuf::from("/run/rrd/gobgp"),
             binary: PathBuf::from("gobgpd"),
             log_file: None,
             listen_port: None,
@@ -74,6 +92,26 @@ impl Default for GobgpConfig {
 }
 
 impl GobgpConfig {
+    /// `<state_dir>/gobgpd.pid`.
+    pub fn pid_path(&self) -> PathBuf {
+        self.state_dir.join("gobgpd.pid")
+    }
+
+    /// `<state_dir>/applied.json`.
+    pub fn record_path(&self) -> PathBuf {
+        self.state_dir.join("applied.json")
+    }
+
+    /// Whether `args` (a command line) is a gobgpd run with this config:
+    /// the configured binary's file name and `--api-hosts <api>`.
+    pub fn is_own_daemon(&self, args: &[String]) -> bool {
+        let name = |p: &str| Path::new(p).file_name().map(|n| n.to_owned());
+        let binary = args.first().and_then(|a| name(a));
+        binary.is_some()
+            && binary == self.binary.to_str().and_then(name)
+            && crate::track::arg_after(args, "--api-hosts") == Some(self.api.as_str())
+    }
+
     /// Check the values serde cannot; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
         if self.api.parse::<std::net::SocketAddr>().is_err() {
@@ -123,7 +161,28 @@ mod tests {
         assert_eq!(c.restart_time, 120);
         assert_eq!(c.deferral_time, 360);
         assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert!(!c.stop_daemon_on_exit, "rrd restarts leave gobgpd running");
+        assert_eq!(c.pid_path(), PathBuf::from("/run/rrd/gobgp/gobgpd.pid"));
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn only_a_gobgpd_with_our_api_is_ours() {
+        let c = GobgpConfig {
+            binary: "/usr/bin/gobgpd".into(),
+            ..GobgpConfig::default()
+        };
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(c.is_own_daemon(&args(&[
+            "gobgpd",
+            "--api-hosts",
+            "127.0.0.1:50051",
+            "--pprof-disable"
+        ])));
+        assert!(!c.is_own_daemon(&args(&["gobgpd", "--api-hosts", "127.0.0.1:50052"])));
+        assert!(!c.is_own_daemon(&args(&["gobgpd"])));
+        assert!(!c.is_own_daemon(&args(&["sleep", "--api-hosts", "127.0.0.1:50051"])));
+        assert!(!c.is_own_daemon(&[]));
     }
 
     #[test]
@@ -132,6 +191,8 @@ mod tests {
             r#"
             api = "127.0.0.1:50161"
             manage_process = true
+            stop_daemon_on_exit = true
+            state_dir = "/var/run/rrd-gobgp"
             binary = "/usr/bin/gobgpd"
             listen_port = -1
             connect_timeout = "2s"
@@ -141,6 +202,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.listen_port, Some(-1));
+        assert!(c.stop_daemon_on_exit);
+        assert_eq!(
+            c.record_path(),
+            PathBuf::from("/var/run/rrd-gobgp/applied.json")
+        );
         assert_eq!(c.connect_timeout, Duration::from_secs(2));
         assert_eq!(c.request_timeout, Duration::from_secs(60));
         assert!(c.validate().is_ok());

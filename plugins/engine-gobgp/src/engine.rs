@@ -2,8 +2,17 @@
 //! [`RrConfig`] over gRPC. The runtime calls `held` -> `plan` -> `apply` ->
 //! `observe`; this module sequences RPCs, [`crate::ops`] decides them and
 //! [`crate::mapping`] shapes them.
+//!
+//! With `manage_process` a restarted rrd finds the gobgpd the previous one
+//! left running (`<state_dir>/gobgpd.pid`) and adopts it, and reads back
+//! what it applied (`<state_dir>/applied.json`): `held` then returns exactly
+//! that config, the plan is empty, and no RPC changes anything.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -23,7 +32,8 @@ use crate::mapping::{
 };
 use crate::observe::{key_of, session_of};
 use crate::ops::{self, Live, Op};
-use crate::process::ManagedDaemon;
+use crate::process::{ManagedDaemon, OnDrop};
+use crate::track::PidFile;
 
 /// What rrd applied last: the source of the [`Neighbor`] fields GoBGP does
 /// not store (see [`crate::mapping`]).
@@ -91,11 +101,72 @@ impl GobgpEngine {
         e.into_engine_error(&self.config.api)
     }
 
+    /// Managed mode: adopt the gobgpd a previous rrd left running, or
+    /// start one. Refused when another rrd manages it (the PID file is
+    /// locked) or something else holds the API address.
+    async fn start_daemon(&mut self, mode: StartMode) -> Result<(), GobgpError> {
+        self.version = daemon_version(&self.config).await;
+        let pidfile = Arc::new(PidFile::lock(&self.config.pid_path())?);
+        let on_drop = if self.config.stop_daemon_on_exit {
+            OnDrop::Stop
+        } else {
+            OnDrop::Leave
+        };
+        let daemon = match ManagedDaemon::find_adoptable(&self.config, &pidfile) {
+            Some(pidfd) => {
+                if mode == StartMode::Restarting {
+                    tracing::warn!(
+                        pid = pidfd.pid(),
+                        "asked to start gobgpd as a restarting speaker, but it already runs: adopting it as it is"
+                    );
+                }
+                ManagedDaemon::adopt(&self.config, pidfd, pidfile, on_drop)
+            }
+            None => {
+                if let Some(detail) = api_in_use(&self.config).await {
+                    return Err(GobgpError::AlreadyRunning {
+                        endpoint: self.config.api.clone(),
+                        detail,
+                    });
+                }
+                ManagedDaemon::start(&self.config, pidfile, on_drop)?
+            }
+        };
+        self.daemon = Some(daemon);
+        if on_drop == OnDrop::Leave && self.config.log_file.is_none() {
+            warn_if_output_is_a_pipe();
+        }
+        if self.applied.router.is_none() {
+            if let Some(c) = read_record(&self.config.record_path()) {
+                self.applied = Applied {
+                    router: Some(c.router),
+                    neighbors: c.neighbors,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Managed mode: keep what was applied for the next rrd (a cache: a
+    /// failure is logged, never fatal).
+    fn save_record(&self) {
+        let Some(router) = self.applied.router.clone() else {
+            return;
+        };
+        let record = RrConfig {
+            router,
+            neighbors: self.applied.neighbors.clone(),
+        };
+        let path = self.config.record_path();
+        if let Err(e) = write_record(&path, &record) {
+            tracing::warn!(file = %path.display(), error = %e, "cannot record the applied configuration; a restarted rrd will re-plan what gobgpd does not store");
+        }
+    }
+
     async fn start_inner(&mut self, mode: StartMode) -> Result<(), GobgpError> {
         self.config.validate().map_err(GobgpError::Unsupported)?;
         if self.config.manage_process && self.daemon.is_none() {
-            self.version = daemon_version(&self.config).await;
-            self.daemon = Some(ManagedDaemon::start(&self.config)?);
+            self.start_daemon(mode).await?;
         }
         let client = Client::new(
             &self.config.api,
@@ -227,6 +298,9 @@ impl GobgpEngine {
         self.applied
             .neighbors
             .retain(|k, _| desired.neighbors.contains_key(k));
+        if self.config.manage_process {
+            self.save_record();
+        }
         tracing::info!(plan = %plan.summary(), rpcs = ops.len(), "applied to gobgpd");
         Ok(report)
     }
@@ -358,6 +432,71 @@ async fn daemon_version(config: &GobgpConfig) -> Option<String> {
     let text = String::from_utf8_lossy(&out.stdout);
     let version = text.split_whitespace().last()?;
     Some(format!("gobgpd {version}"))
+}
+
+/// Whether something accepts connections on the API address (then a new
+/// gobgpd could not listen there): a description, or `None`.
+async fn api_in_use(config: &GobgpConfig) -> Option<String> {
+    let connect = tokio::net::TcpStream::connect(&config.api);
+    match tokio::time::timeout(config.connect_timeout, connect).await {
+        Ok(Ok(_)) => Some(format!(
+            "no gobgpd of rrd's runs ({} names none alive)",
+            config.pid_path().display()
+        )),
+        _ => None,
+    }
+}
+
+/// gobgpd (Go) dies of SIGPIPE when it writes to a pipe nobody reads: if
+/// it shares rrd's stdout/stderr and that is a pipe, it may not survive
+/// rrd's exit by long.
+fn warn_if_output_is_a_pipe() {
+    for fd in [1, 2] {
+        let pipe =
+            std::fs::metadata(format!("/proc/self/fd/{fd}")).is_ok_and(|m| m.file_type().is_fifo());
+        if pipe {
+            tracing::warn!(
+                fd,
+                "gobgpd shares rrd's output, a pipe: if its reader exits with rrd, gobgpd dies of SIGPIPE at its next log line; set engine.gobgp.log_file"
+            );
+            return;
+        }
+    }
+}
+
+/// The config recorded by the last apply of a managed engine, if readable.
+fn read_record(path: &Path) -> Option<RrConfig> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot read the record of the applied configuration");
+            return None;
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .inspect_err(|e| tracing::warn!(file = %path.display(), error = %e, "ignoring an unreadable record of the applied configuration"))
+        .ok()
+}
+
+/// Write `config` to `path` atomically (temp file + rename), mode 0600: it
+/// holds session passwords.
+fn write_record(path: &Path, config: &RrConfig) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(config).map_err(std::io::Error::other)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(&json)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Poll GetBgp until gobgpd answers or `within` has passed.

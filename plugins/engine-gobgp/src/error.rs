@@ -33,6 +33,24 @@ pub enum GobgpError {
         #[source]
         source: nix::Error,
     },
+    /// Something holds the API address that rrd cannot adopt.
+    #[error("something that rrd did not start already listens on {endpoint} ({detail}): stop it, or set engine.gobgp.manage_process = false to drive it")]
+    AlreadyRunning { endpoint: String, detail: String },
+    /// Another rrd holds the lock on the PID file: it supervises gobgpd.
+    #[error("another rrd already manages this gobgpd: {} is locked", pid_file.display())]
+    ManagedElsewhere { pid_file: std::path::PathBuf },
+    #[error("PID file {}: {source}", path.display())]
+    PidFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot track gobgpd pid {pid} with a pidfd (Linux >= 5.3 needed): {source}")]
+    Track {
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("GetBgp: {0}")]
     GetBgp(#[source] tonic::Status),
     #[error("StartBgp (router id {router_id}, AS {asn}): {source}")]
@@ -78,6 +96,19 @@ pub enum GobgpError {
     /// The desired configuration cannot be expressed in GoBGP.
     #[error("{0}")]
     Unsupported(String),
+}
+
+impl From<crate::track::PidFileError> for GobgpError {
+    fn from(e: crate::track::PidFileError) -> GobgpError {
+        match e {
+            crate::track::PidFileError::Locked { path } => {
+                GobgpError::ManagedElsewhere { pid_file: path }
+            }
+            crate::track::PidFileError::Open { path, source } => {
+                GobgpError::PidFile { path, source }
+            }
+        }
+    }
 }
 
 impl GobgpError {
@@ -142,6 +173,10 @@ impl GobgpError {
             GobgpError::Connect { .. } | GobgpError::NotReady { .. } => "connect",
             GobgpError::Spawn { .. } => "spawn gobgpd",
             GobgpError::Signal { .. } => "signal gobgpd",
+            GobgpError::AlreadyRunning { .. }
+            | GobgpError::ManagedElsewhere { .. }
+            | GobgpError::PidFile { .. }
+            | GobgpError::Track { .. } => "start gobgpd",
             GobgpError::GetBgp(_) => "GetBgp",
             GobgpError::StartBgp { .. } => "StartBgp",
             GobgpError::StopBgp(_) => "StopBgp",

@@ -11,7 +11,8 @@
 //! * [`ops`] — validation and the RPCs an apply sends (pure).
 //! * [`engine`] — the [`rrd_core::BgpEngine`] implementation.
 //! * [`observe`] — ListPeer -> session status.
-//! * [`client`] — the typed gRPC client; [`process`] — the managed daemon.
+//! * [`client`] — the typed gRPC client; [`process`] — the managed daemon,
+//!   `track` — its PID file and pidfd (adoption by the next rrd).
 
 pub mod client;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod mapping;
 pub mod observe;
 pub mod ops;
 pub mod process;
+mod track;
 
 /// The generated GoBGP API subset (`proto/gobgp.proto` and
 /// `proto/capability.proto`, package `apipb`).

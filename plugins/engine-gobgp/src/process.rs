@@ -1,26 +1,30 @@
 //! A gobgpd that rrd runs itself (`manage_process = true`): started as
-//! `gobgpd --api-hosts <api> --pprof-disable --log-plain`, tracked by PID,
+//! `gobgpd --api-hosts <api> --pprof-disable --log-plain` with its PID in
+//! `<state_dir>/gobgpd.pid`, or adopted from the rrd that ran before;
 //! restarted with exponential backoff when it dies (it then comes back with
 //! no BGP configuration, which the engine reports as
-//! [`rrd_core::DaemonState::Unconfigured`]), stopped with a chosen signal,
-//! and killed with SIGKILL when dropped.
+//! [`rrd_core::DaemonState::Unconfigured`]); stopped with a chosen signal.
+//! When the handle is dropped (rrd exits) gobgpd keeps running with its
+//! sessions for the next rrd to adopt ([`OnDrop::Leave`]), or is stopped
+//! with SIGTERM ([`OnDrop::Stop`], `stop_daemon_on_exit = true`).
 //!
-//! One task owns the child process; the engine talks to it through a
-//! channel, so the PID is only signalled while the child is not yet reaped.
+//! One task owns the process; the engine talks to it through a channel.
+//! Signals go through a pidfd, so they never reach a recycled PID.
 
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::GobgpConfig;
 use crate::error::GobgpError;
+use crate::track::{self, PidFile, Pidfd};
 
 /// First restart delay; doubled per quick death, capped.
 const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -30,12 +34,43 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 /// How long a SIGTERM gets before SIGKILL follows.
 const TERM_GRACE: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Default)]
+/// What happens to gobgpd when its handle is dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDrop {
+    /// Leave it running (rrd restarts are hitless); the next engine adopts it.
+    Leave,
+    /// SIGTERM (Cease to every peer), SIGKILL after [`TERM_GRACE`].
+    Stop,
+}
+
+#[derive(Debug)]
 struct Shared {
-    /// PID of the running child; 0 while none runs.
-    pid: AtomicU32,
+    /// The running gobgpd; `None` while none runs.
+    current: Mutex<Option<Arc<Pidfd>>>,
     /// Deaths noticed (restarts attempted).
     restarts: AtomicU64,
+    /// Where the running daemon's PID is recorded (locked by this engine).
+    pidfile: Arc<PidFile>,
+}
+
+impl Shared {
+    fn record_pid(&self, pid: Option<u32>) {
+        if let Err(e) = self.pidfile.write(pid) {
+            tracing::warn!(file = %self.pidfile.path().display(), error = %e, "cannot record gobgpd's PID; a restarted rrd will not adopt this daemon");
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        if let Some(p) = lock(&self.current).as_ref() {
+            if let Err(e) = p.signal(signal) {
+                tracing::warn!(pid = p.pid(), %signal, error = %e, "cannot signal gobgpd");
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Debug)]
@@ -44,12 +79,36 @@ struct StopRequest {
     done: oneshot::Sender<()>,
 }
 
+/// The process the supervisor waits for.
+enum Running {
+    Child(Child),
+    /// Not our child (adopted): only its pidfd tells when it exits.
+    Adopted(Arc<Pidfd>),
+}
+
+impl Running {
+    /// Wait for the exit; how it ended, for logs.
+    async fn exited(&mut self) -> String {
+        match self {
+            Running::Child(c) => match c.wait().await {
+                Ok(s) => s.to_string(),
+                Err(e) => format!("wait failed: {e}"),
+            },
+            Running::Adopted(p) => {
+                p.exited().await;
+                "exited (adopted, not rrd's child: status unknown)".to_owned()
+            }
+        }
+    }
+}
+
 /// A supervised gobgpd.
 #[derive(Debug)]
 pub struct ManagedDaemon {
     shared: Arc<Shared>,
     stop_tx: mpsc::Sender<StopRequest>,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
+    on_drop: OnDrop,
 }
 
 fn command(config: &GobgpConfig) -> Result<Command, GobgpError> {
@@ -59,7 +118,11 @@ fn command(config: &GobgpConfig) -> Result<Command, GobgpError> {
         .arg("--pprof-disable")
         .arg("--log-plain")
         .stdin(Stdio::null())
-        .kill_on_drop(true);
+        // Own process group: a Ctrl-C meant for rrd must not make gobgpd
+        // send Cease to every peer. Not killed with the handle either: it
+        // may outlive rrd (see `OnDrop`).
+        .process_group(0)
+        .kill_on_drop(false);
     if let Some(path) = &config.log_file {
         let open = || {
             std::fs::OpenOptions::new()
@@ -77,37 +140,104 @@ fn command(config: &GobgpConfig) -> Result<Command, GobgpError> {
     Ok(cmd)
 }
 
-fn spawn(config: &GobgpConfig) -> Result<Child, GobgpError> {
-    command(config)?
+/// Start gobgpd, hold it by a pidfd, record its PID.
+fn spawn(config: &GobgpConfig, shared: &Shared) -> Result<Child, GobgpError> {
+    let mut child = command(config)?
         .spawn()
         .map_err(|source| GobgpError::Spawn {
             binary: config.binary.display().to_string(),
             source,
-        })
+        })?;
+    let pid = child.id().unwrap_or(0);
+    let pidfd = match Pidfd::open(pid) {
+        Ok(p) => p,
+        Err(source) => {
+            let _ = child.start_kill();
+            return Err(GobgpError::Track { pid, source });
+        }
+    };
+    *lock(&shared.current) = Some(Arc::new(pidfd));
+    shared.record_pid(Some(pid));
+    Ok(child)
 }
 
 impl ManagedDaemon {
     /// Start gobgpd and its supervisor task (on the current tokio runtime).
-    pub fn start(config: &GobgpConfig) -> Result<ManagedDaemon, GobgpError> {
-        let child = spawn(config)?;
-        let shared = Arc::new(Shared::default());
-        shared.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
+    pub fn start(
+        config: &GobgpConfig,
+        pidfile: Arc<PidFile>,
+        on_drop: OnDrop,
+    ) -> Result<ManagedDaemon, GobgpError> {
+        let shared = Arc::new(Shared {
+            current: Mutex::new(None),
+            restarts: AtomicU64::new(0),
+            pidfile,
+        });
+        let child = spawn(config, &shared)?;
         tracing::info!(pid = child.id(), api = %config.api, "started gobgpd");
+        Ok(Self::supervised(
+            config,
+            shared,
+            Running::Child(child),
+            on_drop,
+        ))
+    }
+
+    /// The gobgpd that `pidfile` names, if it still runs as this config's
+    /// daemon (binary name, `--api-hosts <api>`): left by a previous rrd.
+    pub fn find_adoptable(config: &GobgpConfig, pidfile: &PidFile) -> Option<Pidfd> {
+        let pid = pidfile.read()?;
+        let pidfd = Pidfd::open(pid).ok()?;
+        // Checked after the pidfd is open and while the process still runs:
+        // then the command line is that of the process the pidfd holds.
+        let args = track::cmdline(pid)?;
+        let ours = config.is_own_daemon(&args) && !pidfd.has_exited();
+        if !ours {
+            tracing::debug!(
+                pid,
+                ?args,
+                "the PID file names a process that is not our gobgpd"
+            );
+        }
+        ours.then_some(pidfd)
+    }
+
+    /// Supervise a gobgpd found by [`ManagedDaemon::find_adoptable`].
+    pub fn adopt(
+        config: &GobgpConfig,
+        pidfd: Pidfd,
+        pidfile: Arc<PidFile>,
+        on_drop: OnDrop,
+    ) -> ManagedDaemon {
+        let pidfd = Arc::new(pidfd);
+        tracing::info!(pid = pidfd.pid(), api = %config.api, "adopted the running gobgpd (left by a previous rrd); its sessions stay up");
+        let shared = Arc::new(Shared {
+            current: Mutex::new(Some(pidfd.clone())),
+            restarts: AtomicU64::new(0),
+            pidfile,
+        });
+        Self::supervised(config, shared, Running::Adopted(pidfd), on_drop)
+    }
+
+    fn supervised(
+        config: &GobgpConfig,
+        shared: Arc<Shared>,
+        running: Running,
+        on_drop: OnDrop,
+    ) -> ManagedDaemon {
         let (stop_tx, stop_rx) = mpsc::channel(1);
-        let task = tokio::spawn(supervise(config.clone(), child, shared.clone(), stop_rx));
-        Ok(ManagedDaemon {
+        let task = tokio::spawn(supervise(config.clone(), running, shared.clone(), stop_rx));
+        ManagedDaemon {
             shared,
             stop_tx,
-            task,
-        })
+            task: Some(task),
+            on_drop,
+        }
     }
 
     /// PID of the running gobgpd, if one runs.
     pub fn pid(&self) -> Option<u32> {
-        match self.shared.pid.load(Ordering::SeqCst) {
-            0 => None,
-            pid => Some(pid),
-        }
+        lock(&self.shared.current).as_ref().map(|p| p.pid())
     }
 
     /// How often the daemon died and was restarted.
@@ -117,7 +247,8 @@ impl ManagedDaemon {
 
     /// Stop for good: send `signal` (SIGKILL after a grace period for
     /// anything else), wait for the exit, do not restart.
-    pub async fn stop(self, signal: Signal) {
+    pub async fn stop(mut self, signal: Signal) {
+        let task = self.task.take();
         let (done, wait) = oneshot::channel();
         if self
             .stop_tx
@@ -127,87 +258,114 @@ impl ManagedDaemon {
         {
             let _ = wait.await;
         }
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 
 impl Drop for ManagedDaemon {
     fn drop(&mut self) {
-        // Killed on drop: the task may never run again (runtime gone), so
-        // signal directly as well; the child is still unreaped while the
-        // PID is non-zero.
-        if let Some(pid) = self.pid() {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        // The task may never run again (runtime going away): act here.
+        task.abort();
+        let current = lock(&self.shared.current).clone();
+        let Some(p) = current else {
+            return;
+        };
+        match self.on_drop {
+            OnDrop::Leave => {
+                tracing::info!(pid = p.pid(), "leaving gobgpd running with its sessions (stop_daemon_on_exit = false); the next rrd adopts it");
+            }
+            OnDrop::Stop => {
+                tracing::info!(
+                    pid = p.pid(),
+                    "stopping gobgpd (stop_daemon_on_exit = true)"
+                );
+                let _ = p.signal(Signal::SIGTERM);
+                if !p.wait_blocking(TERM_GRACE) {
+                    tracing::warn!(pid = p.pid(), "gobgpd ignored SIGTERM; killing it");
+                    let _ = p.signal(Signal::SIGKILL);
+                    p.wait_blocking(Duration::from_secs(5));
+                }
+                self.shared.record_pid(None);
+            }
         }
-        self.task.abort();
     }
 }
 
-async fn terminate(child: &mut Child, signal: Signal) {
-    if let Some(pid) = child.id() {
-        if let Err(e) = kill(Pid::from_raw(pid as i32), signal) {
-            tracing::warn!(pid, %signal, error = %e, "cannot signal gobgpd");
-        }
-    }
+async fn terminate(running: &mut Running, shared: &Shared, signal: Signal) {
+    shared.signal(signal);
     if signal != Signal::SIGKILL {
-        if tokio::time::timeout(TERM_GRACE, child.wait()).await.is_ok() {
+        if tokio::time::timeout(TERM_GRACE, running.exited())
+            .await
+            .is_ok()
+        {
             return;
         }
-        tracing::warn!(pid = child.id(), "gobgpd ignored {signal}, killing it");
-        let _ = child.start_kill();
+        tracing::warn!("gobgpd ignored {signal}, killing it");
+        shared.signal(Signal::SIGKILL);
     }
-    let _ = child.wait().await;
+    running.exited().await;
 }
 
 async fn supervise(
     config: GobgpConfig,
-    child: Child,
+    running: Running,
     shared: Arc<Shared>,
     mut stop_rx: mpsc::Receiver<StopRequest>,
 ) {
-    let mut child = Some(child);
+    let mut running = Some(running);
     let mut started = Instant::now();
     let mut backoff = BACKOFF_START;
     loop {
-        let Some(running) = child.as_mut() else {
+        let Some(process) = running.as_mut() else {
             // Not running: wait out the backoff (or a stop), then respawn.
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 req = stop_rx.recv() => {
-                    if let Some(req) = req { let _ = req.done.send(()); }
+                    // `None`: the handle is gone and its drop decided.
+                    if let Some(req) = req {
+                        shared.record_pid(None);
+                        let _ = req.done.send(());
+                    }
                     return;
                 }
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
-            match spawn(&config) {
+            match spawn(&config, &shared) {
                 Ok(c) => {
-                    shared.pid.store(c.id().unwrap_or(0), Ordering::SeqCst);
                     tracing::warn!(
                         pid = c.id(),
                         "restarted gobgpd; it holds no BGP configuration until rrd re-applies"
                     );
                     started = Instant::now();
-                    child = Some(c);
+                    running = Some(Running::Child(c));
                 }
                 Err(e) => tracing::error!(error = %e, "cannot restart gobgpd"),
             }
             continue;
         };
         tokio::select! {
-            status = running.wait() => {
-                shared.pid.store(0, Ordering::SeqCst);
+            status = process.exited() => {
+                *lock(&shared.current) = None;
                 shared.restarts.fetch_add(1, Ordering::SeqCst);
                 if started.elapsed() > HEALTHY_AFTER {
                     backoff = BACKOFF_START;
                 }
-                tracing::error!(status = ?status.ok(), retry_in = ?backoff, "gobgpd exited");
-                child = None;
+                tracing::error!(%status, retry_in = ?backoff, "gobgpd exited");
+                running = None;
             }
             req = stop_rx.recv() => {
-                let signal = req.as_ref().map(|r| r.signal).unwrap_or(Signal::SIGKILL);
-                terminate(running, signal).await;
-                shared.pid.store(0, Ordering::SeqCst);
-                tracing::info!(%signal, "stopped gobgpd");
-                if let Some(req) = req { let _ = req.done.send(()); }
+                // `None`: the handle is gone and its drop decided.
+                let Some(req) = req else { return };
+                terminate(process, &shared, req.signal).await;
+                *lock(&shared.current) = None;
+                shared.record_pid(None);
+                tracing::info!(signal = %req.signal, "stopped gobgpd");
+                let _ = req.done.send(());
                 return;
             }
         }

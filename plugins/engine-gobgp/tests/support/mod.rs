@@ -127,12 +127,16 @@ impl Drop for NetNs {
     }
 }
 
-/// A managed-gobgpd engine config with the API on the namespace's loopback
-/// and the daemon's log in `dir`.
+/// A managed-gobgpd engine config with the API on the namespace's loopback,
+/// the daemon's log and state in `dir`, and gobgpd stopped when the engine
+/// is dropped (`stop_daemon_on_exit`; tests of the default, leaving it
+/// running, set it back — the namespace guard kills what is left).
 pub fn managed(dir: &Path, name: &str, api_port: u16) -> GobgpConfig {
     GobgpConfig {
         api: format!("127.0.0.1:{api_port}"),
         manage_process: true,
+        stop_daemon_on_exit: true,
+        state_dir: dir.join(format!("{name}.state")),
         log_file: Some(dir.join(format!("{name}.log"))),
         ..GobgpConfig::default()
     }

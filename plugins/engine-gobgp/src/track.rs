@@ -1,0 +1,245 @@
+//! How a managed gobgpd is known across rrd restarts: a PID file that the
+//! managing rrd keeps locked, and a pidfd for the process itself.
+//!
+//! Sits under [`crate::process`]: when rrd starts gobgpd it writes the PID
+//! to `<state_dir>/gobgpd.pid` (gobgpd has no PID file of its own); the
+//! next rrd reads it back to adopt the daemon instead of starting a second
+//! one. The file is `flock`ed for as long as an engine manages the daemon,
+//! so two rrds never supervise one gobgpd. A pidfd (Linux >= 5.3) signals
+//! exactly the process that was checked, never a recycled PID, and tells
+//! when a daemon that is not rrd's child exits. (The BIRD engine has the
+//! same module: plugins do not depend on each other.)
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::Signal;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
+
+/// How often [`Pidfd::exited`] looks. A daemon that dies is restarted after
+/// a backoff of a second or more, so this adds little.
+const EXIT_POLL: Duration = Duration::from_millis(200);
+
+/// Why a PID file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PidFileError {
+    #[error("opening {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Another process (another rrd) holds the lock.
+    #[error("{} is locked by another process", path.display())]
+    Locked { path: PathBuf },
+}
+
+/// A PID file, locked by this process while the value lives.
+#[derive(Debug)]
+pub struct PidFile {
+    path: PathBuf,
+    file: Flock<File>,
+}
+
+impl PidFile {
+    /// Open (create) and lock `path`; [`PidFileError::Locked`] when another
+    /// process manages the daemon. The lock goes with the value, or with
+    /// the process, however it ends.
+    pub fn lock(path: &Path) -> Result<PidFile, PidFileError> {
+        let open_err = |source| PidFileError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(open_err)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(path)
+            .map_err(open_err)?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(file) => Ok(PidFile {
+                path: path.to_owned(),
+                file,
+            }),
+            Err((_, Errno::EWOULDBLOCK)) => Err(PidFileError::Locked {
+                path: path.to_owned(),
+            }),
+            Err((_, e)) => Err(open_err(io::Error::from(e))),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The recorded PID; `None` when the file is empty or unreadable.
+    pub fn read(&self) -> Option<u32> {
+        let mut buf = [0u8; 32];
+        let n = self.file.read_at(&mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+    }
+
+    /// Record `pid`, or empty the file (`None`: no daemon runs). Rewritten
+    /// in place, never renamed: the lock belongs to this inode.
+    pub fn write(&self, pid: Option<u32>) -> io::Result<()> {
+        self.file.set_len(0)?;
+        if let Some(pid) = pid {
+            self.file.write_all_at(format!("{pid}\n").as_bytes(), 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// A process held by a pidfd.
+#[derive(Debug)]
+pub struct Pidfd {
+    pid: u32,
+    fd: OwnedFd,
+}
+
+impl Pidfd {
+    /// Open a pidfd for `pid`. It refers to the
+    /// process that has this PID now; check it is the expected one (its
+    /// command line) and then that it has not [`exited`](Self::has_exited)
+    /// since, and the check holds for as long as the pidfd lives.
+    pub fn open(pid: u32) -> io::Result<Pidfd> {
+        let raw = i32::try_from(pid)
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a PID"))?;
+        let fd = pidfd_open(raw, PidfdFlags::empty())?;
+        Ok(Pidfd { pid, fd })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Send `signal` to this process (a no-op error once it is gone).
+    pub fn signal(&self, signal: Signal) -> io::Result<()> {
+        let signal = rustix::process::Signal::from_named_raw(signal as i32)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "unknown signal"))?;
+        Ok(pidfd_send_signal(&self.fd, signal)?)
+    }
+
+    /// Resolves when the process has exited (reaped or not). Polled: the
+    /// pidfd turns readable on exit, but tokio's `AsyncFd` constructors
+    /// are deprecated in favour of `unsafe` ones, which this crate forbids.
+    pub async fn exited(&self) {
+        while !self.has_exited() {
+            tokio::time::sleep(EXIT_POLL).await;
+        }
+    }
+
+    /// Whether the process has exited.
+    pub fn has_exited(&self) -> bool {
+        self.wait_blocking(Duration::ZERO)
+    }
+
+    /// Block up to `timeout` for the exit (for `Drop`, where nothing can be
+    /// awaited); whether the process is gone.
+    pub fn wait_blocking(&self, timeout: Duration) -> bool {
+        let timeout = Timespec {
+            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: timeout.subsec_nanos().into(),
+        };
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        loop {
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(n) => return n > 0,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+/// The command line of `pid`, one string per argument (`/proc/PID/cmdline`).
+pub fn cmdline(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    (!args.is_empty()).then_some(args)
+}
+
+/// The argument after `flag` in `args` (`-c FILE`).
+pub fn arg_after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1).map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_file_is_locked_once_and_rewritten_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/gobgpd.pid");
+        let first = PidFile::lock(&path).unwrap();
+        assert_eq!(first.read(), None);
+        first.write(Some(4242)).unwrap();
+        assert_eq!(first.read(), Some(4242));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
+        assert!(matches!(
+            PidFile::lock(&path),
+            Err(PidFileError::Locked { .. })
+        ));
+        first.write(Some(7)).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "7\n");
+        first.write(None).unwrap();
+        assert_eq!(first.read(), None);
+        first.write(Some(99)).unwrap();
+        drop(first);
+        let second = PidFile::lock(&path).unwrap();
+        assert_eq!(second.read(), Some(99));
+    }
+
+    #[tokio::test]
+    async fn a_pidfd_sees_the_exit_of_a_process_it_signalled() {
+        let mut child = tokio::process::Command::new("sleep")
+            .arg("30")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let pid = child.id().unwrap();
+        let p = Pidfd::open(pid).unwrap();
+        assert!(!p.has_exited());
+        // The parent may resume before the new image's argv is in place.
+        let mut args = None;
+        for _ in 0..100 {
+            args = cmdline(pid);
+            if args.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let args = args.expect("sleep's command line");
+        assert_eq!(arg_after(&args, "sleep"), Some("30"));
+        p.signal(Signal::SIGTERM).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), p.exited())
+            .await
+            .expect("exit seen");
+        assert!(p.wait_blocking(Duration::from_secs(1)));
+        let _ = child.wait().await;
+        assert!(
+            p.signal(Signal::SIGKILL).is_err(),
+            "reaped: nothing to signal"
+        );
+    }
+}
