@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::error::BirdError;
-use crate::track::{self, PidFile, Pidfd};
+use crate::track::{self, PidFile, PidRecorder, Pidfd};
 
 /// First delay before restarting a daemon that died; doubles up to
 /// [`MAX_BACKOFF`], and starts over after [`STABLE_RUN`] of uptime.
@@ -66,14 +66,15 @@ struct Shared {
     stopping: AtomicBool,
     tail: Mutex<VecDeque<String>>,
     last_exit: Mutex<Option<String>>,
-    /// Where the running daemon's PID is recorded (locked by this engine).
-    pidfile: Arc<PidFile>,
+    /// Where the running daemon's PID is recorded. The lock stays with the
+    /// engine, which drops it at once; this task may be dropped later.
+    pidfile: PidRecorder,
     /// Tasks forwarding the daemon's output.
     forwarders: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Shared {
-    fn new(pidfile: Arc<PidFile>) -> Arc<Shared> {
+    fn new(pidfile: PidRecorder) -> Arc<Shared> {
         Arc::new(Shared {
             current: Mutex::new(None),
             stopping: AtomicBool::new(false),
@@ -129,10 +130,10 @@ impl Supervised {
     pub fn spawn(
         spec: DaemonSpec,
         restarting: bool,
-        pidfile: Arc<PidFile>,
+        pidfile: &PidFile,
         on_drop: OnDrop,
     ) -> Result<Supervised, BirdError> {
-        let shared = Shared::new(pidfile);
+        let shared = Shared::new(pidfile.recorder());
         let child = spawn_child(&spec, restarting, &shared)?;
         let task = tokio::spawn(supervise(
             spec.clone(),
@@ -155,7 +156,7 @@ impl Supervised {
     pub fn adopt(
         spec: DaemonSpec,
         holder: Option<u32>,
-        pidfile: Arc<PidFile>,
+        pidfile: &PidFile,
         on_drop: OnDrop,
     ) -> Result<Supervised, BirdError> {
         let refuse = |detail: String| BirdError::AlreadyRunning {
@@ -200,7 +201,7 @@ impl Supervised {
                 spec.socket.display()
             )));
         }
-        let shared = Shared::new(pidfile);
+        let shared = Shared::new(pidfile.recorder());
         let pidfd = Arc::new(pidfd);
         *lock(&shared.current) = Some(pidfd.clone());
         forward_adopted_output(spec.name, holder, &shared);

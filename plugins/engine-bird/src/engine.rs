@@ -227,7 +227,7 @@ impl BirdEngine {
         }
         let on_drop = self.on_drop();
         let spec = self.sides[i].spec();
-        self.sides[i].daemon = Some(Supervised::adopt(spec, holder, pid_file, on_drop)?);
+        self.sides[i].daemon = Some(Supervised::adopt(spec, holder, &pid_file, on_drop)?);
         Ok(())
     }
 
@@ -243,7 +243,7 @@ impl BirdEngine {
             })?;
         }
         let on_drop = self.on_drop();
-        self.sides[i].daemon = Some(Supervised::spawn(spec, restarting, pid_file, on_drop)?);
+        self.sides[i].daemon = Some(Supervised::spawn(spec, restarting, &pid_file, on_drop)?);
         match self.wait_ready(i).await {
             Ok(s) => Ok(s),
             Err(e) => {
@@ -371,6 +371,11 @@ impl BirdEngine {
             ));
         }
         for i in 0..self.sides.len() {
+            if self.config.manage_process {
+                // Claim the daemon now: a second rrd on these files is
+                // refused at start, not at its first apply.
+                self.pid_file(i)?;
+            }
             let side = &self.sides[i];
             if self.config.manage_process {
                 if side.daemon.as_ref().is_some_and(|d| d.pid().is_some()) {

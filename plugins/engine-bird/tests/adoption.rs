@@ -69,6 +69,12 @@ async fn rrd_restart_is_hitless(version: BirdVersion, slot: u8) {
     // rrd #1 starts BIRD, applies, the client's session comes up.
     let mut first = BirdEngine::new(config.clone());
     first.start(StartMode::Fresh).await.unwrap();
+    // No daemon before the first apply, yet the files are claimed.
+    let e = BirdEngine::new(config.clone())
+        .start(StartMode::Fresh)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("another rrd already manages"), "{e}");
     first.apply(&a, &plan(&a, None)).await.unwrap();
     let pids = first.daemon_pids();
     leftovers.add(&pids);

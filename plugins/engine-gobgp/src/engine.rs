@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -106,7 +105,7 @@ impl GobgpEngine {
     /// locked) or something else holds the API address.
     async fn start_daemon(&mut self, mode: StartMode) -> Result<(), GobgpError> {
         self.version = daemon_version(&self.config).await;
-        let pidfile = Arc::new(PidFile::lock(&self.config.pid_path())?);
+        let pidfile = PidFile::lock(&self.config.pid_path())?;
         let on_drop = if self.config.stop_daemon_on_exit {
             OnDrop::Stop
         } else {

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::config::GobgpConfig;
 use crate::error::GobgpError;
-use crate::track::{self, PidFile, Pidfd};
+use crate::track::{self, PidFile, PidRecorder, Pidfd};
 
 /// First restart delay; doubled per quick death, capped.
 const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -49,8 +49,9 @@ struct Shared {
     current: Mutex<Option<Arc<Pidfd>>>,
     /// Deaths noticed (restarts attempted).
     restarts: AtomicU64,
-    /// Where the running daemon's PID is recorded (locked by this engine).
-    pidfile: Arc<PidFile>,
+    /// Where the running daemon's PID is recorded (the lock stays with
+    /// the handle, which drops it at once; this task may be dropped later).
+    pidfile: PidRecorder,
 }
 
 impl Shared {
@@ -109,6 +110,8 @@ pub struct ManagedDaemon {
     stop_tx: mpsc::Sender<StopRequest>,
     task: Option<JoinHandle<()>>,
     on_drop: OnDrop,
+    /// Held while this handle manages gobgpd: no other rrd may.
+    _lock: PidFile,
 }
 
 fn command(config: &GobgpConfig) -> Result<Command, GobgpError> {
@@ -165,13 +168,13 @@ impl ManagedDaemon {
     /// Start gobgpd and its supervisor task (on the current tokio runtime).
     pub fn start(
         config: &GobgpConfig,
-        pidfile: Arc<PidFile>,
+        pidfile: PidFile,
         on_drop: OnDrop,
     ) -> Result<ManagedDaemon, GobgpError> {
         let shared = Arc::new(Shared {
             current: Mutex::new(None),
             restarts: AtomicU64::new(0),
-            pidfile,
+            pidfile: pidfile.recorder(),
         });
         let child = spawn(config, &shared)?;
         tracing::info!(pid = child.id(), api = %config.api, "started gobgpd");
@@ -180,6 +183,7 @@ impl ManagedDaemon {
             shared,
             Running::Child(child),
             on_drop,
+            pidfile,
         ))
     }
 
@@ -206,7 +210,7 @@ impl ManagedDaemon {
     pub fn adopt(
         config: &GobgpConfig,
         pidfd: Pidfd,
-        pidfile: Arc<PidFile>,
+        pidfile: PidFile,
         on_drop: OnDrop,
     ) -> ManagedDaemon {
         let pidfd = Arc::new(pidfd);
@@ -214,9 +218,9 @@ impl ManagedDaemon {
         let shared = Arc::new(Shared {
             current: Mutex::new(Some(pidfd.clone())),
             restarts: AtomicU64::new(0),
-            pidfile,
+            pidfile: pidfile.recorder(),
         });
-        Self::supervised(config, shared, Running::Adopted(pidfd), on_drop)
+        Self::supervised(config, shared, Running::Adopted(pidfd), on_drop, pidfile)
     }
 
     fn supervised(
@@ -224,6 +228,7 @@ impl ManagedDaemon {
         shared: Arc<Shared>,
         running: Running,
         on_drop: OnDrop,
+        lock: PidFile,
     ) -> ManagedDaemon {
         let (stop_tx, stop_rx) = mpsc::channel(1);
         let task = tokio::spawn(supervise(config.clone(), running, shared.clone(), stop_rx));
@@ -232,6 +237,7 @@ impl ManagedDaemon {
             stop_tx,
             task: Some(task),
             on_drop,
+            _lock: lock,
         }
     }
 

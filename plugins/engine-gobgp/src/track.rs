@@ -91,12 +91,39 @@ impl PidFile {
         std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
     }
 
-    /// Record `pid`, or empty the file (`None`: no daemon runs). Rewritten
-    /// in place, never renamed: the lock belongs to this inode.
+    /// A writer for tasks that outlive their turn: it opens the file anew
+    /// for each write and holds no lock, so the lock goes exactly when this
+    /// value drops (an aborted task is only dropped later, by the runtime).
+    pub fn recorder(&self) -> PidRecorder {
+        PidRecorder {
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// Writes PIDs into a [`PidFile`] without holding its lock.
+#[derive(Clone, Debug)]
+pub struct PidRecorder {
+    path: PathBuf,
+}
+
+impl PidRecorder {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Record `pid`, or empty the file (`None`: no daemon runs).
     pub fn write(&self, pid: Option<u32>) -> io::Result<()> {
-        self.file.set_len(0)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&self.path)?;
+        // Rewritten in place, never renamed: the lock belongs to this inode.
+        file.set_len(0)?;
         if let Some(pid) = pid {
-            self.file.write_all_at(format!("{pid}\n").as_bytes(), 0)?;
+            file.write_all_at(format!("{pid}\n").as_bytes(), 0)?;
         }
         Ok(())
     }
@@ -193,21 +220,28 @@ mod tests {
         let path = dir.path().join("sub/gobgpd.pid");
         let first = PidFile::lock(&path).unwrap();
         assert_eq!(first.read(), None);
-        first.write(Some(4242)).unwrap();
+        first.recorder().write(Some(4242)).unwrap();
         assert_eq!(first.read(), Some(4242));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
         assert!(matches!(
             PidFile::lock(&path),
             Err(PidFileError::Locked { .. })
         ));
-        first.write(Some(7)).unwrap();
+        first.recorder().write(Some(7)).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "7\n");
-        first.write(None).unwrap();
+        assert!(
+            matches!(PidFile::lock(&path), Err(PidFileError::Locked { .. })),
+            "writing through the recorder keeps the lock"
+        );
+        first.recorder().write(None).unwrap();
         assert_eq!(first.read(), None);
-        first.write(Some(99)).unwrap();
+        let recorder = first.recorder();
+        first.recorder().write(Some(99)).unwrap();
         drop(first);
+        // The lock goes with the PidFile, whoever still holds a recorder.
         let second = PidFile::lock(&path).unwrap();
         assert_eq!(second.read(), Some(99));
+        drop(recorder);
     }
 
     #[tokio::test]
