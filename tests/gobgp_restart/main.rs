@@ -29,9 +29,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rrd_lab::calico_client::CalicoClient;
+use rrd_lab::route_monitor::{Mark, RouteMonitor, Withdrawals};
 use rrd_lab::route_reflector::{RouteReflectorHost, RrDaemon};
 use rrd_lab::topology::LegacyTopology;
-use rrd_lab::{poll, Lab, Process, Signal};
+use rrd_lab::{poll, Lab, Signal};
 
 const ASN: u32 = 64512;
 const RR: u8 = 10;
@@ -42,7 +43,7 @@ const RECREATE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Fields drop in order: monitors, clients and the RR first, the lab last.
 struct Scenario {
-    monitors: Vec<Process>,
+    monitors: Vec<RouteMonitor>,
     clients: Vec<CalicoClient>,
     rr: RouteReflectorHost,
     _lab: Lab,
@@ -76,12 +77,7 @@ impl Scenario {
         let mut monitors = Vec::new();
         for i in CLIENTS {
             let h = lab.add_host(&format!("c{i}"), i);
-            monitors.push(h.spawn(
-                "ip monitor route",
-                "ip",
-                &["-ts", "monitor", "route"],
-                lab.path(&format!("c{i}-routes.log")),
-            ));
+            monitors.push(RouteMonitor::start(&lab, &h));
             clients.push(CalicoClient::start(&lab, &h, ASN, &[rr_ip]));
         }
         Scenario {
@@ -149,41 +145,17 @@ impl Scenario {
             .map(|o| &o.block)
     }
 
-    /// How many lines each client's route monitor has written so far.
-    fn monitor_marks(&self) -> Vec<usize> {
-        self.monitors
-            .iter()
-            .map(|m| m.log_text().lines().count())
-            .collect()
+    fn monitor_marks(&self) -> Vec<Mark> {
+        self.monitors.iter().map(RouteMonitor::mark).collect()
     }
 
-    /// Client-block deletions in the monitors' lines after `marks`.
-    fn withdrawals_since(&self, marks: &[usize]) -> Withdrawals {
-        let mut w = Withdrawals::default();
-        for (m, &mark) in self.monitors.iter().zip(marks) {
-            let mut pending = std::collections::BTreeMap::new();
-            for line in m.log_text().lines().skip(mark) {
-                let Some((at, event)) = parse_monitor_line(line) else {
-                    continue;
-                };
-                let deleted = event.starts_with("Deleted ");
-                let Some(prefix) = event
-                    .split_whitespace()
-                    .find(|t| t.starts_with("203.0.113."))
-                else {
-                    continue;
-                };
-                if deleted {
-                    w.deletions += 1;
-                    pending.entry(prefix.to_owned()).or_insert(at);
-                } else if let Some(gone) = pending.remove(prefix) {
-                    let gap = at - gone;
-                    w.longest_gap = w.longest_gap.max(Duration::from_secs_f64(gap.max(0.0)));
-                }
-            }
-            w.still_missing += pending.len();
-        }
-        w
+    /// Client-block withdrawals on every client since `marks`.
+    fn withdrawals_since(&self, marks: &[Mark]) -> Withdrawals {
+        self.monitors
+            .iter()
+            .zip(marks)
+            .map(|(m, &mark)| m.withdrawals_since(mark, "203.0.113."))
+            .fold(Withdrawals::default(), Withdrawals::merge)
     }
 
     fn diagnostics(&self) -> String {
@@ -194,28 +166,6 @@ impl Scenario {
             rrd_lab::route_reflector::tail(&self.rr.rrd_log(), 40)
         )
     }
-}
-
-/// Client-block withdrawals seen by the route monitors.
-#[derive(Debug, Default)]
-struct Withdrawals {
-    deletions: usize,
-    /// Longest time from a deletion to the block's return.
-    longest_gap: Duration,
-    /// Deleted and not back (yet).
-    still_missing: usize,
-}
-
-/// `[2026-11-22T21:20:17.926430] Deleted 203.0.113.84/30 via ...` ->
-/// (seconds of the day, event text).
-fn parse_monitor_line(line: &str) -> Option<(f64, &str)> {
-    let (stamp, event) = line.strip_prefix('[')?.split_once("] ")?;
-    let time = stamp.split_once('T')?.1;
-    let mut parts = time.split(':');
-    let h: f64 = parts.next()?.parse().ok()?;
-    let m: f64 = parts.next()?.parse().ok()?;
-    let s: f64 = parts.next()?.parse().ok()?;
-    Some((h * 3600.0 + m * 60.0 + s, event))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -276,7 +226,7 @@ fn rrd_recreates_every_peer_on_a_restarted_gobgpd_within_five_seconds() {
             b.as_millis(),
             after.deletions,
             after.longest_gap.as_millis(),
-            after.still_missing
+            after.missing.len()
         );
         recreated.push(a);
         restored.push(b);

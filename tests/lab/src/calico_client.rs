@@ -128,9 +128,14 @@ impl CalicoClient {
             .collect()
     }
 
-    /// BGP attributes of the route to `prefix`, as BIRD shows them.
+    /// BGP attributes of the best route to `prefix`, as BIRD shows them.
     pub fn route_attributes(&self, prefix: &str) -> RouteAttributes {
         RouteAttributes::parse(&self.birdc(&format!("show route all {prefix}")))
+    }
+
+    /// Every path to `prefix` the client holds (one per RR), best first.
+    pub fn route_paths(&self, prefix: &str) -> Vec<RoutePath> {
+        parse_paths(&self.birdc(&format!("show route all {prefix}")))
     }
 }
 
@@ -144,26 +149,64 @@ pub struct RouteAttributes {
 }
 
 impl RouteAttributes {
+    /// The attributes of the best path in `show route all` output (BIRD
+    /// lists it first).
     pub fn parse(text: &str) -> Self {
-        let mut a = RouteAttributes::default();
-        for line in text.lines() {
-            let line = line
-                .trim()
-                .trim_start_matches(|c: char| c.is_ascii_digit() || c == '-')
-                .trim();
-            let value = |key: &str| line.strip_prefix(key).map(|v| v.trim().to_owned());
-            if let Some(v) = value("BGP.next_hop:") {
-                a.next_hop = Some(v);
-            } else if let Some(v) = value("BGP.originator_id:") {
-                a.originator_id = Some(v);
-            } else if let Some(v) = value("BGP.cluster_list:") {
-                a.cluster_list = Some(v);
-            } else if let Some(v) = value("BGP.as_path:") {
-                a.as_path = Some(v);
-            }
-        }
-        a
+        parse_paths(text)
+            .into_iter()
+            .next()
+            .map(|p| p.attributes)
+            .unwrap_or_default()
     }
+}
+
+/// One path of `show route all <prefix>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoutePath {
+    /// The protocol it was learned from (`Rr_198_51_100_11`).
+    pub from: String,
+    pub attributes: RouteAttributes,
+}
+
+/// Every path of `show route all` output, best first. A path starts with
+/// a line `[prefix] via ... [protocol time ...] ...`; its attributes follow
+/// on tab-indented lines (a `DDDD-` reply code, if any, is skipped).
+pub fn parse_paths(text: &str) -> Vec<RoutePath> {
+    let mut paths: Vec<RoutePath> = Vec::new();
+    for raw in text.lines() {
+        let line = match raw.as_bytes() {
+            [a, b, c, d, b'-' | b' ', ..] if [a, b, c, d].iter().all(|x| x.is_ascii_digit()) => {
+                &raw[5..]
+            }
+            _ => raw,
+        };
+        if !line.starts_with('\t') && line.contains(" [") {
+            let from = line
+                .split_once(" [")
+                .and_then(|(_, r)| r.split_whitespace().next())
+                .unwrap_or_default();
+            paths.push(RoutePath {
+                from: from.to_owned(),
+                ..RoutePath::default()
+            });
+            continue;
+        }
+        let Some(a) = paths.last_mut().map(|p| &mut p.attributes) else {
+            continue;
+        };
+        let line = line.trim();
+        let value = |key: &str| line.strip_prefix(key).map(|v| v.trim().to_owned());
+        if let Some(v) = value("BGP.next_hop:") {
+            a.next_hop = Some(v);
+        } else if let Some(v) = value("BGP.originator_id:") {
+            a.originator_id = Some(v);
+        } else if let Some(v) = value("BGP.cluster_list:") {
+            a.cluster_list = Some(v);
+        } else if let Some(v) = value("BGP.as_path:") {
+            a.as_path = Some(v);
+        }
+    }
+    paths
 }
 
 /// `birdc -s socket command` with a given birdc binary.
@@ -194,4 +237,58 @@ pub fn protocol_info(show_protocols: &str, name: &str) -> Option<String> {
         (cols.first() == Some(&name))
             .then(|| cols.get(5..).map(|c| c.join(" ")).unwrap_or_default())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `show route all` of a BIRD 1.6 client holding a block from two RRs.
+    const TWO_PATHS: &str = "BIRD 1.6.8 ready.
+203.0.113.128/30   via 198.51.100.32 on eth0 [Rr_198_51_100_11 21:27:52 from 198.51.100.11] * (100/0) [i]
+\tType: BGP unicast univ
+\tBGP.origin: IGP
+\tBGP.as_path: 
+\tBGP.next_hop: 198.51.100.32
+\tBGP.local_pref: 100
+\tBGP.originator_id: 198.51.100.12
+\tBGP.cluster_list: 1.0.0.1
+                   via 198.51.100.32 on eth0 [Rr_198_51_100_12 21:27:50 from 198.51.100.12] (100/0) [i]
+\tType: BGP unicast univ
+\tBGP.origin: IGP
+\tBGP.as_path: 
+\tBGP.next_hop: 198.51.100.32
+\tBGP.local_pref: 100
+\tBGP.originator_id: 198.51.100.32
+\tBGP.cluster_list: 1.0.0.1
+";
+
+    #[test]
+    fn route_attributes_are_those_of_the_best_path_listed_first() {
+        let paths = parse_paths(TWO_PATHS);
+        assert_eq!(paths.len(), 2);
+        assert_eq!(paths[0].from, "Rr_198_51_100_11");
+        assert_eq!(paths[1].from, "Rr_198_51_100_12");
+        assert_eq!(
+            paths[1].attributes.originator_id.as_deref(),
+            Some("198.51.100.32")
+        );
+        let best = RouteAttributes::parse(TWO_PATHS);
+        assert_eq!(best, paths[0].attributes);
+        assert_eq!(best.originator_id.as_deref(), Some("198.51.100.12"));
+        assert_eq!(best.cluster_list.as_deref(), Some("1.0.0.1"));
+        assert_eq!(best.as_path.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn reply_codes_of_the_raw_socket_protocol_are_skipped() {
+        let raw = "1007-203.0.113.4/30 via 198.51.100.21 on eth0 [Rr_x 12:00:00] * (100/0) [i]\n1008-\tBGP.next_hop: 198.51.100.21\n0000 \n";
+        let paths = parse_paths(raw);
+        assert_eq!(paths.len(), 1);
+        assert_eq!(paths[0].from, "Rr_x");
+        assert_eq!(
+            paths[0].attributes.next_hop.as_deref(),
+            Some("198.51.100.21")
+        );
+    }
 }

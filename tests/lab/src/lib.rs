@@ -9,6 +9,7 @@
 //!   PID and killed when the lab is dropped, also when a test panics.
 //! * [`calico_client`] — BIRD 1.6 configured like a Calico node.
 //! * [`route_reflector`] — an RR host: its daemon plus rrd driving it.
+//! * [`route_monitor`] — route deletions in a host's kernel table, timed.
 //! * [`topology`] — legacy topology files for rrd's file source.
 //! * [`etcd`] — a real etcd on a lab host, written to with curl.
 //! * [`bins`] — where the real daemons live.
@@ -19,6 +20,7 @@ pub mod etcd;
 mod lab;
 pub mod poll;
 mod process;
+pub mod route_monitor;
 pub mod route_reflector;
 pub mod topology;
 
