@@ -17,11 +17,15 @@
 //! (b) until every session is Established on both sides and every client
 //!     holds every other client's block in its kernel table.
 //! Both are printed per repetition (`MEASURED ...`) with p50 and max; (a)
-//! must stay under 5 s. A route monitor in every client namespace counts
-//! deletions of client blocks during each repetition; they are printed, not
-//! asserted: the fresh gobgpd does not announce the graceful-restart F bit,
-//! so BIRD clients drop the RR's stale routes when the session returns
-//! (ENGINE-NOTES B.4) and learn them again at once.
+//! must stay under 5 s. Waiting for rrd to see the daemon down puts the
+//! restart just after an observe tick, so (a) is about one observe interval
+//! (rrd finds the empty gobgpd at its next tick — GetBgp AS 0, observed
+//! `Unconfigured` — and re-creates it at once): the slow end of the range.
+//! A route monitor in every client namespace counts deletions of client
+//! blocks; printed, not asserted. While gobgpd is down the clients keep
+//! its routes as graceful-restart helpers; the fresh gobgpd does not
+//! announce the F bit, so they drop those stale routes when the session
+//! returns (ENGINE-NOTES B.4) and learn them again within milliseconds.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;

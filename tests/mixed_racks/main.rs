@@ -40,6 +40,11 @@
 //! stop and per restart, the deletions of client blocks and the longest
 //! time a block stayed away (printed as `MEASURED ...`; BIRD 1.6 replaces a
 //! kernel route by delete + add, so a best-path change is a 0-1 ms gap).
+//! Gaps while an RR stops are asserted under 1 s; gaps while a GoBGP RR
+//! comes back are only printed: the same-rack BIRD RR switches to the bare
+//! path that RR sends, stops advertising the block into the mesh (its best
+//! path now comes from a non-client), and the other rack misses the block
+//! until the GoBGP RR's own mesh sessions are up (hundreds of ms).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
