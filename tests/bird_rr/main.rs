@@ -33,11 +33,20 @@ fn since_ms(text: &str) -> i64 {
     (h * 3600 + m * 60) * 1000 + (s * 1000.0).round() as i64
 }
 
-fn assert_not_restarted(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>, when: &str) {
+fn assert_not_restarted(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+    when: &str,
+) {
     for (name, since) in before {
-        let now = after.get(name).unwrap_or_else(|| panic!("session {name} vanished {when}: {after:?}"));
+        let now = after
+            .get(name)
+            .unwrap_or_else(|| panic!("session {name} vanished {when}: {after:?}"));
         let drift = (since_ms(now) - since_ms(since)).abs();
-        assert!(drift <= 1000, "session {name} restarted {when}: since {since} -> {now}");
+        assert!(
+            drift <= 1000,
+            "session {name} restarted {when}: since {since} -> {now}"
+        );
     }
 }
 
@@ -47,7 +56,12 @@ fn scenario(daemon: RrDaemon) {
 
     // Every client learns every other client's block through the RR.
     for (i, c) in s.clients.iter().enumerate() {
-        let others: Vec<String> = blocks.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, b)| b.clone()).collect();
+        let others: Vec<String> = blocks
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, b)| b.clone())
+            .collect();
         c.wait_for_routes(&others, SETTLE);
     }
     for (i, c) in s.clients.iter().enumerate() {
@@ -56,9 +70,19 @@ fn scenario(daemon: RrDaemon) {
                 continue;
             }
             let a = c.route_attributes(&origin.block);
-            assert_eq!(a.originator_id.as_deref(), Some(origin.host.ipv4.to_string().as_str()), "{} -> {}: {a:?}", origin.host.name, c.host.name);
+            assert_eq!(
+                a.originator_id.as_deref(),
+                Some(origin.host.ipv4.to_string().as_str()),
+                "{} -> {}: {a:?}",
+                origin.host.name,
+                c.host.name
+            );
             assert_eq!(a.cluster_list.as_deref(), Some("1.0.0.1"), "{a:?}");
-            assert_eq!(a.next_hop.as_deref(), Some(origin.host.ipv4.to_string().as_str()), "{a:?}");
+            assert_eq!(
+                a.next_hop.as_deref(),
+                Some(origin.host.ipv4.to_string().as_str()),
+                "{a:?}"
+            );
         }
     }
     let before = s.rr_since();
@@ -105,7 +129,11 @@ fn scenario(daemon: RrDaemon) {
         }
     });
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(s.rr_config_bytes(), live, "an invalid edit changed the daemon's config");
+    assert_eq!(
+        s.rr_config_bytes(),
+        live,
+        "an invalid edit changed the daemon's config"
+    );
     assert_not_restarted(&before, &s.rr_since(), "after an invalid edit");
     s.write_topology();
 
@@ -114,7 +142,11 @@ fn scenario(daemon: RrDaemon) {
     assert!(applied_before >= 1);
     s.restart_rrd();
     let st = s.wait_ready();
-    assert_eq!(st["applies"]["changed"], 0, "restarted rrd changed the engine: {:#}", st["applies"]);
+    assert_eq!(
+        st["applies"]["changed"], 0,
+        "restarted rrd changed the engine: {:#}",
+        st["applies"]
+    );
     assert_eq!(s.rr_config_bytes(), live);
     assert_not_restarted(&before, &s.rr_since(), "when rrd restarted");
     for c in &s.clients[..3] {

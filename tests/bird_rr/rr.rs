@@ -24,7 +24,11 @@ pub struct Scenario {
 
 impl Scenario {
     pub fn start(daemon: RrDaemon, clients: u8) -> Scenario {
-        let mut lab = Lab::new(if daemon == RrDaemon::Bird2 { "b2" } else { "b16" });
+        let mut lab = Lab::new(if daemon == RrDaemon::Bird2 {
+            "b2"
+        } else {
+            "b16"
+        });
         let host = lab.add_host("rr", RR_INDEX);
         let topology = lab.path("topology.toml");
         let nodes = (0..clients)
@@ -83,11 +87,17 @@ impl Scenario {
 
     fn start_client(&mut self, index: u8) {
         let host = self.lab.add_host(&format!("c{index}"), index);
-        self.clients.push(CalicoClient::start(&self.lab, &host, ASN, &[self.rr.host.ipv4]));
+        self.clients.push(CalicoClient::start(
+            &self.lab,
+            &host,
+            ASN,
+            &[self.rr.host.ipv4],
+        ));
     }
 
     pub fn add_client(&mut self, index: u8) {
-        self.nodes.insert(format!("c{index}"), Ipv4Addr::new(198, 51, 100, index));
+        self.nodes
+            .insert(format!("c{index}"), Ipv4Addr::new(198, 51, 100, index));
         self.write_topology();
         self.start_client(index);
     }
