@@ -181,39 +181,60 @@ async fn bird16_engine_dropped_and_recreated_adopts_the_running_daemons_and_conf
 /// rrd was SIGKILLed (nothing ran its drop): the BIRD it started runs on,
 /// its PID in the PID file, no lock held. That daemon is adopted; without
 /// the PID file nothing proves it is rrd's, and it is refused and left
-/// alone. (The daemon is started by the test, as rrd would start it.)
-#[tokio::test]
-async fn a_daemon_left_by_a_killed_rrd_is_adopted_and_one_without_pid_file_refused() {
+/// alone. The adopted daemon's PID serves `StopMode::PreserveForwarding`
+/// (BIRD 2: `graceful restart`, then its exit is awaited through the pidfd;
+/// BIRD 1.6: SIGKILL). The daemons are started by the test, as rrd would
+/// start them.
+async fn a_daemon_left_by_a_killed_rrd_is_adopted(version: BirdVersion, slot: u8) {
     init_logs();
-    let slot = 3;
     let dir = tempfile::tempdir().unwrap();
-    let config = bird_config(BirdVersion::V2, dir.path(), true);
+    let config = bird_config(version, dir.path(), true);
     let a = rr_config(slot, &[2]);
     for (path, text) in BirdEngine::new(config.clone()).render_files(&a).unwrap() {
         std::fs::write(path, text).unwrap();
     }
-    let mut daemon = spawn_bird(&config.binary, &config.config_path, &config.socket).await;
-    let pid = daemon.pid();
+    let mut sides = vec![(&config.binary, &config.config_path, &config.socket)];
+    if version == BirdVersion::V1_6 {
+        sides.push((&config.binary_v6, &config.config_path_v6, &config.socket_v6));
+    }
+    let mut daemons = Vec::new();
+    for (binary, cfg, socket) in &sides {
+        daemons.push(spawn_bird(binary, cfg, socket).await);
+    }
+    let pids: Vec<u32> = daemons.iter().map(ChildGuard::pid).collect();
 
     let mut engine = BirdEngine::new(config.clone());
     let e = engine.start(StartMode::Fresh).await.unwrap_err();
     assert!(e.to_string().contains("already answers"), "{e}");
     assert!(engine.daemon_pids().is_empty());
     drop(engine);
-    assert!(daemon.child.try_wait().unwrap().is_none(), "left alone");
+    for d in &mut daemons {
+        assert!(d.child.try_wait().unwrap().is_none(), "left alone");
+    }
 
-    std::fs::write(
-        BirdConfig::pid_path(&config.config_path),
-        format!("{pid}\n"),
-    )
-    .unwrap();
+    for ((_, cfg, _), pid) in sides.iter().zip(&pids) {
+        std::fs::write(BirdConfig::pid_path(cfg), format!("{pid}\n")).unwrap();
+    }
     let mut engine = BirdEngine::new(config.clone());
     engine.start(StartMode::Fresh).await.unwrap();
-    assert_eq!(engine.daemon_pids(), vec![pid]);
+    assert_eq!(engine.daemon_pids(), pids);
     let seen = engine.observe().await.unwrap();
     assert_eq!(seen.daemon, rrd_core::DaemonState::Running);
     assert_eq!(seen.sessions.len(), 1);
-    // stop_daemon_on_exit (the test default): dropping stops it.
-    drop(engine);
-    assert_gone(&[pid]).await;
+    engine
+        .stop(rrd_core::StopMode::PreserveForwarding)
+        .await
+        .unwrap();
+    assert!(engine.daemon_pids().is_empty());
+    assert_gone(&pids).await;
+}
+
+#[tokio::test]
+async fn bird2_daemon_left_by_a_killed_rrd_is_adopted_only_with_its_pid_file() {
+    a_daemon_left_by_a_killed_rrd_is_adopted(BirdVersion::V2, 3).await;
+}
+
+#[tokio::test]
+async fn bird16_daemons_left_by_a_killed_rrd_are_adopted_only_with_their_pid_files() {
+    a_daemon_left_by_a_killed_rrd_is_adopted(BirdVersion::V1_6, 4).await;
 }

@@ -211,8 +211,9 @@ fn gobgp_engine_dropped_and_recreated_adopts_the_running_daemon_and_sends_no_rpc
 
 /// A gobgpd the engine has no PID file for holds the API address: refused
 /// and left alone. With the PID file a SIGKILLed rrd leaves behind, the
-/// same daemon is adopted. A PID file naming a process that is not gobgpd
-/// (a recycled PID) is ignored and a new gobgpd starts.
+/// same daemon is adopted (and its PID serves `PreserveForwarding`). A PID
+/// file naming a process that is not gobgpd (a recycled PID) is ignored and
+/// a new gobgpd starts.
 #[test]
 fn a_gobgpd_on_the_api_is_adopted_only_with_its_pid_file() {
     require_root_and_gobgpd();
@@ -249,7 +250,9 @@ fn a_gobgpd_on_the_api_is_adopted_only_with_its_pid_file() {
         let mut engine = GobgpEngine::new(config.clone());
         engine.start(StartMode::Fresh).await.unwrap();
         assert_eq!(engine.daemon_pid(), Some(foreign_pid));
-        drop(engine); // stop_daemon_on_exit (the test default): SIGTERM
+        // Its PID serves a stop without NOTIFICATIONs (SIGKILL).
+        engine.stop(StopMode::PreserveForwarding).await.unwrap();
+        assert_eq!(engine.daemon_pid(), None);
         wait_gone(foreign_pid).await;
         let _ = foreign.wait().await;
 
