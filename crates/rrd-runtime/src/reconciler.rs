@@ -86,6 +86,8 @@ struct LoopState {
     held_back: Option<(RrConfig, Instant)>,
     allow_mass_removal: bool,
     last_diagnostics: Vec<String>,
+    /// The last observation found the daemon unreachable.
+    daemon_was_down: bool,
 }
 
 impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
@@ -148,6 +150,7 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
                 held_back: None,
                 allow_mass_removal: false,
                 last_diagnostics: Vec::new(),
+                daemon_was_down: false,
             },
             engine,
             identity,
@@ -485,10 +488,18 @@ impl<E: BgpEngine> Driver<E> {
             Ok(o) => o,
             Err(e) => {
                 debug!(error = %e, "observe failed");
-                self.update(|s| s.engine.daemon = format!("down: {e}"));
+                self.daemon_down(format!("down: {e}"));
                 return;
             }
         };
+        if let DaemonState::Down { reason } = &observation.daemon {
+            self.daemon_down(format!("down: {reason}"));
+            return;
+        }
+        if std::mem::take(&mut self.st.daemon_was_down) {
+            info!("the daemon is reachable again; reconciling");
+            self.reconcile().await;
+        }
         let daemon = match &observation.daemon {
             DaemonState::Running => "running".to_string(),
             DaemonState::Unconfigured => "unconfigured".to_string(),
@@ -513,6 +524,22 @@ impl<E: BgpEngine> Driver<E> {
                 self.reconcile().await;
             }
         }
+    }
+}
+
+impl<E: BgpEngine> Driver<E> {
+    /// The daemon cannot be reached: not in sync (so `/readyz` fails) until
+    /// it is back and reconciled.
+    fn daemon_down(&mut self, text: String) {
+        if !self.st.daemon_was_down {
+            warn!(daemon = %text, "BGP daemon unreachable");
+        }
+        self.st.daemon_was_down = true;
+        self.update(|s| {
+            s.engine.daemon = text;
+            s.in_sync = false;
+            s.sessions.clear();
+        });
     }
 }
 

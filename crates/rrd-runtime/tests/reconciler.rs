@@ -275,3 +275,19 @@ async fn rejected_datastore_entries_are_counted() {
     r.wait_for("ready", Status::ready).await;
     r.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn unreachable_daemon_makes_the_runtime_not_ready_until_it_is_back() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    r.engine.state().down = true;
+    let s = r.wait_for("not ready", |s| !s.ready()).await;
+    assert!(s.engine.daemon.starts_with("down"), "{}", s.engine.daemon);
+    assert!(s.sessions.is_empty());
+    r.engine.state().down = false;
+    r.engine.forget_everything();
+    r.wait_for("ready again", Status::ready).await;
+    assert_eq!(r.engine.state().held.as_ref(), Some(&desired_seed()));
+    r.stop().await;
+}

@@ -97,6 +97,8 @@ pub struct FakeEngineState {
     pub reject: bool,
     pub started: Vec<StartMode>,
     pub stopped: Vec<StopMode>,
+    /// The daemon is unreachable: observe reports `DaemonState::Down`.
+    pub down: bool,
 }
 
 /// An engine that holds its config in memory.
@@ -184,6 +186,14 @@ impl BgpEngine for FakeEngine {
 
     async fn observe(&mut self) -> Result<Observation, EngineError> {
         let s = self.state();
+        if s.down {
+            return Ok(Observation {
+                daemon: DaemonState::Down {
+                    reason: "scripted outage".into(),
+                },
+                sessions: Vec::new(),
+            });
+        }
         let Some(held) = &s.held else {
             return Ok(Observation {
                 daemon: DaemonState::Unconfigured,
