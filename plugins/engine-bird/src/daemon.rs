@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::error::BirdError;
-use crate::track::{self, PidFile, PidRecorder, Pidfd};
+use rrd_process::{self as track, PidFile, PidRecorder, Pidfd};
 
 /// First delay before restarting a daemon that died; doubles up to
 /// [`MAX_BACKOFF`], and starts over after [`STABLE_RUN`] of uptime.

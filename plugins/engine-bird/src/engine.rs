@@ -32,7 +32,7 @@ use crate::files::{self, Staged};
 use crate::observe::{self, DaemonStatus};
 use crate::render::{render, RenderOptions};
 use crate::socket::{BirdSocket, SocketError};
-use crate::track::PidFile;
+use rrd_process::PidFile;
 
 /// How long a freshly started daemon may take to answer on its socket.
 const START_TIMEOUT: Duration = Duration::from_secs(15);

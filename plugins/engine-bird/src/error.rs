@@ -11,7 +11,7 @@ use rrd_core::EngineError;
 use crate::config::{BirdVersion, ConfigError};
 use crate::render::RenderError;
 use crate::socket::{ReplyClass, SocketError};
-use crate::track::PidFileError;
+use rrd_process::PidFileError;
 
 const ENGINE: &str = "bird";
 

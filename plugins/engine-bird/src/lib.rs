@@ -15,7 +15,7 @@
 //! * [`observe`] — `show protocols all` / `show status` parsers.
 //! * `files` — atomic writes and the record of the applied config.
 //! * `engine` — [`BirdEngine`], the `rrd_core::BgpEngine` implementation.
-//! * `daemon`, `track` — a managed daemon: supervision, its PID file, and
+//! * `daemon` (with the shared `rrd-process`) — a managed daemon: supervision, its PID file, and
 //!   adoption by the next rrd.
 
 pub mod config;
@@ -26,7 +26,6 @@ mod files;
 pub mod observe;
 pub mod render;
 pub mod socket;
-mod track;
 
 pub use config::{BirdConfig, BirdVersion, ConfigError};
 pub use engine::BirdEngine;

@@ -109,7 +109,7 @@ impl GobgpConfig {
         let binary = args.first().and_then(|a| name(a));
         binary.is_some()
             && binary == self.binary.to_str().and_then(name)
-            && crate::track::arg_after(args, "--api-hosts") == Some(self.api.as_str())
+            && rrd_process::arg_after(args, "--api-hosts") == Some(self.api.as_str())
     }
 
     /// Check the values serde cannot; the message names the key.

@@ -32,7 +32,7 @@ use crate::mapping::{
 use crate::observe::{key_of, session_of};
 use crate::ops::{self, Live, Op};
 use crate::process::{ManagedDaemon, OnDrop};
-use crate::track::PidFile;
+use rrd_process::PidFile;
 
 /// What rrd applied last: the source of the [`Neighbor`] fields GoBGP does
 /// not store (see [`crate::mapping`]).

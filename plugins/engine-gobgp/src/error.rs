@@ -98,13 +98,13 @@ pub enum GobgpError {
     Unsupported(String),
 }
 
-impl From<crate::track::PidFileError> for GobgpError {
-    fn from(e: crate::track::PidFileError) -> GobgpError {
+impl From<rrd_process::PidFileError> for GobgpError {
+    fn from(e: rrd_process::PidFileError) -> GobgpError {
         match e {
-            crate::track::PidFileError::Locked { path } => {
+            rrd_process::PidFileError::Locked { path } => {
                 GobgpError::ManagedElsewhere { pid_file: path }
             }
-            crate::track::PidFileError::Open { path, source } => {
+            rrd_process::PidFileError::Open { path, source } => {
                 GobgpError::PidFile { path, source }
             }
         }

@@ -12,7 +12,7 @@
 //! * [`engine`] — the [`rrd_core::BgpEngine`] implementation.
 //! * [`observe`] — ListPeer -> session status.
 //! * [`client`] — the typed gRPC client; [`process`] — the managed daemon,
-//!   `track` — its PID file and pidfd (adoption by the next rrd).
+//!   `rrd-process` — its PID file and pidfd (adoption by the next rrd).
 
 pub mod client;
 pub mod config;
@@ -22,7 +22,6 @@ pub mod mapping;
 pub mod observe;
 pub mod ops;
 pub mod process;
-mod track;
 
 /// The generated GoBGP API subset (`proto/gobgp.proto` and
 /// `proto/capability.proto`, package `apipb`).

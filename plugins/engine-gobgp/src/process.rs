@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::config::GobgpConfig;
 use crate::error::GobgpError;
-use crate::track::{self, PidFile, PidRecorder, Pidfd};
+use rrd_process::{self as track, PidFile, PidRecorder, Pidfd};
 
 /// First restart delay; doubled per quick death, capped.
 const BACKOFF_START: Duration = Duration::from_millis(500);

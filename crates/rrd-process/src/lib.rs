@@ -1,14 +1,15 @@
-//! How a managed daemon is known across rrd restarts: a PID file that the
-//! managing rrd keeps locked, and a pidfd for the process itself.
+//! rrd-process: how an engine that manages its daemon (BIRD, gobgpd) knows
+//! that daemon across rrd restarts — a PID file that the managing rrd keeps
+//! locked, and a pidfd for the process itself.
 //!
-//! Sits under [`crate::daemon`]: when rrd starts BIRD it writes the PID to
-//! `<config_path>.rrd.pid` (BIRD's own `-P` file is not used: BIRD deletes
-//! it on a clean exit and it cannot carry rrd's lock); the next rrd reads
-//! it back to adopt the daemon instead of starting a second one. The file is
-//! `flock`ed for as long as an engine manages the daemon, so two rrds never
-//! supervise one BIRD. A pidfd (Linux >= 5.3) signals exactly the process
-//! that was checked, never a recycled PID, and tells when a daemon that is
-//! not rrd's child exits.
+//! Shared by the engines' supervisors: when rrd starts a daemon it writes
+//! the PID (BIRD: `<config_path>.rrd.pid` — BIRD's own `-P` file is deleted
+//! on a clean exit and cannot carry rrd's lock; gobgpd: `<state_dir>/gobgpd.pid`);
+//! the next rrd reads it back to adopt the daemon instead of starting a
+//! second one. The file is `flock`ed for as long as an engine manages the
+//! daemon, so two rrds never supervise one daemon. A pidfd (Linux >= 5.3)
+//! signals exactly the process that was checked, never a recycled PID, and
+//! tells when a daemon that is not rrd's child exits.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -217,7 +218,7 @@ mod tests {
     #[test]
     fn a_pid_file_is_locked_once_and_rewritten_in_place() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/bird.conf.rrd.pid");
+        let path = dir.path().join("sub/daemon.rrd.pid");
         let first = PidFile::lock(&path).unwrap();
         assert_eq!(first.read(), None);
         first.recorder().write(Some(4242)).unwrap();
