@@ -22,9 +22,9 @@ pub enum AnySource {
 #[derive(Debug)]
 pub enum AnyEngine {
     #[cfg(feature = "engine-bird")]
-    Bird(rrd_engine_bird::BirdEngine),
+    Bird(Box<rrd_engine_bird::BirdEngine>),
     #[cfg(feature = "engine-gobgp")]
-    Gobgp(rrd_engine_gobgp::GobgpEngine),
+    Gobgp(Box<rrd_engine_gobgp::GobgpEngine>),
 }
 
 fn not_built(what: &str, feature: &str) -> anyhow::Error {
