@@ -67,18 +67,16 @@ impl AnyEngine {
             #[cfg(feature = "engine-bird")]
             EngineKind::Bird => {
                 config.engine.bird.validate()?;
-                Ok(AnyEngine::Bird(rrd_engine_bird::BirdEngine::new(
-                    config.engine.bird.clone(),
-                )))
+                let engine = rrd_engine_bird::BirdEngine::new(config.engine.bird.clone());
+                Ok(AnyEngine::Bird(Box::new(engine)))
             }
             #[cfg(not(feature = "engine-bird"))]
             EngineKind::Bird => Err(not_built("the BIRD engine", "engine-bird")),
             #[cfg(feature = "engine-gobgp")]
             EngineKind::Gobgp => {
                 config.engine.gobgp.validate().map_err(anyhow::Error::msg)?;
-                Ok(AnyEngine::Gobgp(rrd_engine_gobgp::GobgpEngine::new(
-                    config.engine.gobgp.clone(),
-                )))
+                let engine = rrd_engine_gobgp::GobgpEngine::new(config.engine.gobgp.clone());
+                Ok(AnyEngine::Gobgp(Box::new(engine)))
             }
             #[cfg(not(feature = "engine-gobgp"))]
             EngineKind::Gobgp => Err(not_built("the GoBGP engine", "engine-gobgp")),
