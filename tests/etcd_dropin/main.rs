@@ -168,3 +168,56 @@ fn drop_in_render_of_the_seeds_keys_gives_the_seeds_rr_protocols() {
         );
     }
 }
+
+#[test]
+fn admin_commands_write_the_keys_the_seed_wrote_and_refuse_nonsense() {
+    for api in [Api::V2, Api::V3] {
+        let s = SeedLab::new(api);
+        let ok = |args: &[&str]| {
+            let out = s.dropin(args, "198.51.100.10");
+            assert!(
+                out.status.success(),
+                "rrd {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        ok(&["rr", "add", "198.51.100.10", "--cluster-id", "1.0.0.1"]);
+        ok(&["peer", "add", "198.51.100.10", "--as", "65100"]);
+        ok(&["node-mesh", "off"]);
+        assert_eq!(
+            s.get("/calico/bgp/v1/rr_v4/198.51.100.10").as_deref(),
+            Some(r#"{"ip":"198.51.100.10","cluster_id":"1.0.0.1"}"#)
+        );
+        assert_eq!(
+            s.get("/calico/bgp/v1/global/peer_v4/198.51.100.10")
+                .as_deref(),
+            Some(r#"{"ip":"198.51.100.10","as_num":"65100"}"#)
+        );
+        assert_eq!(
+            s.get("/calico/bgp/v1/global/node_mesh").as_deref(),
+            Some(r#"{"enabled":false}"#)
+        );
+        assert!(ok(&["rr", "list"]).contains("1.0.0.1"));
+        for (args, named) in [
+            (&["rr", "add", "198.51.100.300"][..], "198.51.100.300"),
+            (
+                &["rr", "add", "198.51.100.11", "--cluster-id", "1.0.0"][..],
+                "1.0.0",
+            ),
+            (&["peer", "add", "198.51.100.10", "--as", "abc"][..], "abc"),
+        ] {
+            let out = s.dropin(args, "198.51.100.10");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains(named),
+                "rrd {args:?} should fail naming {named}: {err}"
+            );
+        }
+        assert_eq!(
+            s.get("/calico/bgp/v1/rr_v4/198.51.100.11"),
+            None,
+            "a refused command wrote a key"
+        );
+    }
+}

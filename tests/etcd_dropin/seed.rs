@@ -99,6 +99,20 @@ impl SeedLab {
         self.rrd = Some(Process::spawn("rrd", cmd, self.lab.path("rrd.log")));
     }
 
+    /// Run an rrd subcommand in drop-in mode as RR `ip`.
+    pub fn dropin(&self, args: &[&str], ip: &str) -> std::process::Output {
+        self.dropin_command(args, ip).output().expect("run rrd")
+    }
+
+    /// The raw value of `key` (v2 or v3 API, as configured).
+    pub fn get(&self, key: &str) -> Option<String> {
+        let value = match self.api {
+            Api::V2 => self.etcd.get_v2(key),
+            Api::V3 => self.etcd.get_v3(key),
+        };
+        value
+    }
+
     /// `rrd render` in drop-in mode as RR `ip`.
     pub fn render_as(&self, ip: &str) -> String {
         let out = self

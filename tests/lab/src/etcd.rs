@@ -103,6 +103,28 @@ impl EtcdHost {
         assert!(out.contains("\"action\":\"set\""), "v2 PUT {key}: {out}");
     }
 
+    /// The value of `key` through the v2 API.
+    pub fn get_v2(&self, key: &str) -> Option<String> {
+        let out = self.curl(&["-sS", &format!("{}/v2/keys{key}", self.url())]);
+        let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+        v["node"]["value"].as_str().map(str::to_owned)
+    }
+
+    /// The value of `key` through the v3 JSON gateway.
+    pub fn get_v3(&self, key: &str) -> Option<String> {
+        let body = format!("{{\"key\":\"{}\"}}", base64(key.as_bytes()));
+        let out = self.curl(&[
+            "-sS",
+            "-XPOST",
+            &format!("{}/v3/kv/range", self.url()),
+            "-d",
+            &body,
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+        let encoded = v["kvs"][0]["value"].as_str()?;
+        String::from_utf8(unbase64(encoded)).ok()
+    }
+
     pub fn delete_v2(&self, key: &str) {
         self.curl(&[
             "-sS",
@@ -167,6 +189,26 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
+fn unbase64(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in text.bytes().filter(|c| *c != b'=') {
+        let Some(v) = ALPHABET.iter().position(|a| *a == c) else {
+            continue;
+        };
+        bits = (bits << 6) | v as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -176,5 +218,8 @@ mod tests {
         assert_eq!(super::base64(b"fo"), "Zm8=");
         assert_eq!(super::base64(b"foo"), "Zm9v");
         assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+        for s in ["", "f", "fo", "foo", "foobar", "{\"ip\":\"198.51.100.10\"}"] {
+            assert_eq!(super::unbase64(&super::base64(s.as_bytes())), s.as_bytes());
+        }
     }
 }
