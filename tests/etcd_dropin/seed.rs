@@ -106,11 +106,10 @@ impl SeedLab {
 
     /// The raw value of `key` (v2 or v3 API, as configured).
     pub fn get(&self, key: &str) -> Option<String> {
-        let value = match self.api {
+        match self.api {
             Api::V2 => self.etcd.get_v2(key),
             Api::V3 => self.etcd.get_v3(key),
-        };
-        value
+        }
     }
 
     /// `rrd render` in drop-in mode as RR `ip`.
