@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,8 +13,8 @@ use std::process::Command;
 use rrd_core::model::session_name;
 use rrd_core::testing::fixtures;
 use rrd_core::{
-    compute, Asn, ClusterId, Family, GracefulRestart, Neighbor, NextHop, Role, RrConfig,
-    RrIdentity, Secret, SessionKind, Ttl,
+    compute, Asn, ClusterId, Neighbor, NextHop, Role, RrConfig, RrIdentity, Secret, SessionKind,
+    Ttl,
 };
 use rrd_engine_bird::{render, BirdVersion, RenderOptions};
 
@@ -32,28 +31,16 @@ fn rr(topology: &rrd_core::Topology, ip: &str) -> RrConfig {
 fn neighbor(kind: SessionKind, address: &str, source: Option<&str>) -> Neighbor {
     let address: IpAddr = address.parse().unwrap();
     Neighbor {
-        kind,
-        address,
-        port: None,
-        remote_as: Asn(64512),
-        local_as: Asn(64512),
-        local_as_explicit: true,
-        role: Role::RrClient {
-            cluster_id: Some(ClusterId(0x0100_0001)),
-        },
-        source_address: source.map(|s| s.parse().unwrap()),
-        ttl: Ttl::Multihop(None),
-        graceful_restart: GracefulRestart {
-            enabled: true,
-            restart_time: None,
-        },
-        password: None,
-        passive: false,
-        next_hop: NextHop::Auto,
-        allow_local_as: None,
-        keepalive_time: None,
-        families: BTreeSet::from([Family::of(&address)]),
         peer_node: Some(format!("node-{address}")),
+        ..Neighbor::new(
+            kind,
+            address,
+            Asn(64512),
+            Role::RrClient {
+                cluster_id: Some(ClusterId(0x0100_0001)),
+            },
+            source.map(|s| s.parse().unwrap()),
+        )
     }
 }
 

@@ -19,7 +19,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,8 +28,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use rrd_core::model::session_name;
 use rrd_core::{
-    plan, Asn, BgpEngine, ClusterId, Family, GracefulRestart, Neighbor, NextHop, Role,
-    RouterSettings, RrConfig, RuleSet, SessionKind, StartMode, StopMode, Ttl,
+    plan, Asn, BgpEngine, ClusterId, Neighbor, Role, RouterSettings, RrConfig, RuleSet,
+    SessionKind, StartMode, StopMode,
 };
 use rrd_engine_gobgp::{GobgpConfig, GobgpEngine};
 use support::{require_root_and_gobgpd, Logs, NetNs};
@@ -49,28 +49,16 @@ fn config(n: usize) -> RrConfig {
     for i in 0..n {
         let address = IpAddr::V4(neighbor_address(i));
         let neighbor = Neighbor {
-            kind: SessionKind::Node,
-            address,
-            port: None,
-            remote_as: Asn(ASN),
-            local_as: Asn(ASN),
             local_as_explicit: false,
-            role: Role::RrClient {
-                cluster_id: Some(ClusterId(u32::from(CLUSTER))),
-            },
-            source_address: Some(IpAddr::V4(LOCAL)),
-            ttl: Ttl::Multihop(None),
-            graceful_restart: GracefulRestart {
-                enabled: true,
-                restart_time: None,
-            },
-            password: None,
-            passive: false,
-            next_hop: NextHop::Auto,
-            allow_local_as: None,
-            keepalive_time: None,
-            families: BTreeSet::from([Family::Ipv4]),
-            peer_node: None,
+            ..Neighbor::new(
+                SessionKind::Node,
+                address,
+                Asn(ASN),
+                Role::RrClient {
+                    cluster_id: Some(ClusterId(u32::from(CLUSTER))),
+                },
+                Some(IpAddr::V4(LOCAL)),
+            )
         };
         neighbors.insert(session_name(SessionKind::Node, address, None), neighbor);
     }

@@ -136,6 +136,40 @@ pub struct Neighbor {
 }
 
 impl Neighbor {
+    /// A session with the defaults every rule set starts from (SPEC §1.1,
+    /// rule 6): local AS = remote AS (set explicitly), multihop, graceful
+    /// restart on, the address's own family, nothing else set.
+    pub fn new(
+        kind: SessionKind,
+        address: IpAddr,
+        asn: Asn,
+        role: Role,
+        source_address: Option<IpAddr>,
+    ) -> Neighbor {
+        Neighbor {
+            kind,
+            address,
+            port: None,
+            remote_as: asn,
+            local_as: asn,
+            local_as_explicit: true,
+            role,
+            source_address,
+            ttl: Ttl::Multihop(None),
+            graceful_restart: GracefulRestart {
+                enabled: true,
+                restart_time: None,
+            },
+            password: None,
+            passive: false,
+            next_hop: NextHop::Auto,
+            allow_local_as: None,
+            keepalive_time: None,
+            families: BTreeSet::from([Family::of(&address)]),
+            peer_node: None,
+        }
+    }
+
     pub fn family(&self) -> Family {
         Family::of(&self.address)
     }

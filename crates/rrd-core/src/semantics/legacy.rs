@@ -9,14 +9,13 @@
 //! * Client sessions carry this RR's cluster id when it has one.
 //! * One session per neighbor address: mesh first, then global, then node.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::{Computed, Diagnostic, SemanticsError};
 use crate::model::{
-    session_name, Asn, ClusterId, Family, GracefulRestart, Neighbor, NextHop, NodeSelector,
-    PeerKey, PeerMatch, Role, RouterSettings, RrConfig, RrIdentity, RuleSet, SessionKind, Topology,
-    Ttl,
+    session_name, Asn, ClusterId, Family, Neighbor, NodeSelector, PeerKey, PeerMatch, Role,
+    RouterSettings, RrConfig, RrIdentity, RuleSet, SessionKind, Topology,
 };
 
 /// This RR, as the legacy rules see it on one address family.
@@ -228,26 +227,10 @@ impl Builder<'_> {
         }
         self.by_address.insert(address, (kind, key.clone()));
         let neighbor = Neighbor {
-            kind,
-            address,
-            port: None,
             remote_as,
             local_as,
-            local_as_explicit: true,
-            role,
-            source_address: Some(me.address),
-            ttl: Ttl::Multihop(None),
-            graceful_restart: GracefulRestart {
-                enabled: true,
-                restart_time: None,
-            },
-            password: None,
-            passive: false,
-            next_hop: NextHop::Auto,
-            allow_local_as: None,
-            keepalive_time: None,
-            families: BTreeSet::from([me.family]),
             peer_node,
+            ..Neighbor::new(kind, address, remote_as, role, Some(me.address))
         };
         self.neighbors.insert(key, neighbor);
     }

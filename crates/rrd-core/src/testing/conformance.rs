@@ -11,8 +11,8 @@ use tokio::time::{timeout_at, Instant};
 
 use crate::engine::{BgpEngine, DaemonState, StartMode, StopMode};
 use crate::model::{
-    Asn, ClusterId, Family, GracefulRestart, Neighbor, NextHop, Node, PeerKey, Role,
-    RouterSettings, RrConfig, RuleSet, SessionKind, Topology, Ttl,
+    Asn, ClusterId, Neighbor, Node, PeerKey, Role, RouterSettings, RrConfig, RuleSet, SessionKind,
+    Topology,
 };
 use crate::plan::plan;
 use crate::source::{EventSink, PeerSource, SourceEvent};
@@ -33,28 +33,7 @@ pub struct EngineSuiteParams {
 }
 
 fn neighbor(kind: SessionKind, address: IpAddr, local: IpAddr, asn: Asn, role: Role) -> Neighbor {
-    Neighbor {
-        kind,
-        address,
-        port: None,
-        remote_as: asn,
-        local_as: asn,
-        local_as_explicit: true,
-        role,
-        source_address: Some(local),
-        ttl: Ttl::Multihop(None),
-        graceful_restart: GracefulRestart {
-            enabled: true,
-            restart_time: None,
-        },
-        password: None,
-        passive: false,
-        next_hop: NextHop::Auto,
-        allow_local_as: None,
-        keepalive_time: None,
-        families: BTreeSet::from([Family::of(&address)]),
-        peer_node: None,
-    }
+    Neighbor::new(kind, address, asn, role, Some(local))
 }
 
 fn insert(config: &mut RrConfig, n: Neighbor) {

@@ -1,10 +1,9 @@
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use rrd_core::testing::fixtures;
 use rrd_core::{
-    compute, model::session_name, Asn, ClusterId, Family, GracefulRestart, Neighbor, NextHop, Role,
-    RrConfig, RrIdentity, Secret, SessionKind, Ttl,
+    compute, model::session_name, Asn, ClusterId, Family, Neighbor, NextHop, Role, RrConfig,
+    RrIdentity, Secret, SessionKind, Ttl,
 };
 
 use super::*;
@@ -111,28 +110,13 @@ fn seed_template_carries_the_images_session_defaults() {
 
 fn neighbor(address: &str) -> Neighbor {
     let address: IpAddr = address.parse().unwrap();
-    Neighbor {
-        kind: SessionKind::Node,
+    Neighbor::new(
+        SessionKind::Node,
         address,
-        port: None,
-        remote_as: Asn(64512),
-        local_as: Asn(64512),
-        local_as_explicit: true,
-        role: Role::NonClient,
-        source_address: Some("198.51.100.1".parse().unwrap()),
-        ttl: Ttl::Multihop(None),
-        graceful_restart: GracefulRestart {
-            enabled: true,
-            restart_time: None,
-        },
-        password: None,
-        passive: false,
-        next_hop: NextHop::Auto,
-        allow_local_as: None,
-        keepalive_time: None,
-        families: BTreeSet::from([Family::of(&address)]),
-        peer_node: None,
-    }
+        Asn(64512),
+        Role::NonClient,
+        Some("198.51.100.1".parse().unwrap()),
+    )
 }
 
 fn config_with(neighbors: Vec<Neighbor>) -> RrConfig {

@@ -34,7 +34,6 @@ pub fn loopback(slot: u8, host: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, a, b, slot * 10 + host)
 }
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -42,8 +41,8 @@ use std::time::Duration;
 
 use rrd_core::testing::conformance::EngineSuiteParams;
 use rrd_core::{
-    model::session_name, Asn, ClusterId, Family, GracefulRestart, Neighbor, NextHop, Role,
-    RouterSettings, RrConfig, RuleSet, SessionKind, Ttl,
+    model::session_name, Asn, ClusterId, Neighbor, Role, RouterSettings, RrConfig, RuleSet,
+    SessionKind,
 };
 use rrd_engine_bird::socket::{BirdSocket, Reply};
 use rrd_engine_bird::{BirdConfig, BirdVersion};
@@ -100,28 +99,16 @@ pub fn rr_config(slot: u8, clients: &[u8]) -> RrConfig {
     for host in clients {
         let address = IpAddr::V4(loopback(slot, *host));
         let n = Neighbor {
-            kind: SessionKind::Node,
-            address,
-            port: None,
-            remote_as: Asn(64512),
-            local_as: Asn(64512),
-            local_as_explicit: true,
-            role: Role::RrClient {
-                cluster_id: Some(ClusterId(0x0100_0001)),
-            },
-            source_address: Some(IpAddr::V4(me)),
-            ttl: Ttl::Multihop(None),
-            graceful_restart: GracefulRestart {
-                enabled: true,
-                restart_time: None,
-            },
-            password: None,
-            passive: false,
-            next_hop: NextHop::Auto,
-            allow_local_as: None,
-            keepalive_time: None,
-            families: BTreeSet::from([Family::Ipv4]),
             peer_node: Some(format!("client-{host}")),
+            ..Neighbor::new(
+                SessionKind::Node,
+                address,
+                Asn(64512),
+                Role::RrClient {
+                    cluster_id: Some(ClusterId(0x0100_0001)),
+                },
+                Some(IpAddr::V4(me)),
+            )
         };
         c.neighbors.insert(session_name(n.kind, n.address, None), n);
     }

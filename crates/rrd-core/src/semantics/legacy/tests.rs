@@ -1,7 +1,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::*;
-use crate::model::{Node, PeerRule, RouteReflector};
+use crate::model::{Node, PeerRule, RouteReflector, Ttl};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
