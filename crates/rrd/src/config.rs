@@ -137,7 +137,13 @@ impl Config {
         }
         let config: Config = Figment::new()
             .merge(Toml::file_exact(&path))
-            .merge(Env::prefixed("RRD_").split("__").ignore(&["config"]))
+            // Only RRD_<SECTION>__<KEY> are overrides; other RRD_* variables
+            // (RRD_CONFIG, drop-in and test variables) are not config keys.
+            .merge(
+                Env::prefixed("RRD_")
+                    .filter(|k| k.as_str().contains("__"))
+                    .split("__"),
+            )
             .extract()
             .map_err(|e| anyhow::anyhow!(render_figment_error(e)))
             .with_context(|| format!("invalid configuration {}", path.display()))?;
@@ -217,6 +223,17 @@ mod tests {
         );
         assert!(err.contains("debounse"), "{err}");
         assert!(err.contains("runtime"), "{err}");
+    }
+
+    #[test]
+    fn only_section_key_variables_override_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("RRD_CALICO_FIXTURES", "/somewhere");
+            jail.set_env("RRD_HTTP__LISTEN", "127.0.0.1:9999");
+            let c = load_str(MINIMAL).map_err(|e| e.to_string())?;
+            assert_eq!(c.http.listen.port(), 9999);
+            Ok(())
+        });
     }
 
     #[test]
