@@ -226,6 +226,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure signature
     fn only_section_key_variables_override_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("RRD_CALICO_FIXTURES", "/somewhere");
