@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use rrd_core::{Family, Neighbor, NextHop, PeerKey, RrConfig, SessionKind, Ttl};
+use rrd_core::{Family, Neighbor, NextHop, PeerKey, RrConfig, RuleSet, SessionKind, Ttl};
 
 use super::RenderOptions;
 use crate::config::BirdVersion;
@@ -126,6 +126,25 @@ fn template(
     t
 }
 
+/// BIRD route preference of RR-to-RR mesh sessions (legacy rules), below
+/// the default 100 of client sessions: an RR prefers the copy of a route
+/// that its own client sent over a copy that came back through the mesh.
+///
+/// BIRD alone would not need it (a reflected copy carries a longer
+/// CLUSTER_LIST, or this RR's own cluster id and is dropped), but GoBGP 3.x
+/// adds ORIGINATOR_ID and CLUSTER_LIST only toward its RR clients: its mesh
+/// copy of a client route looks like a fresh route, can win on router id,
+/// and the BIRD RR would then stop advertising its client's route into the
+/// mesh. Seen in mixed BIRD/GoBGP racks (tests/mixed_racks).
+pub(super) const MESH_PREFERENCE: u32 = 90;
+
+fn mesh_preference(config: &RrConfig, n: &Neighbor) -> Option<u32> {
+    let rr_mesh = config.router.rules == RuleSet::Legacy
+        && n.kind == SessionKind::Mesh
+        && !n.role.is_client();
+    rr_mesh.then_some(MESH_PREFERENCE)
+}
+
 /// `protocol bgp <key> from <template> { ... }` with the lines where this
 /// session differs from its template, in the seed's order.
 pub(super) fn protocol(
@@ -204,16 +223,20 @@ pub(super) fn protocol(
         NextHop::SetSelf => Some("next hop self;"),
         NextHop::Keep => Some("next hop keep;"),
     };
+    let preference = mesh_preference(config, n).map(|pref| format!("preference {pref};"));
     if v2 {
-        if let Some(nh) = next_hop {
-            let _ = writeln!(p, "  {family} {{ {nh} }};");
+        let channel: Vec<&str> = next_hop.into_iter().chain(preference.as_deref()).collect();
+        if !channel.is_empty() {
+            let _ = writeln!(p, "  {family} {{ {} }};", channel.join(" "));
         }
         for extra in n.families.iter().filter(|f| **f != family) {
             let nh = next_hop.map(|s| format!(" {s}")).unwrap_or_default();
             let _ = writeln!(p, "  {extra} {{ import all; export all;{nh} }};");
         }
-    } else if let Some(nh) = next_hop {
-        let _ = writeln!(p, "  {nh}");
+    } else {
+        for option in next_hop.into_iter().chain(preference.as_deref()) {
+            let _ = writeln!(p, "  {option}");
+        }
     }
     if n.role.is_client() {
         p.push_str("  rr client;\n");

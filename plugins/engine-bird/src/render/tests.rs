@@ -353,3 +353,24 @@ fn a_daemon_run_by_rrd_logs_to_stderr() {
         .contains("\nrouter id 172.17.42.40;\nlog stderr all;"));
     assert!(r.ipv6.unwrap().contains("\nlog stderr all;"));
 }
+
+#[test]
+fn legacy_rr_mesh_sessions_rank_below_client_sessions() {
+    let mesh = Neighbor {
+        kind: SessionKind::Mesh,
+        ..neighbor("198.51.100.2")
+    };
+    let client = Neighbor {
+        role: Role::RrClient { cluster_id: None },
+        ..neighbor("198.51.100.3")
+    };
+    let mut config = config_with(vec![mesh, client]);
+    let bird2 = v4(&config, BirdVersion::V2);
+    assert!(block(&bird2, "Mesh_198_51_100_2").contains("  ipv4 { preference 90; };\n"));
+    assert!(!block(&bird2, "Node_198_51_100_3").contains("preference"));
+    let bird16 = v4(&config, BirdVersion::V1_6);
+    assert!(block(&bird16, "Mesh_198_51_100_2").contains("  preference 90;\n"));
+    // Calico v3's node-to-node mesh is rendered as Calico renders it.
+    config.router.rules = rrd_core::RuleSet::CalicoV3;
+    assert!(!v4(&config, BirdVersion::V2).contains("preference"));
+}
