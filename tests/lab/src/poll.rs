@@ -31,21 +31,6 @@ pub fn until_every<T>(
 }
 
 /// Like [`until`], polling every 5 ms: for measuring latencies.
-pub fn until_fast<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> Result<T, String>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match probe() {
-            Ok(v) => return v,
-            Err(e) => e,
-        };
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; last seen:\n{last}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+pub fn until_fast<T>(what: &str, timeout: Duration, probe: impl FnMut() -> Result<T, String>) -> T {
+    until_every(what, timeout, Duration::from_millis(5), probe)
 }
