@@ -126,8 +126,9 @@ impl Status {
             && self.pending_mass_removal.is_none()
     }
 
-    /// Alive = the reconciler loop runs (it publishes at least every
-    /// observe interval).
+    /// Alive = the reconciler was created and serves status. Deliberately
+    /// not tied to a heartbeat: one apply of thousands of peers can take
+    /// minutes, and a liveness probe must not kill rrd in the middle of it.
     pub fn healthy(&self) -> bool {
         self.started_unix != 0
     }
