@@ -10,6 +10,11 @@
 //! daemon, so two rrds never supervise one daemon. A pidfd (Linux >= 5.3)
 //! signals exactly the process that was checked, never a recycled PID, and
 //! tells when a daemon that is not rrd's child exits.
+//!
+//! [`Supervisor`] (module `supervisor`) runs one such daemon on top of these:
+//! spawn or adopt, restart with backoff, stop, leave running on drop. The
+//! engines keep only what is daemon-specific (command line, output,
+//! adoption check).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -23,6 +28,10 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
+
+mod supervisor;
+
+pub use supervisor::{Daemon, OnDrop, SpawnError, StopError, Supervisor, SupervisorOptions};
 
 /// How often [`Pidfd::exited`] looks. A daemon that dies is restarted after
 /// a backoff of a second or more, so this adds little.
@@ -40,6 +49,20 @@ pub enum PidFileError {
     /// Another process (another rrd) holds the lock.
     #[error("{} is locked by another process", path.display())]
     Locked { path: PathBuf },
+}
+
+/// Why a running process is not taken over.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    #[error("cannot track pid {pid} with a pidfd (Linux >= 5.3 needed): {source}")]
+    Track {
+        pid: u32,
+        #[source]
+        source: io::Error,
+    },
+    /// It runs something else (`args`, empty when unreadable), or is gone.
+    #[error("pid {pid} runs {:?}", args.join(" "))]
+    NotOurs { pid: u32, args: Vec<String> },
 }
 
 /// A PID file, locked by this process while the value lives.
@@ -149,6 +172,23 @@ impl Pidfd {
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a PID"))?;
         let fd = pidfd_open(raw, PidfdFlags::empty())?;
         Ok(Pidfd { pid, fd })
+    }
+
+    /// Open a pidfd for `pid` if that process runs a command line that
+    /// `ours` accepts. The command line is read after the pidfd is open,
+    /// and the process is seen running after that: so it is the command
+    /// line of the process the pidfd holds, for as long as it lives.
+    pub fn open_checked(
+        pid: u32,
+        ours: impl FnOnce(&[String]) -> bool,
+    ) -> Result<Pidfd, AdoptError> {
+        let pidfd = Pidfd::open(pid).map_err(|source| AdoptError::Track { pid, source })?;
+        let args = cmdline(pid).unwrap_or_default();
+        if ours(&args) && !pidfd.has_exited() {
+            Ok(pidfd)
+        } else {
+            Err(AdoptError::NotOurs { pid, args })
+        }
     }
 
     pub fn pid(&self) -> u32 {

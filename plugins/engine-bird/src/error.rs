@@ -11,7 +11,7 @@ use rrd_core::EngineError;
 use crate::config::{BirdVersion, ConfigError};
 use crate::render::RenderError;
 use crate::socket::{ReplyClass, SocketError};
-use rrd_process::PidFileError;
+use rrd_process::{PidFileError, SpawnError};
 
 const ENGINE: &str = "bird";
 
@@ -149,6 +149,18 @@ impl From<PidFileError> for BirdError {
         match e {
             PidFileError::Locked { path } => BirdError::ManagedElsewhere { pid_file: path },
             PidFileError::Open { path, source } => BirdError::PidFile { path, source },
+        }
+    }
+}
+
+impl From<SpawnError> for BirdError {
+    fn from(e: SpawnError) -> BirdError {
+        match e {
+            SpawnError::Spawn { program, source } => BirdError::Spawn {
+                binary: program.into(),
+                source,
+            },
+            SpawnError::Track { pid, source } => BirdError::Track { pid, source },
         }
     }
 }

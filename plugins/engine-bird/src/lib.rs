@@ -15,8 +15,9 @@
 //! * [`observe`] — `show protocols all` / `show status` parsers.
 //! * `files` — atomic writes and the record of the applied config.
 //! * `engine` — [`BirdEngine`], the `rrd_core::BgpEngine` implementation.
-//! * `daemon` (with the shared `rrd-process`) — a managed daemon: supervision, its PID file, and
-//!   adoption by the next rrd.
+//! * `daemon` — BIRD's part of a managed daemon (command line, output,
+//!   adoption check) on `rrd-process`'s `Supervisor` (restarts, stop, PID
+//!   file, adoption by the next rrd).
 
 pub mod config;
 mod daemon;

@@ -111,6 +111,18 @@ impl From<rrd_process::PidFileError> for GobgpError {
     }
 }
 
+impl From<rrd_process::SpawnError> for GobgpError {
+    fn from(e: rrd_process::SpawnError) -> GobgpError {
+        match e {
+            rrd_process::SpawnError::Spawn { program, source } => GobgpError::Spawn {
+                binary: program,
+                source,
+            },
+            rrd_process::SpawnError::Track { pid, source } => GobgpError::Track { pid, source },
+        }
+    }
+}
+
 impl GobgpError {
     /// Whether the failure looks like "gobgpd is not there" rather than
     /// "gobgpd refused this".

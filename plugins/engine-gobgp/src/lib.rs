@@ -11,8 +11,9 @@
 //! * [`ops`] — validation and the RPCs an apply sends (pure).
 //! * [`engine`] — the [`rrd_core::BgpEngine`] implementation.
 //! * [`observe`] — ListPeer -> session status.
-//! * [`client`] — the typed gRPC client; [`process`] — the managed daemon,
-//!   `rrd-process` — its PID file and pidfd (adoption by the next rrd).
+//! * [`client`] — the typed gRPC client; [`process`] — gobgpd's part of the
+//!   managed daemon (command line, log file, adoption check) on
+//!   `rrd-process`'s `Supervisor` (restarts, stop, PID file, pidfd).
 
 pub mod client;
 pub mod config;
