@@ -16,6 +16,8 @@ pub enum AnySource {
     File(rrd_source_file::FileSource),
     #[cfg(feature = "source-etcd")]
     Etcd(Box<rrd_source_etcd::EtcdSource>),
+    #[cfg(feature = "source-consul")]
+    Consul(Box<rrd_source_consul::ConsulSource>),
 }
 
 /// The configured engine.
@@ -56,6 +58,14 @@ impl AnySource {
             #[cfg(not(feature = "source-etcd"))]
             SourceKind::Etcd => Err(not_built("the etcd source", "source-etcd")),
             SourceKind::Kubernetes => Err(not_built("the Kubernetes source", "source-kubernetes")),
+            #[cfg(feature = "source-consul")]
+            SourceKind::Consul => {
+                let consul = config.source.consul.clone().unwrap_or_default();
+                Ok(AnySource::Consul(Box::new(
+                    rrd_source_consul::ConsulSource::new(consul)?,
+                )))
+            }
+            #[cfg(not(feature = "source-consul"))]
             SourceKind::Consul => Err(not_built("the Consul source", "source-consul")),
         }
     }
@@ -107,6 +117,8 @@ impl PeerSource for AnySource {
             AnySource::File(s) => s.info(),
             #[cfg(feature = "source-etcd")]
             AnySource::Etcd(s) => s.info(),
+            #[cfg(feature = "source-consul")]
+            AnySource::Consul(s) => s.info(),
         }
     }
 
@@ -116,6 +128,8 @@ impl PeerSource for AnySource {
             AnySource::File(s) => s.snapshot().await,
             #[cfg(feature = "source-etcd")]
             AnySource::Etcd(s) => s.snapshot().await,
+            #[cfg(feature = "source-consul")]
+            AnySource::Consul(s) => s.snapshot().await,
         }
     }
 
@@ -125,6 +139,8 @@ impl PeerSource for AnySource {
             AnySource::File(s) => s.watch(sink).await,
             #[cfg(feature = "source-etcd")]
             AnySource::Etcd(s) => (*s).watch(sink).await,
+            #[cfg(feature = "source-consul")]
+            AnySource::Consul(s) => (*s).watch(sink).await,
         }
     }
 }
