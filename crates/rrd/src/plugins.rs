@@ -1,7 +1,6 @@
 //! The closed set of plugins, one enum per side. Each arm sits behind the
 //! cargo feature of its plugin; the runtime stays generic over the traits.
 
-use anyhow::bail;
 use rrd_core::{
     ApplyReport, BgpEngine, EngineError, EngineInfo, EventSink, Observation, PeerSource, Plan,
     RrConfig, SourceError, SourceInfo, StartMode, StopMode, Topology,
@@ -39,7 +38,7 @@ impl AnySource {
             #[cfg(feature = "source-file")]
             SourceKind::File => {
                 let Some(file) = &config.source.file else {
-                    bail!("source.kind = \"file\" needs a [source.file] table with `path`");
+                    anyhow::bail!("source.kind = \"file\" needs a [source.file] table with `path`");
                 };
                 Ok(AnySource::File(rrd_source_file::FileSource::new(
                     file.clone(),
