@@ -40,6 +40,8 @@ pub struct SourceSection {
     pub file: Option<rrd_source_file::FileConfig>,
     #[cfg(feature = "source-etcd")]
     pub etcd: Option<rrd_source_etcd::EtcdConfig>,
+    #[cfg(feature = "source-kubernetes")]
+    pub kubernetes: Option<rrd_source_kubernetes::KubernetesConfig>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -252,6 +254,7 @@ mod tests {
             include_str!("../../../config/examples/etcd-v3.toml"),
             include_str!("../../../config/examples/calico-v3-gobgp.toml"),
             include_str!("../../../config/examples/file-bird2.toml"),
+            include_str!("../../../config/examples/kubernetes.toml"),
         ] {
             load_str(text).unwrap();
         }

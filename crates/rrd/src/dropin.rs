@@ -63,6 +63,8 @@ pub fn config_from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<C
             #[cfg(feature = "source-file")]
             file: None,
             etcd: Some(etcd),
+            #[cfg(feature = "source-kubernetes")]
+            kubernetes: None,
         },
         engine: EngineSection {
             kind: EngineKind::Bird,

@@ -16,6 +16,8 @@ pub enum AnySource {
     File(rrd_source_file::FileSource),
     #[cfg(feature = "source-etcd")]
     Etcd(Box<rrd_source_etcd::EtcdSource>),
+    #[cfg(feature = "source-kubernetes")]
+    Kubernetes(Box<rrd_source_kubernetes::KubernetesSource>),
 }
 
 /// The configured engine.
@@ -55,6 +57,14 @@ impl AnySource {
             }
             #[cfg(not(feature = "source-etcd"))]
             SourceKind::Etcd => Err(not_built("the etcd source", "source-etcd")),
+            #[cfg(feature = "source-kubernetes")]
+            SourceKind::Kubernetes => {
+                let kubernetes = config.source.kubernetes.clone().unwrap_or_default();
+                Ok(AnySource::Kubernetes(Box::new(
+                    rrd_source_kubernetes::KubernetesSource::new(kubernetes)?,
+                )))
+            }
+            #[cfg(not(feature = "source-kubernetes"))]
             SourceKind::Kubernetes => Err(not_built("the Kubernetes source", "source-kubernetes")),
             SourceKind::Consul => Err(not_built("the Consul source", "source-consul")),
         }
@@ -107,6 +117,8 @@ impl PeerSource for AnySource {
             AnySource::File(s) => s.info(),
             #[cfg(feature = "source-etcd")]
             AnySource::Etcd(s) => s.info(),
+            #[cfg(feature = "source-kubernetes")]
+            AnySource::Kubernetes(s) => s.info(),
         }
     }
 
@@ -116,6 +128,8 @@ impl PeerSource for AnySource {
             AnySource::File(s) => s.snapshot().await,
             #[cfg(feature = "source-etcd")]
             AnySource::Etcd(s) => s.snapshot().await,
+            #[cfg(feature = "source-kubernetes")]
+            AnySource::Kubernetes(s) => s.snapshot().await,
         }
     }
 
@@ -125,6 +139,8 @@ impl PeerSource for AnySource {
             AnySource::File(s) => s.watch(sink).await,
             #[cfg(feature = "source-etcd")]
             AnySource::Etcd(s) => (*s).watch(sink).await,
+            #[cfg(feature = "source-kubernetes")]
+            AnySource::Kubernetes(s) => (*s).watch(sink).await,
         }
     }
 }
