@@ -42,6 +42,8 @@ pub struct SourceSection {
     pub etcd: Option<rrd_source_etcd::EtcdConfig>,
     #[cfg(feature = "source-consul")]
     pub consul: Option<rrd_source_consul::ConsulConfig>,
+    #[cfg(feature = "source-kubernetes")]
+    pub kubernetes: Option<rrd_source_kubernetes::KubernetesConfig>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -255,6 +257,7 @@ mod tests {
             include_str!("../../../config/examples/calico-v3-gobgp.toml"),
             include_str!("../../../config/examples/file-bird2.toml"),
             include_str!("../../../config/examples/consul.toml"),
+            include_str!("../../../config/examples/kubernetes.toml"),
         ] {
             load_str(text).unwrap();
         }

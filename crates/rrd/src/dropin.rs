@@ -65,6 +65,8 @@ pub fn config_from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<C
             etcd: Some(etcd),
             #[cfg(feature = "source-consul")]
             consul: None,
+            #[cfg(feature = "source-kubernetes")]
+            kubernetes: None,
         },
         engine: EngineSection {
             kind: EngineKind::Bird,

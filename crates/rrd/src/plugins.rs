@@ -17,6 +17,8 @@ pub enum AnySource {
     Etcd(Box<rrd_source_etcd::EtcdSource>),
     #[cfg(feature = "source-consul")]
     Consul(Box<rrd_source_consul::ConsulSource>),
+    #[cfg(feature = "source-kubernetes")]
+    Kubernetes(Box<rrd_source_kubernetes::KubernetesSource>),
 }
 
 /// The configured engine.
@@ -28,6 +30,19 @@ pub enum AnyEngine {
     Gobgp(Box<rrd_engine_gobgp::GobgpEngine>),
 }
 
+/// The error of an arm whose plugin this build left out (unused when every
+/// plugin is built).
+#[cfg_attr(
+    all(
+        feature = "source-file",
+        feature = "source-etcd",
+        feature = "source-consul",
+        feature = "source-kubernetes",
+        feature = "engine-bird",
+        feature = "engine-gobgp"
+    ),
+    allow(dead_code)
+)]
 fn not_built(what: &str, feature: &str) -> anyhow::Error {
     anyhow::anyhow!("{what} is not part of this build (cargo feature `{feature}`)")
 }
@@ -56,6 +71,14 @@ impl AnySource {
             }
             #[cfg(not(feature = "source-etcd"))]
             SourceKind::Etcd => Err(not_built("the etcd source", "source-etcd")),
+            #[cfg(feature = "source-kubernetes")]
+            SourceKind::Kubernetes => {
+                let kubernetes = config.source.kubernetes.clone().unwrap_or_default();
+                Ok(AnySource::Kubernetes(Box::new(
+                    rrd_source_kubernetes::KubernetesSource::new(kubernetes)?,
+                )))
+            }
+            #[cfg(not(feature = "source-kubernetes"))]
             SourceKind::Kubernetes => Err(not_built("the Kubernetes source", "source-kubernetes")),
             #[cfg(feature = "source-consul")]
             SourceKind::Consul => {
@@ -118,6 +141,8 @@ impl PeerSource for AnySource {
             AnySource::Etcd(s) => s.info(),
             #[cfg(feature = "source-consul")]
             AnySource::Consul(s) => s.info(),
+            #[cfg(feature = "source-kubernetes")]
+            AnySource::Kubernetes(s) => s.info(),
         }
     }
 
@@ -129,6 +154,8 @@ impl PeerSource for AnySource {
             AnySource::Etcd(s) => s.snapshot().await,
             #[cfg(feature = "source-consul")]
             AnySource::Consul(s) => s.snapshot().await,
+            #[cfg(feature = "source-kubernetes")]
+            AnySource::Kubernetes(s) => s.snapshot().await,
         }
     }
 
@@ -140,6 +167,8 @@ impl PeerSource for AnySource {
             AnySource::Etcd(s) => (*s).watch(sink).await,
             #[cfg(feature = "source-consul")]
             AnySource::Consul(s) => (*s).watch(sink).await,
+            #[cfg(feature = "source-kubernetes")]
+            AnySource::Kubernetes(s) => (*s).watch(sink).await,
         }
     }
 }

@@ -1,0 +1,60 @@
+//! HTTPS as real API servers speak it: the kubeconfig's CA, client
+//! certificate and bearer token; wrong credentials are errors that say why.
+
+use rrd_core::testing::fixtures;
+use rrd_core::{PeerSource, SourceError};
+use rrd_source_kubernetes::testing::{
+    expected_for, write_kubeconfig, Credentials, FakeApiServer, KubernetesFixture, TlsMaterial,
+};
+use rrd_source_kubernetes::KubernetesSource;
+
+async fn tls_fixture(
+    token: &str,
+    kubeconfig_token: &str,
+    ca: Option<TlsMaterial>,
+) -> KubernetesFixture {
+    let tls = TlsMaterial::generate(true);
+    let server = FakeApiServer::start_tls(tls.clone()).await;
+    server.require_token(token);
+    let mut f = KubernetesFixture::around(server);
+    let mut creds = Credentials {
+        token: Some(kubeconfig_token.into()),
+        tls: Some(tls),
+    };
+    if let (Some(other), Some(own)) = (ca, creds.tls.as_mut()) {
+        own.ca_pem = other.ca_pem;
+    }
+    f.config.kubeconfig = Some(write_kubeconfig(f.dir.path(), &f.server.url(), &creds));
+    f.write_topology(&fixtures::seed());
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_the_kubeconfigs_ca_client_certificate_and_token_reads_everything() {
+    let f = tls_fixture("t0ken", "t0ken", None).await;
+    let mut source = KubernetesSource::new(f.config.clone()).unwrap();
+    assert!(source.server().starts_with("https://127.0.0.1:"));
+    let t = source.snapshot().await.unwrap();
+    assert_eq!(t, expected_for(&fixtures::seed()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_an_error_naming_the_401() {
+    let f = tls_fixture("t0ken", "stale", None).await;
+    let mut source = KubernetesSource::new(f.config.clone()).unwrap();
+    let e = source.snapshot().await.unwrap_err();
+    assert!(matches!(e, SourceError::Unreachable { .. }), "{e}");
+    assert!(e.to_string().contains("401"), "{e}");
+    assert!(
+        !e.to_string().contains("stale"),
+        "the token must not be printed: {e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_certificate_from_another_ca_is_refused() {
+    let f = tls_fixture("t0ken", "t0ken", Some(TlsMaterial::generate(false))).await;
+    let mut source = KubernetesSource::new(f.config.clone()).unwrap();
+    let e = source.snapshot().await.unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+}
