@@ -77,6 +77,39 @@ impl SessionState {
     }
 }
 
+/// Where a session stands in the daemon's own graceful-restart recovery
+/// (after a [`StartMode::Restarting`] start): the migration's step 5 waits
+/// until every session is [`Recovery::Done`]. Ordered from done to least
+/// advanced, so a session over several channels is the `max` of theirs.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recovery {
+    /// No recovery under way: the daemon did not restart, or it has sent
+    /// its routes and End-of-RIB (BIRD shows no `GR recovery` line; GoBGP's
+    /// `local_restarting` is cleared).
+    #[default]
+    Done,
+    /// This peer's End-of-RIB arrived; the daemon still holds back its own
+    /// routes until every peer's has (BIRD `GR recovery: waiting`, GoBGP
+    /// `local_restarting`).
+    RoutesDeferred,
+    /// The daemon restarted and waits for this peer's End-of-RIB (BIRD `GR
+    /// recovery: pending`; GoBGP `end_of_rib_received` false).
+    AwaitingEndOfRib,
+}
+
+impl Recovery {
+    pub fn label(self) -> &'static str {
+        match self {
+            Recovery::Done => "done",
+            Recovery::AwaitingEndOfRib => "awaiting End-of-RIB",
+            Recovery::RoutesDeferred => "routes deferred",
+        }
+    }
+}
+
 /// One session as the daemon reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionStatus {
@@ -94,6 +127,9 @@ pub struct SessionStatus {
     pub peer_graceful_restart: BTreeSet<Family>,
     /// Whether the daemon shows this peer as an RR client.
     pub rr_client: Option<bool>,
+    /// The daemon's own graceful-restart recovery on this session.
+    #[serde(default)]
+    pub recovery: Recovery,
 }
 
 /// Daemon-level health.

@@ -245,6 +245,16 @@ pub fn cmdline(pid: u32) -> Option<Vec<String>> {
     (!args.is_empty()).then_some(args)
 }
 
+/// The live process a PID file names, if its command line passes `ours`.
+/// Reads without taking the lock: for a look at a daemon that another
+/// engine may manage (`rrd run` refuses to start beside the daemon a
+/// migration left running for the other engine).
+pub fn recorded_process(pid_path: &Path, ours: impl Fn(&[String]) -> bool) -> Option<u32> {
+    let text = std::fs::read_to_string(pid_path).ok()?;
+    let pid: u32 = text.trim().parse().ok()?;
+    cmdline(pid).filter(|args| ours(args)).map(|_| pid)
+}
+
 /// The argument after `flag` in `args` (`-c FILE`).
 pub fn arg_after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     let i = args.iter().position(|a| a == flag)?;

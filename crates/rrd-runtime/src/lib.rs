@@ -12,10 +12,14 @@
 //!
 //! One task owns all state; the HTTP server and the CLI talk to it through
 //! [`Control`] messages and read [`Status`] snapshots from a watch channel.
+//!
+//! [`migration`] moves an RR from one daemon to another (SPEC §5) through
+//! the same engine contract, outside the loop (`rrd migrate`).
 
 mod backoff;
 pub mod http;
 pub mod metrics;
+pub mod migration;
 mod reconciler;
 mod settings;
 pub mod status;

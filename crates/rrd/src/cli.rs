@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Keeps BGP route reflectors configured from a datastore (etcd, Kubernetes,
 /// Consul, a file) by driving BIRD or GoBGP.
@@ -56,6 +58,19 @@ pub enum Command {
         /// The new AS number; omit to show.
         asn: Option<String>,
     },
+    /// Move this RR from BIRD to GoBGP (or back) without a routing outage.
+    #[command(long_about = MIGRATE_ABOUT)]
+    Migrate {
+        /// The daemon to move to; the other one is the daemon running now.
+        #[arg(long, value_enum)]
+        to: MigrateTarget,
+        /// From the old daemon's stop until the new one must hold every
+        /// session with End-of-RIB exchanged and the same route counts;
+        /// otherwise rrd rolls back. Keep it well under the restart time
+        /// the clients were given (120 s by default).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        deadline: Duration,
+    },
     /// Ask a running rrd to reconcile now.
     Apply {
         /// Confirm a change that the mass-removal guard holds back.
@@ -65,6 +80,37 @@ pub enum Command {
         url: Option<String>,
     },
 }
+
+/// The daemon `rrd migrate` moves to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MigrateTarget {
+    Gobgp,
+    Bird,
+}
+
+const MIGRATE_ABOUT: &str = "\
+Move this RR from BIRD to GoBGP (--to gobgp) or back (--to bird) without a
+routing outage (SPEC §5): the running daemon stops without NOTIFICATIONs
+(BIRD 2 `graceful restart`, SIGKILL for BIRD 1.6 and gobgpd), so clients keep
+its routes as stale; the other daemon starts as a graceful-restart
+restarting speaker (R and F bits: GoBGP local_restarting, BIRD -R) with every
+session; once every session is Established, End-of-RIB was exchanged and
+route counts match, the new daemon holds the RR. Otherwise it is stopped the
+same way and the old daemon comes back with `-R` / local_restarting.
+
+Needs both [engine.bird] and [engine.gobgp] with manage_process = true (and
+engine.gobgp.log_file, so that gobgpd outlives this command's output).
+Refused before anything is stopped unless the old daemon holds exactly what
+the datastore implies, every session is Established with graceful restart
+negotiated for its families, and the new daemon holds nothing.
+
+Procedure, one RR at a time (in a cluster, wait for `rrd status` to be
+healthy before the next RR):
+  1. stop `rrd run` (the daemon keeps its sessions);
+  2. rrd migrate --to gobgp --config rrd.toml
+  3. set engine.kind = \"gobgp\" in rrd.toml, start `rrd run`: it adopts
+     gobgpd and changes nothing.
+Exit status: 0 migrated, 1 rolled back or failed, 2 refused.";
 
 /// `rrd rr ...`: writes exactly the keys the calico/routereflector README's
 /// curl wrote.

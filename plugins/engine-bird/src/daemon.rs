@@ -284,7 +284,11 @@ async fn forward_output(name: &'static str, stream: impl AsyncRead + Unpin, outp
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         // BIRD's log lines carry their class: `<ERR>`, `<WARN>`, `<INFO>`...
-        if line.contains("<ERR>") || line.contains("<BUG>") || line.contains("<FATAL>") {
+        // Every exit, ordered ones too, ends with `<FATAL> Shutdown completed`.
+        let exit = line.ends_with("<FATAL> Shutdown completed");
+        if exit {
+            tracing::info!(daemon = name, "{line}");
+        } else if line.contains("<ERR>") || line.contains("<BUG>") || line.contains("<FATAL>") {
             tracing::error!(daemon = name, "{line}");
         } else if line.contains("<WARN>") || line.contains("<AUTH>") {
             tracing::warn!(daemon = name, "{line}");

@@ -139,6 +139,23 @@ impl BirdEngine {
         &self.config
     }
 
+    /// PIDs of the managed daemons `config` names that run now (their PID
+    /// files name a live BIRD on these files), whoever manages them.
+    pub fn running_daemons(config: &BirdConfig) -> Vec<u32> {
+        let mut files = vec![absolute(&config.config_path)];
+        if config.version == BirdVersion::V1_6 {
+            files.push(absolute(&config.config_path_v6));
+        }
+        files
+            .iter()
+            .filter_map(|file| {
+                rrd_process::recorded_process(&BirdConfig::pid_path(file), |args| {
+                    rrd_process::arg_after(args, "-c").map(Path::new) == Some(file.as_path())
+                })
+            })
+            .collect()
+    }
+
     /// PIDs of the daemons rrd runs (managed mode), for status and tests.
     pub fn daemon_pids(&self) -> Vec<u32> {
         self.sides
@@ -220,10 +237,12 @@ impl BirdEngine {
         let holder = s.peer_pid();
         drop(s);
         if self.start_mode == StartMode::Restarting {
-            tracing::warn!(
-                daemon = self.sides[i].name,
-                "asked to start BIRD in graceful-restart recovery (-R), but it already runs: adopting it as it is"
-            );
+            // A running BIRD cannot become a restarting speaker: without
+            // the F bit its peers would flush the routes they keep.
+            return Err(BirdError::RunningInsteadOfRecovering {
+                socket: self.sides[i].socket.clone(),
+                pid: holder.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
+            });
         }
         let on_drop = self.on_drop();
         let spec = self.sides[i].spec();
@@ -385,7 +404,12 @@ impl BirdEngine {
                     self.adopt(i).await?;
                     continue;
                 }
-                if files::read_live(&side.config_path)?.is_some() {
+                if mode == StartMode::Restarting {
+                    // `-R` recovery covers the protocols of the file BIRD
+                    // starts with: it starts with the first apply, once the
+                    // whole configuration is written.
+                    tracing::info!(daemon = side.name, config = %side.config_path.display(), "BIRD starts in graceful-restart recovery (-R) with the first apply");
+                } else if files::read_live(&side.config_path)?.is_some() {
                     self.spawn(i).await?;
                 } else {
                     tracing::info!(daemon = side.name, config = %side.config_path.display(), "no configuration yet; BIRD starts with the first apply");
@@ -677,6 +701,10 @@ impl BgpEngine for BirdEngine {
     }
 
     async fn held(&mut self) -> Result<Option<RrConfig>, EngineError> {
+        if self.config.manage_process && self.sides.iter().any(|s| s.daemon.is_none()) {
+            // Ours, and not running: it holds nothing (its files may).
+            return Ok(None);
+        }
         let live = self.read_live()?;
         Ok(self.recorded(&live))
     }

@@ -86,6 +86,9 @@ pub enum BirdError {
     /// Something answers on the socket that rrd cannot adopt.
     #[error("a BIRD daemon that rrd did not start already answers on {} ({detail}): stop it, or set engine.bird.manage_process = false to drive it", socket.display())]
     AlreadyRunning { socket: PathBuf, detail: String },
+    /// A graceful-restart recovery start (`-R`) found BIRD running.
+    #[error("BIRD already answers on {} (pid {pid}): a running BIRD cannot start in graceful-restart recovery (-R)", socket.display())]
+    RunningInsteadOfRecovering { socket: PathBuf, pid: String },
     /// Another rrd holds the lock on the PID file: it supervises the daemon.
     #[error("another rrd already manages this BIRD: {} is locked", pid_file.display())]
     ManagedElsewhere { pid_file: PathBuf },
@@ -124,6 +127,7 @@ impl BirdError {
             | BirdError::StartExited { .. }
             | BirdError::StartTimeout { .. }
             | BirdError::AlreadyRunning { .. }
+            | BirdError::RunningInsteadOfRecovering { .. }
             | BirdError::ManagedElsewhere { .. }
             | BirdError::PidFile { .. }
             | BirdError::Track { .. } => "start",

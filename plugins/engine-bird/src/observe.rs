@@ -6,12 +6,15 @@
 //! graceful restart?). Both releases are parsed: BIRD 2 (`Name Proto ...`
 //! heading, millisecond times, channel sections, a "Neighbor capabilities"
 //! block) and BIRD 1.6 (lower-case heading, second times, route counts
-//! *before* the BGP section, a one-line "Neighbor caps").
+//! *before* the BGP section, a one-line "Neighbor caps"). While BIRD runs
+//! in graceful-restart recovery (started with `-R`), both show a `GR
+//! recovery:` line per channel (BIRD 2) or protocol (1.6): `pending` until
+//! the peer's End-of-RIB, `waiting` while BIRD holds back its own routes.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use rrd_core::{Asn, Family, PeerKey, SessionState, SessionStatus};
+use rrd_core::{Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
 
 use crate::socket::Reply;
 
@@ -117,6 +120,7 @@ fn session(
         routes_sent: d.exported,
         peer_graceful_restart: gr,
         rr_client: d.rr_client,
+        recovery: d.recovery,
     })
 }
 
@@ -152,6 +156,8 @@ struct Details {
     /// 1.6 `restart-able`: GR with tuples for the daemon's one family.
     gr_able_without_families: bool,
     rr_client: Option<bool>,
+    /// The least advanced `GR recovery:` of the protocol's channels.
+    recovery: Recovery,
 }
 
 fn indent(line: &str) -> usize {
@@ -187,6 +193,19 @@ impl Details {
                 d.exported = add(d.exported, exp);
             } else if let Some(v) = field(t, "Session:") {
                 d.rr_client = Some(v.split_whitespace().any(|w| w == "route-reflector"));
+            } else if let Some(v) = field(t, "GR recovery:") {
+                // `pending`: the channel's lock waits for the peer's
+                // End-of-RIB; `waiting`: BIRD defers its export to the
+                // peer until the recovery ends; neither: nothing held.
+                let words: Vec<&str> = v.split_whitespace().collect();
+                let r = if words.contains(&"pending") {
+                    Recovery::AwaitingEndOfRib
+                } else if words.contains(&"waiting") {
+                    Recovery::RoutesDeferred
+                } else {
+                    Recovery::Done
+                };
+                d.recovery = d.recovery.max(r);
             } else if let Some(v) = field(t, "Neighbor caps:") {
                 d.gr_able_without_families = v.split_whitespace().any(|w| w == "restart-able");
             } else if t == "Neighbor capabilities" {

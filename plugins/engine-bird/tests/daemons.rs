@@ -10,7 +10,9 @@ mod support;
 use std::time::Duration;
 
 use rrd_core::testing::conformance::engine_suite;
-use rrd_core::{plan, BgpEngine, DaemonState, EngineError, SessionState, StartMode, StopMode};
+use rrd_core::{
+    plan, BgpEngine, DaemonState, EngineError, Recovery, SessionState, StartMode, StopMode,
+};
 use rrd_engine_bird::{BirdEngine, BirdVersion};
 use support::*;
 
@@ -286,16 +288,36 @@ async fn established_session_and_graceful_stop(version: BirdVersion) {
     )
     .await;
 
+    // A restarting BIRD starts with the first apply, so that `-R` covers
+    // every session of the file it reads at start.
     engine.start(StartMode::Restarting).await.unwrap();
+    assert!(engine.daemon_pids().is_empty());
+    assert_eq!(
+        engine.held().await.unwrap(),
+        None,
+        "not running: holds nothing"
+    );
+    engine.apply(&a, &plan(&a, None)).await.unwrap();
     assert!(!engine.daemon_pids().is_empty());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    // The other neighbor never answers: BIRD holds back its routes (from
+    // the client too) until that one's End-of-RIB or `graceful restart
+    // wait`, and says so per session.
     loop {
         let seen = engine.observe().await.unwrap();
-        if seen
-            .sessions
-            .iter()
-            .any(|x| x.key == key && x.state == SessionState::Established)
-        {
+        let recovery = |k: &rrd_core::PeerKey| {
+            seen.sessions
+                .iter()
+                .find(|x| &x.key == k)
+                .map(|x| (x.state, x.recovery))
+        };
+        let other = a.neighbors.keys().find(|k| **k != key).unwrap();
+        if recovery(&key) == Some((SessionState::Established, Recovery::RoutesDeferred)) {
+            assert_eq!(
+                recovery(other).map(|r| r.1),
+                Some(Recovery::AwaitingEndOfRib),
+                "{seen:#?}"
+            );
             break;
         }
         assert!(

@@ -72,6 +72,12 @@ impl GobgpEngine {
         &self.config
     }
 
+    /// PID of the managed gobgpd `config` names, if it runs now (its PID
+    /// file names a live gobgpd on this API address), whoever manages it.
+    pub fn running_daemon(config: &GobgpConfig) -> Option<u32> {
+        rrd_process::recorded_process(&config.pid_path(), |args| config.is_own_daemon(args))
+    }
+
     /// The gRPC client, once started: ListPath counts
     /// ([`Client::rib_summary`]) and the raw WatchEvent stream.
     pub fn client(&self) -> Option<&Client> {

@@ -1,13 +1,14 @@
 //! ListPeer -> [`SessionStatus`]: FSM state, since when, route counts, the
-//! RR-client flag and the families the peer announced graceful restart
-//! for (decoded from the received capabilities).
+//! RR-client flag, the families the peer announced graceful restart for
+//! (decoded from the received capabilities), and where the session stands
+//! in gobgpd's own restart (`local_restarting`, per-family End-of-RIB).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
 use prost::Message;
-use rrd_core::{Asn, Family, PeerKey, SessionState, SessionStatus};
+use rrd_core::{Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
 
 use crate::apipb;
 use crate::apipb::peer_state::{AdminState, SessionState as ApiState};
@@ -74,6 +75,32 @@ fn has_gr_capability(state: &apipb::PeerState) -> bool {
         .any(|c| c.type_url.ends_with("/apipb.GracefulRestartCapability"))
 }
 
+/// gobgpd's own graceful restart on this peer: while `local_restarting`
+/// (R/F bits sent, set by AddPeer) it waits for End-of-RIB on every family
+/// with MP graceful restart, and clears the flag on every peer at once
+/// when all peers sent theirs, sending its routes and End-of-RIB then
+/// (3.10 `handleFSMMessage`, "sync finished").
+pub fn recovery_of(peer: &apipb::Peer) -> Recovery {
+    let restarting = peer
+        .graceful_restart
+        .as_ref()
+        .is_some_and(|g| g.local_restarting);
+    if !restarting {
+        return Recovery::Done;
+    }
+    let awaiting = peer.afi_safis.iter().any(|a| {
+        a.mp_graceful_restart
+            .as_ref()
+            .and_then(|m| m.state.as_ref())
+            .is_some_and(|s| s.enabled && !s.end_of_rib_received)
+    });
+    if awaiting {
+        Recovery::AwaitingEndOfRib
+    } else {
+        Recovery::RoutesDeferred
+    }
+}
+
 /// One session as gobgpd reports it.
 pub fn session_of(peer: &apipb::Peer) -> Option<SessionStatus> {
     let conf = peer.conf.as_ref()?;
@@ -138,6 +165,7 @@ pub fn session_of(peer: &apipb::Peer) -> Option<SessionStatus> {
             .route_reflector
             .as_ref()
             .map(|r| r.route_reflector_client),
+        recovery: recovery_of(peer),
     })
 }
 
@@ -225,6 +253,38 @@ mod tests {
         assert_eq!((s.routes_received, s.routes_sent), (Some(2), Some(5)));
         assert_eq!(s.info, "3 received, 2 accepted");
         assert_eq!(s.rr_client, Some(true));
+    }
+
+    #[test]
+    fn a_restarting_gobgpd_awaits_end_of_rib_then_defers_its_routes() {
+        // As ListPeer showed during a migration (gobgp neighbor -j).
+        let peer = |eor: bool, restarting: bool| apipb::Peer {
+            graceful_restart: Some(apipb::GracefulRestart {
+                enabled: true,
+                restart_time: 120,
+                deferral_time: 360,
+                local_restarting: restarting,
+                ..Default::default()
+            }),
+            afi_safis: vec![apipb::AfiSafi {
+                mp_graceful_restart: Some(apipb::MpGracefulRestart {
+                    config: Some(apipb::MpGracefulRestartConfig { enabled: true }),
+                    state: Some(apipb::MpGracefulRestartState {
+                        enabled: true,
+                        received: eor,
+                        advertised: true,
+                        end_of_rib_received: eor,
+                        end_of_rib_sent: false,
+                    }),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(recovery_of(&peer(false, true)), Recovery::AwaitingEndOfRib);
+        assert_eq!(recovery_of(&peer(true, true)), Recovery::RoutesDeferred);
+        assert_eq!(recovery_of(&peer(true, false)), Recovery::Done);
+        assert_eq!(recovery_of(&peer(false, false)), Recovery::Done);
     }
 
     #[test]

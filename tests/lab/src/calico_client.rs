@@ -22,8 +22,25 @@ pub fn block_of(index: u8) -> String {
 
 /// BIRD 1.6 configuration of a Calico-like node peering with `rrs`.
 pub fn bird16_config(host: &Host, asn: u32, rrs: &[Ipv4Addr]) -> String {
+    bird16_config_with(host, asn, rrs, true)
+}
+
+/// [`bird16_config`], with or without `graceful restart` on the BGP
+/// sessions (without: BIRD's default `aware`, a capability with no address
+/// family, which protects none of the RR's routes).
+pub fn bird16_config_with(
+    host: &Host,
+    asn: u32,
+    rrs: &[Ipv4Addr],
+    graceful_restart: bool,
+) -> String {
     let me = host.ipv4;
     let block = block_of(host.index);
+    let gr = if graceful_restart {
+        "  graceful restart;\n"
+    } else {
+        ""
+    };
     let mut cfg = format!(
         "router id {me};\n\
          protocol device {{ scan time 2; }}\n\
@@ -31,7 +48,7 @@ pub fn bird16_config(host: &Host, asn: u32, rrs: &[Ipv4Addr]) -> String {
          protocol kernel {{\n  persist;\n  scan time 2;\n  import none;\n  export where source = RTS_BGP;\n  graceful restart;\n}}\n\
          protocol static own_block {{ route {block} blackhole; }}\n\
          filter export_block {{ if net = {block} then accept; reject; }}\n\
-         template bgp rr_peer {{\n  local as {asn};\n  multihop;\n  gateway recursive;\n  import all;\n  export filter export_block;\n  next hop self;\n  source address {me};\n  graceful restart;\n  connect delay time 1;\n  connect retry time 2;\n  error wait time 1,5;\n}}\n"
+         template bgp rr_peer {{\n  local as {asn};\n  multihop;\n  gateway recursive;\n  import all;\n  export filter export_block;\n  next hop self;\n  source address {me};\n{gr}  connect delay time 1;\n  connect retry time 2;\n  error wait time 1,5;\n}}\n"
     );
     for rr in rrs {
         let name = rr.to_string().replace('.', "_");
@@ -52,9 +69,21 @@ pub struct CalicoClient {
 
 impl CalicoClient {
     pub fn start(lab: &Lab, host: &Host, asn: u32, rrs: &[Ipv4Addr]) -> CalicoClient {
+        Self::start_with(lab, host, asn, rrs, true)
+    }
+
+    /// [`CalicoClient::start`], with or without graceful restart.
+    pub fn start_with(
+        lab: &Lab,
+        host: &Host,
+        asn: u32,
+        rrs: &[Ipv4Addr],
+        graceful_restart: bool,
+    ) -> CalicoClient {
         let config = lab.path(&format!("{}.conf", host.name));
         let socket = lab.path(&format!("{}.ctl", host.name));
-        std::fs::write(&config, bird16_config(host, asn, rrs)).expect("write client config");
+        let text = bird16_config_with(host, asn, rrs, graceful_restart);
+        std::fs::write(&config, text).expect("write client config");
         let check = Command::new(bins::bird16())
             .arg("-p")
             .arg("-c")

@@ -1,17 +1,19 @@
 //! In-memory stand-ins for a datastore and a daemon, used by the runtime's
 //! tests. The fake engine applies plans to its held config exactly as a
-//! real incremental engine must, so a wrong plan shows up as a wrong state.
+//! real incremental engine must, so a wrong plan shows up as a wrong state;
+//! it can also play either side of a migration (sessions without graceful
+//! restart, route counts, a graceful-restart recovery that takes a while).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
 use crate::engine::{
-    ApplyReport, BgpEngine, DaemonState, EngineError, EngineInfo, Observation, SessionState,
-    SessionStatus, StartMode, StopMode,
+    ApplyReport, BgpEngine, DaemonState, EngineError, EngineInfo, Observation, Recovery,
+    SessionState, SessionStatus, StartMode, StopMode,
 };
-use crate::model::{RrConfig, Topology};
+use crate::model::{PeerKey, RrConfig, Topology};
 use crate::plan::Plan;
 use crate::source::{EventSink, PeerSource, SourceError, SourceEvent, SourceInfo};
 
@@ -99,6 +101,25 @@ pub struct FakeEngineState {
     pub stopped: Vec<StopMode>,
     /// The daemon is unreachable: observe reports `DaemonState::Down`.
     pub down: bool,
+    /// Fail the next start with `Unreachable`.
+    pub fail_next_start: bool,
+    /// Stopped and not started since: observe reports the daemon down.
+    pub stopped_now: bool,
+    /// A stop forgets the held config (a killed gobgpd; BIRD keeps files).
+    pub forget_on_stop: bool,
+    /// Sessions whose peer announced no graceful restart.
+    pub without_graceful_restart: BTreeSet<PeerKey>,
+    /// Sessions observed in another state than Established.
+    pub session_states: BTreeMap<PeerKey, SessionState>,
+    /// `(received, sent)` route counts per session; `(0, 0)` when absent.
+    pub routes: BTreeMap<PeerKey, (u64, u64)>,
+    /// After a `Restarting` start, how many observations show every
+    /// session still awaiting End-of-RIB (`u32::MAX`: for ever).
+    pub recovery_observations: u32,
+    /// Observations left in the current recovery.
+    pub recovering: u32,
+    /// Observations made.
+    pub observations: u32,
 }
 
 /// An engine that holds its config in memory.
@@ -132,7 +153,19 @@ impl BgpEngine for FakeEngine {
     }
 
     async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
-        self.state().started.push(mode);
+        let mut s = self.state();
+        s.started.push(mode);
+        if std::mem::take(&mut s.fail_next_start) {
+            return Err(EngineError::Unreachable {
+                engine: "fake",
+                endpoint: "memory".into(),
+                detail: "scripted start failure".into(),
+            });
+        }
+        s.stopped_now = false;
+        if mode == StartMode::Restarting {
+            s.recovering = s.recovery_observations;
+        }
         Ok(())
     }
 
@@ -185,8 +218,17 @@ impl BgpEngine for FakeEngine {
     }
 
     async fn observe(&mut self) -> Result<Observation, EngineError> {
-        let s = self.state();
-        if s.down {
+        let mut s = self.state();
+        s.observations += 1;
+        let recovery = if s.recovering > 0 {
+            if s.recovering != u32::MAX {
+                s.recovering -= 1;
+            }
+            Recovery::AwaitingEndOfRib
+        } else {
+            Recovery::Done
+        };
+        if s.down || s.stopped_now {
             return Ok(Observation {
                 daemon: DaemonState::Down {
                     reason: "scripted outage".into(),
@@ -203,17 +245,29 @@ impl BgpEngine for FakeEngine {
         let sessions = held
             .neighbors
             .iter()
-            .map(|(key, n)| SessionStatus {
-                key: key.clone(),
-                address: n.address,
-                remote_as: Some(n.remote_as),
-                state: SessionState::Established,
-                since: None,
-                info: String::new(),
-                routes_received: Some(0),
-                routes_sent: Some(0),
-                peer_graceful_restart: n.families.clone(),
-                rr_client: Some(n.role.is_client()),
+            .map(|(key, n)| {
+                let (received, sent) = s.routes.get(key).copied().unwrap_or((0, 0));
+                SessionStatus {
+                    key: key.clone(),
+                    address: n.address,
+                    remote_as: Some(n.remote_as),
+                    state: s
+                        .session_states
+                        .get(key)
+                        .copied()
+                        .unwrap_or(SessionState::Established),
+                    since: None,
+                    info: String::new(),
+                    routes_received: Some(received),
+                    routes_sent: Some(sent),
+                    peer_graceful_restart: if s.without_graceful_restart.contains(key) {
+                        BTreeSet::new()
+                    } else {
+                        n.families.clone()
+                    },
+                    rr_client: Some(n.role.is_client()),
+                    recovery,
+                }
             })
             .collect();
         Ok(Observation {
@@ -223,7 +277,12 @@ impl BgpEngine for FakeEngine {
     }
 
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
-        self.state().stopped.push(mode);
+        let mut s = self.state();
+        s.stopped.push(mode);
+        s.stopped_now = true;
+        if s.forget_on_stop {
+            s.held = None;
+        }
         Ok(())
     }
 }

@@ -13,6 +13,13 @@ use crate::config::Config;
 use crate::plugins::{AnyEngine, AnySource};
 
 pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
+    #[cfg(all(feature = "engine-bird", feature = "engine-gobgp"))]
+    if let Some(daemon) = super::migrate::other_engines_daemon(&config) {
+        anyhow::bail!(
+            "engine.kind = {:?}, but the other engine's daemon still runs: {daemon}. After `rrd migrate`, set engine.kind to the daemon migrated to; otherwise stop that daemon first",
+            config.engine.kind
+        );
+    }
     let source = AnySource::from_config(&config)?;
     let engine = AnyEngine::from_config(&config)?;
     let source_info = rrd_core::PeerSource::info(&source);

@@ -174,3 +174,49 @@ fn route_counts_accept_the_filtered_variant() {
     );
     assert_eq!(route_counts("garbage"), (None, None));
 }
+
+#[test]
+fn bird2_in_graceful_restart_recovery_shows_who_sent_end_of_rib() {
+    // Captured from a BIRD 2 RR started with `-R`: two clients came back
+    // and sent End-of-RIB, the third is still away.
+    let r = reply(include_str!(
+        "fixtures/bird2-show-protocols-all-recovery.txt"
+    ));
+    let s = sessions(&r, None);
+    for name in ["Global_198_51_100_21", "Global_198_51_100_22"] {
+        let up = by_name(&s, name);
+        assert_eq!(up.state, SessionState::Established);
+        assert_eq!(up.recovery, Recovery::RoutesDeferred, "{name}");
+    }
+    let away = by_name(&s, "Global_198_51_100_23");
+    assert_eq!(away.state, SessionState::Active);
+    assert_eq!(away.recovery, Recovery::AwaitingEndOfRib);
+    let normal = sessions(
+        &reply(include_str!("fixtures/bird2-show-protocols-all.txt")),
+        None,
+    );
+    assert!(normal.iter().all(|x| x.recovery == Recovery::Done));
+}
+
+#[test]
+fn bird16_in_graceful_restart_recovery_waits_for_the_peer() {
+    // Captured from BIRD 1.6.8 started with `-R`, its one peer not there.
+    let r = reply(include_str!(
+        "fixtures/bird16-show-protocols-all-recovery.txt"
+    ));
+    let s = sessions(&r, Some(Family::Ipv4));
+    assert_eq!(
+        by_name(&s, "Global_127_9_9_2").recovery,
+        Recovery::AwaitingEndOfRib
+    );
+    let text = include_str!("fixtures/bird16-show-protocols-all-recovery.txt");
+    let waiting = text.replace("GR recovery:    pending", "GR recovery:    waiting");
+    let s = sessions(&reply(&waiting), Some(Family::Ipv4));
+    assert_eq!(
+        by_name(&s, "Global_127_9_9_2").recovery,
+        Recovery::RoutesDeferred
+    );
+    let unlocked = text.replace("GR recovery:    pending", "GR recovery:   ");
+    let s = sessions(&reply(&unlocked), Some(Family::Ipv4));
+    assert_eq!(by_name(&s, "Global_127_9_9_2").recovery, Recovery::Done);
+}
