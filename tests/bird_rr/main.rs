@@ -14,41 +14,12 @@
 
 mod rr;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rr::Scenario;
 use rrd_lab::route_reflector::RrDaemon;
 
 const SETTLE: Duration = Duration::from_secs(60);
-
-/// BIRD prints "since" by converting its monotonic clock to wall time at
-/// print time, so the same instant can read 1 ms apart (BIRD 2) or 1 s apart
-/// (BIRD 1.6, second precision). A restarted session is seconds later.
-fn since_ms(text: &str) -> i64 {
-    let mut parts = text.split(':');
-    let h: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let m: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let s: f64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0.0);
-    (h * 3600 + m * 60) * 1000 + (s * 1000.0).round() as i64
-}
-
-fn assert_not_restarted(
-    before: &BTreeMap<String, String>,
-    after: &BTreeMap<String, String>,
-    when: &str,
-) {
-    for (name, since) in before {
-        let now = after
-            .get(name)
-            .unwrap_or_else(|| panic!("session {name} vanished {when}: {after:?}"));
-        let drift = (since_ms(now) - since_ms(since)).abs();
-        assert!(
-            drift <= 1000,
-            "session {name} restarted {when}: since {since} -> {now}"
-        );
-    }
-}
 
 fn scenario(daemon: RrDaemon) {
     let mut s = Scenario::start(daemon, 3);
@@ -95,7 +66,7 @@ fn scenario(daemon: RrDaemon) {
         c.wait_for_routes(std::slice::from_ref(&c4_block), SETTLE);
     }
     s.clients[3].wait_for_routes(&blocks, SETTLE);
-    assert_not_restarted(&before, &s.rr_since(), "when a client was added");
+    rrd_lab::since::assert_not_restarted(&before, &s.rr_since(), "when a client was added");
 
     // Removing it takes its session down and its block away.
     s.remove_node("c24");
@@ -115,7 +86,7 @@ fn scenario(daemon: RrDaemon) {
             Ok(())
         }
     });
-    assert_not_restarted(&before, &s.rr_since(), "when a client was removed");
+    rrd_lab::since::assert_not_restarted(&before, &s.rr_since(), "when a client was removed");
 
     // An invalid edit changes nothing.
     let live = s.rr_config_bytes();
@@ -134,7 +105,7 @@ fn scenario(daemon: RrDaemon) {
         live,
         "an invalid edit changed the daemon's config"
     );
-    assert_not_restarted(&before, &s.rr_since(), "after an invalid edit");
+    rrd_lab::since::assert_not_restarted(&before, &s.rr_since(), "after an invalid edit");
     s.write_topology();
 
     // Restarting rrd against the unchanged topology changes nothing.
@@ -148,7 +119,7 @@ fn scenario(daemon: RrDaemon) {
         st["applies"]
     );
     assert_eq!(s.rr_config_bytes(), live);
-    assert_not_restarted(&before, &s.rr_since(), "when rrd restarted");
+    rrd_lab::since::assert_not_restarted(&before, &s.rr_since(), "when rrd restarted");
     for c in &s.clients[..3] {
         let others: Vec<String> = blocks.iter().filter(|b| **b != c.block).cloned().collect();
         c.wait_for_routes(&others, Duration::from_secs(5));

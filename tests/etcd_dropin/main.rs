@@ -92,7 +92,7 @@ fn replayed_seed_drives_bird_and_survives_an_etcd_outage(api: Api) {
     s.wait_ready(Duration::from_secs(60));
     assert_eq!(s.bird_conf(), conf);
     assert_eq!(s.status()["applies"]["changed"].as_u64(), changed);
-    seed::assert_not_restarted(&since, &s.rr_protocols());
+    rrd_lab::since::assert_not_restarted(&since, &s.rr_protocols(), "after the outage");
     s.assert_clients_hold_all_routes();
 }
 

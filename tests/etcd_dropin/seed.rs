@@ -219,25 +219,3 @@ impl SeedLab {
         }
     }
 }
-
-fn since_ms(text: &str) -> i64 {
-    let mut parts = text.split(':');
-    let h: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let m: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let s: f64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0.0);
-    (h * 3600 + m * 60) * 1000 + (s * 1000.0).round() as i64
-}
-
-/// BIRD prints "since" converting its monotonic clock at print time: the
-/// same instant can read a millisecond apart. A restart is seconds later.
-pub fn assert_not_restarted(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) {
-    for (name, since) in before {
-        let now = after
-            .get(name)
-            .unwrap_or_else(|| panic!("session {name} vanished: {after:?}"));
-        assert!(
-            (since_ms(now) - since_ms(since)).abs() <= 1000,
-            "session {name} restarted: {since} -> {now}"
-        );
-    }
-}

@@ -22,6 +22,7 @@ pub mod poll;
 mod process;
 pub mod route_monitor;
 pub mod route_reflector;
+pub mod since;
 pub mod topology;
 
 pub use lab::{Host, Lab};
