@@ -36,6 +36,11 @@ fn since_ms(text: &str) -> i64 {
     (h * 3600 + m * 60) * 1000 + (s * 1000.0).round() as i64
 }
 
+/// Whether two "since" readings of BIRD can be the same instant.
+pub fn same_instant(a: &str, b: &str) -> bool {
+    (since_ms(a) - since_ms(b)).abs() <= 1000
+}
+
 /// Panic if a session of `before` vanished or restarted in `after`
 /// (name -> since, as [`crate::route_reflector::RouteReflectorHost::bird_since`]).
 pub fn assert_not_restarted(
