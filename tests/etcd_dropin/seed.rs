@@ -166,17 +166,7 @@ impl SeedLab {
     /// The RR's BGP protocols and their "since" column.
     pub fn rr_protocols(&self) -> BTreeMap<String, String> {
         let socket = self.lab.path("rr-run").join("bird.ctl");
-        birdc(&bins::birdc2(), &socket, "show protocols")
-            .lines()
-            .filter_map(|l| {
-                let cols: Vec<_> = l.split_whitespace().collect();
-                let name = *cols.first()?;
-                let ours = ["Global_", "Node_", "Mesh_"]
-                    .iter()
-                    .any(|p| name.starts_with(p));
-                (ours && cols.len() >= 5).then(|| (name.to_string(), cols[4].to_string()))
-            })
-            .collect()
+        rrd_lab::since::since_by_session(&birdc(&bins::birdc2(), &socket, "show protocols"))
     }
 
     pub fn start_clients(&mut self) {

@@ -318,17 +318,7 @@ impl RouteReflectorHost {
             RrDaemon::Bird16 => bins::birdc16(),
             RrDaemon::Gobgp => panic!("bird_since on a GoBGP RR"),
         };
-        birdc(&birdc_bin, &self.bird_ctl, "show protocols")
-            .lines()
-            .filter_map(|l| {
-                let cols: Vec<_> = l.split_whitespace().collect();
-                let name = *cols.first()?;
-                let ours = ["Global_", "Node_", "Mesh_"]
-                    .iter()
-                    .any(|p| name.starts_with(p));
-                (ours && cols.len() >= 5).then(|| (name.to_string(), cols[4].to_string()))
-            })
-            .collect()
+        crate::since::since_by_session(&birdc(&birdc_bin, &self.bird_ctl, "show protocols"))
     }
 }
 

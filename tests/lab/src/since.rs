@@ -28,6 +28,14 @@ pub fn sessions(show_protocols: &str) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
+/// `show protocols` output -> our BGP sessions and their "since" column.
+pub fn since_by_session(show_protocols: &str) -> BTreeMap<String, String> {
+    sessions(show_protocols)
+        .into_iter()
+        .map(|(name, (since, _))| (name, since))
+        .collect()
+}
+
 fn since_ms(text: &str) -> i64 {
     let mut parts = text.split(':');
     let h: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
