@@ -5,7 +5,7 @@
 # Idempotent: re-running only installs what is missing.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-packages=(etcd-server bird2 gobgpd golang-github-osrg-gobgp-dev protobuf-compiler iproute2 procps curl ca-certificates openssl)
+packages=(etcd-server bird2 gobgpd golang-github-osrg-gobgp-dev protobuf-compiler libprotobuf-dev iproute2 procps curl ca-certificates openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,11 +15,6 @@ if ((${#missing[@]})); then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# The Debian packages start nothing here (no systemd), but stop any daemon an
-# init system may have started so that tests own every BGP/etcd port.
-for svc in bird bird6 etcd gobgpd; do
-  if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
-done
 # BIRD 1.6 conflicts with bird2 as a package: unpack it into .deps/bird16.
 bird16="$repo/.deps/bird16"
 if [ ! -x "$bird16/usr/sbin/bird" ]; then

@@ -2,7 +2,7 @@
 //! same routes as BIRD 2, for one topology (issue "GoBGP engine over gRPC,
 //! with the same sessions and routes as BIRD").
 //!
-//! Topology (legacy rules, SPEC §1.1): RR 198.51.100.10 registered with
+//! Topology (legacy rules): RR 198.51.100.10 registered with
 //! cluster id 1.0.0.1 and a global peer in AS 64512; Calico-like BIRD 1.6
 //! clients 198.51.100.21..23, each advertising its 203.0.113.x/30 block.
 //! The same topology file runs in two labs, one after the other: the RR

@@ -1,7 +1,6 @@
 //! Scenario: the RR's gobgpd is killed (SIGKILL) and a fresh, empty one is
 //! started on the same API address, as a service manager would; rrd must
-//! re-create the BGP instance and every peer (SPEC §3: "if gobgpd
-//! restarted and lost its config, rrd re-creates it").
+//! re-create the BGP instance and every peer.
 //!
 //! Lab: RR 198.51.100.10 runs an unmanaged gobgpd (started by the lab,
 //! `[engine.gobgp] api = "127.0.0.1:50051"` in its namespace) and `rrd run`

@@ -1,5 +1,5 @@
 //! Scenario: `rrd migrate` moves a route reflector between BIRD and GoBGP
-//! without a routing outage (SPEC §5), with real daemons in namespaces.
+//! without a routing outage, with real daemons in namespaces.
 //!
 //! Lab: RR 198.51.100.10 runs rrd with managed daemons (`manage_process =
 //! true` for both `[engine.bird]` and `[engine.gobgp]`, gobgpd on

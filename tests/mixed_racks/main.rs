@@ -2,7 +2,7 @@
 //! (issue "GoBGP engine over gRPC, with the same sessions and routes as
 //! BIRD"): the seed's top-of-rack model with mixed engines.
 //!
-//! Topology (legacy rules, SPEC §1.1), one file read by four rrd:
+//! Topology (legacy rules), one file read by four rrd:
 //! * rack 1: r11 = BIRD 2 at 198.51.100.11, r12 = GoBGP at .12, both
 //!   registered with cluster id 1.0.0.1; clients c31, c32 (.31, .32);
 //! * rack 2: r21 = GoBGP at .21, r22 = BIRD 2 at .22, both registered with

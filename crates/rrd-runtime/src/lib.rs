@@ -1,4 +1,4 @@
-//! rrd-runtime: the reconciliation loop of SPEC §4.
+//! rrd-runtime: the reconciliation loop (ARCHITECTURE.md, "The loop").
 //!
 //! ```text
 //! PeerSource::watch ──events──▶ Reconciler (owns the topology store)
@@ -13,7 +13,7 @@
 //! One task owns all state; the HTTP server and the CLI talk to it through
 //! [`Control`] messages and read [`Status`] snapshots from a watch channel.
 //!
-//! [`migration`] moves an RR from one daemon to another (SPEC §5) through
+//! [`migration`] moves an RR from one daemon to another (docs/migration.md) through
 //! the same engine contract, outside the loop (`rrd migrate`).
 
 mod backoff;

@@ -1,5 +1,5 @@
 //! Moving one RR from one BGP daemon to another without a routing outage
-//! (SPEC §5; `rrd migrate --to gobgp|bird`).
+//! (docs/migration.md; `rrd migrate --to gobgp|bird`).
 //!
 //! Sits beside the reconciler, not in it: the binary reads the datastore
 //! once, computes the desired [`RrConfig`], builds both engines and calls

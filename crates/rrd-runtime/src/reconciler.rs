@@ -1,5 +1,5 @@
 //! The reconciler: one task that owns the topology store and drives the
-//! engine (SPEC §4).
+//! engine.
 //!
 //! Invariants:
 //! * nothing is applied before the source's first complete snapshot;

@@ -1,4 +1,4 @@
-//! The migration (SPEC §5) against in-memory engines, in paused tokio time:
+//! The migration (docs/migration.md) against in-memory engines, in paused tokio time:
 //! which step touches which daemon, what is refused before anything stops,
 //! and how failures after the stop roll back to the source.
 

@@ -90,7 +90,7 @@ pub enum MigrateTarget {
 
 const MIGRATE_ABOUT: &str = "\
 Move this RR from BIRD to GoBGP (--to gobgp) or back (--to bird) without a
-routing outage (SPEC §5): the running daemon stops without NOTIFICATIONs
+routing outage: the running daemon stops without NOTIFICATIONs
 (BIRD 2 `graceful restart`, SIGKILL for BIRD 1.6 and gobgpd), so clients keep
 its routes as stale; the other daemon starts as a graceful-restart
 restarting speaker (R and F bits: GoBGP local_restarting, BIRD -R) with every

@@ -18,7 +18,7 @@ use rrd_core::{Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
 
 use crate::socket::Reply;
 
-/// Prefixes of the protocol names rrd writes (SPEC §1.1 rule 7).
+/// Prefixes of the protocol names rrd writes (docs/semantics.md, session names).
 const OUR_PREFIXES: [&str; 3] = ["Mesh_", "Global_", "Node_"];
 
 /// Whether a protocol name is one of ours.

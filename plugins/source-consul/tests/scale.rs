@@ -1,5 +1,5 @@
 //! Scale (ignored by default; run with `--release -- --ignored
-//! --nocapture`): 100,000 calico-v1 nodes (400,000 keys, SPEC §2) in the
+//! --nocapture`): 100,000 calico-v1 nodes (400,000 keys) in the
 //! fake Consul. Every blocking-query answer is the whole prefix, so this
 //! measures what one change costs: transfer, base64 + JSON decode, and
 //! `LegacyStore::replace_all` over every key.

@@ -26,11 +26,11 @@ pub enum EtcdApi {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
-    /// `/calico/bgp/v1/...` keys (SPEC §2), legacy semantics (§1.1).
+    /// `/calico/bgp/v1/...` keys, legacy semantics (docs/layouts.md, docs/semantics.md).
     #[default]
     CalicoV1,
     /// `/calico/resources/v3/projectcalico.org/{bgppeers,bgpconfigurations,nodes}/<name>`,
-    /// Calico v3 semantics (§1.2). etcd v3 API only.
+    /// Calico v3 semantics. etcd v3 API only.
     CalicoV3,
 }
 

@@ -1,5 +1,5 @@
 //! The test lab: several BGP hosts on one machine, for end-to-end tests
-//! with real daemons (SPEC §6).
+//! with real daemons.
 //!
 //! * [`Lab`] — a private L2 segment (a bridge inside a namespace of its
 //!   own) and one network namespace per host, addresses from

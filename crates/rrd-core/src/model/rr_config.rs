@@ -136,7 +136,7 @@ pub struct Neighbor {
 }
 
 impl Neighbor {
-    /// A session with the defaults every rule set starts from (SPEC §1.1,
+    /// A session with the defaults every rule set starts from (docs/semantics.md,
     /// rule 6): local AS = remote AS (set explicitly), multihop, graceful
     /// restart on, the address's own family, nothing else set.
     pub fn new(

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{Asn, ClusterId, Secret, SecretRef};
 
-/// Which session rules apply to a topology (SPEC §1.1 vs §1.2). It follows
+/// Which session rules apply to a topology (legacy vs Calico v3; docs/semantics.md). It follows
 /// the data: calico-v1 keys are [`RuleSet::Legacy`], Calico v3 resources are
 /// [`RuleSet::CalicoV3`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,8 +40,8 @@ impl RuleSet {
 
     pub fn label(self) -> &'static str {
         match self {
-            RuleSet::Legacy => "legacy (calico-v1, SPEC 1.1)",
-            RuleSet::CalicoV3 => "calico-v3 (SPEC 1.2)",
+            RuleSet::Legacy => "legacy (calico-v1)",
+            RuleSet::CalicoV3 => "calico-v3",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Legacy semantics (SPEC §1.1): what the calico/routereflector image's
+//! Legacy semantics (docs/semantics.md): what the calico/routereflector image's
 //! confd template rendered, with its bugs fixed on purpose.
 //!
 //! * Registered RRs (`rr_v4/<ip>`, `rr_v6/<ip>`) form one non-client full

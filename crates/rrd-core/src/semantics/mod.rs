@@ -3,8 +3,8 @@
 //!
 //! No I/O, no clocks, no hash-map iteration: the same input gives the same
 //! output, byte for byte, whatever source produced the topology. Which rules
-//! apply follows [`Topology::rules`]: [`legacy`] (SPEC §1.1) or [`calico_v3`]
-//! (SPEC §1.2).
+//! apply follows [`Topology::rules`]: [`legacy`] or [`calico_v3`]
+//! (both described in docs/semantics.md).
 
 pub mod calico_v3;
 pub mod legacy;

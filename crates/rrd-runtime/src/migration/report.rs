@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rrd_core::{EngineError, EngineInfo, PeerKey};
 
-/// The steps of SPEC §5, for progress lines.
+/// The steps of the migration (docs/migration.md), for progress lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     /// (1) The desired config and the route counts the source holds.

@@ -39,10 +39,9 @@ pub async fn check(path: Option<&Path>, strict: bool) -> anyhow::Result<ExitCode
     println!(
         "rules in force: {}",
         match topology.rules {
-            RuleSet::Legacy =>
-                "legacy (calico-v1 semantics, SPEC 1.1): registered RRs mesh as non-clients",
+            RuleSet::Legacy => "legacy (calico-v1 semantics): registered RRs mesh as non-clients",
             RuleSet::CalicoV3 =>
-                "calico-v3 (SPEC 1.2): RRs with different cluster ids are each other's clients",
+                "calico-v3: RRs with different cluster ids are each other's clients",
         }
     );
     let mut warnings = 0usize;

@@ -1,5 +1,5 @@
 //! `rrd migrate --to gobgp|bird`: move this RR between daemons without a
-//! routing outage (SPEC §5).
+//! routing outage (docs/migration.md).
 //!
 //! The binary's part: refuse while `rrd run` still drives this RR, make
 //! sure the daemon to move from runs, read the datastore once, compute the

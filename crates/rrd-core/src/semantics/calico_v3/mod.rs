@@ -1,4 +1,4 @@
-//! Calico v3 semantics (SPEC §1.2): the BGP sessions Calico's confd would
+//! Calico v3 semantics (docs/semantics.md): the BGP sessions Calico's confd would
 //! render for one node, from BGPPeer / BGPConfiguration / Node resources.
 //!
 //! Sits between a v3 source (etcd v3 resources, Kubernetes CRDs, a file)
