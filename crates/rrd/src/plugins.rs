@@ -227,4 +227,13 @@ impl BgpEngine for AnyEngine {
             AnyEngine::Gobgp(e) => e.stop(mode).await,
         }
     }
+
+    fn daemon_restarts(&self) -> u64 {
+        match self {
+            #[cfg(feature = "engine-bird")]
+            AnyEngine::Bird(e) => e.daemon_restarts(),
+            #[cfg(feature = "engine-gobgp")]
+            AnyEngine::Gobgp(e) => e.daemon_restarts(),
+        }
+    }
 }

@@ -720,6 +720,14 @@ impl BgpEngine for BirdEngine {
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
         Ok(self.do_stop(mode).await?)
     }
+
+    fn daemon_restarts(&self) -> u64 {
+        self.sides
+            .iter()
+            .filter_map(|s| s.daemon.as_ref())
+            .map(Supervised::restarts)
+            .sum()
+    }
 }
 
 #[cfg(test)]
