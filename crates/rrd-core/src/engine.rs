@@ -181,6 +181,10 @@ pub enum DaemonState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Observation {
     pub daemon: DaemonState,
+    /// Every BGP session the daemon holds, the ones rrd did not write
+    /// included (a protocol added to bird.conf by hand, a peer added with
+    /// `gobgp neighbor add`): the runtime compares these with what it
+    /// applied and reports the difference as drift.
     pub sessions: Vec<SessionStatus>,
 }
 
@@ -300,8 +304,16 @@ pub trait BgpEngine: Send + 'static {
         plan: &Plan,
     ) -> impl Future<Output = Result<ApplyReport, EngineError>> + Send;
 
-    /// Session states and route counts.
+    /// Session states and route counts of every BGP session the daemon
+    /// holds, also those rrd did not write ([`Observation::sessions`]).
     fn observe(&mut self) -> impl Future<Output = Result<Observation, EngineError>> + Send;
+
+    /// How often rrd's supervisor restarted the daemon after it died, since
+    /// this engine started (0 when rrd does not manage the process). Only
+    /// read, never reset: the runtime turns increases into a counter.
+    fn daemon_restarts(&self) -> u64 {
+        0
+    }
 
     /// Stop the daemon (managed) or detach from it.
     fn stop(&mut self, mode: StopMode) -> impl Future<Output = Result<(), EngineError>> + Send;

@@ -112,6 +112,10 @@ impl BgpEngine for AnyEngine {
         each_engine!(self, e => e.observe().await)
     }
 
+    fn daemon_restarts(&self) -> u64 {
+        each_engine!(self, e => e.daemon_restarts())
+    }
+
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
         each_engine!(self, e => e.stop(mode).await)
     }

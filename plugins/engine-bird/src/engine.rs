@@ -195,10 +195,12 @@ impl BirdEngine {
         for side in &self.sides {
             match tokio::time::timeout(PROBE, tokio::net::UnixStream::connect(&side.socket)).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(format!(
+                Ok(Err(e)) => {
+                    return Err(format!(
                     "BIRD does not answer on {} ({e}): there is no running BIRD to migrate from",
                     side.socket.display()
-                )),
+                ))
+                }
                 Err(_) => {
                     return Err(format!(
                         "BIRD does not answer on {} within {PROBE:?}",
@@ -769,6 +771,14 @@ impl BgpEngine for BirdEngine {
 
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
         Ok(self.do_stop(mode).await?)
+    }
+
+    fn daemon_restarts(&self) -> u64 {
+        self.sides
+            .iter()
+            .filter_map(|s| s.daemon.as_ref())
+            .map(Supervised::restarts)
+            .sum()
     }
 }
 

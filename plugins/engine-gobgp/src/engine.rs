@@ -575,4 +575,8 @@ impl BgpEngine for GobgpEngine {
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
         self.stop_inner(mode).await.map_err(|e| self.err(e))
     }
+
+    fn daemon_restarts(&self) -> u64 {
+        GobgpEngine::daemon_restarts(self)
+    }
 }
