@@ -67,6 +67,9 @@ pub struct EngineSection {
     #[cfg(feature = "engine-gobgp")]
     #[serde(default)]
     pub gobgp: rrd_engine_gobgp::GobgpConfig,
+    #[cfg(feature = "engine-frr")]
+    #[serde(default)]
+    pub frr: rrd_engine_frr::FrrConfig,
 }
 
 /// Also `rrd migrate --to <kind>`.
@@ -76,6 +79,7 @@ pub enum EngineKind {
     #[default]
     Bird,
     Gobgp,
+    Frr,
 }
 
 /// `[http]`: the status/metrics endpoint.
