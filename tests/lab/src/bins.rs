@@ -59,3 +59,17 @@ pub fn gobgp() -> PathBuf {
 pub fn etcd() -> PathBuf {
     require(PathBuf::from("/usr/bin/etcd"))
 }
+
+/// FRR's bgpd (`frr` package), run alone: `-Z` (no zebra).
+pub fn bgpd() -> PathBuf {
+    require(PathBuf::from("/usr/lib/frr/bgpd"))
+}
+
+pub fn vtysh() -> PathBuf {
+    require(PathBuf::from("/usr/bin/vtysh"))
+}
+
+/// The folder bgpd makes for pathspace `name` (`-N name`); labs remove it.
+pub fn frr_pathspace_dir(name: &str) -> PathBuf {
+    PathBuf::from("/run/frr").join(name)
+}
