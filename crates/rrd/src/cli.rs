@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::EngineKind;
 
 /// Keeps BGP route reflectors configured from a datastore (etcd, Kubernetes,
-/// Consul, a file) by driving BIRD or GoBGP.
+/// Consul, a file) by driving BIRD, GoBGP or FRR.
 #[derive(Debug, Parser)]
 #[command(name = "rrd", version, about)]
 pub struct Cli {
@@ -85,11 +85,11 @@ pub enum Command {
 
 const MIGRATE_ABOUT: &str = "\
 Move this RR from the daemon engine.kind names to another one (--to bird,
-gobgp, ...) without a routing outage: the running daemon stops without
-NOTIFICATIONs (BIRD 2 `graceful restart`, SIGKILL for BIRD 1.6 and gobgpd),
-so clients keep its routes as stale; the other daemon starts as a
+gobgp, frr) without a routing outage: the running daemon stops without
+NOTIFICATIONs (BIRD 2 `graceful restart`, SIGKILL for BIRD 1.6, gobgpd and
+bgpd), so clients keep its routes as stale; the other daemon starts as a
 graceful-restart restarting speaker (R and F bits: GoBGP local_restarting,
-BIRD -R) with every session; once every session is Established, End-of-RIB
+BIRD -R, a fresh bgpd) with every session; once every session is Established, End-of-RIB
 was exchanged and route counts match, the new daemon holds the RR. Otherwise
 it is stopped the same way and the old daemon comes back as a restarting
 speaker.
