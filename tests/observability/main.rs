@@ -128,7 +128,7 @@ impl Scenario {
 
 /// `promtool check metrics` on `text`: its output, or the failure.
 fn promtool_check(text: &str) -> Result<String, String> {
-    let mut child = Command::new("promtool")
+    let mut child = Command::new(bins::promtool())
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
