@@ -55,8 +55,8 @@ pub enum SourceKind {
     Consul,
 }
 
-/// `[engine]`: which daemon, plus one table per kind (both may be present,
-/// as during a BIRD -> GoBGP migration).
+/// `[engine]`: which daemon, plus one table per kind (several may be
+/// present, as during a migration between daemons).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSection {
@@ -69,7 +69,8 @@ pub struct EngineSection {
     pub gobgp: rrd_engine_gobgp::GobgpConfig,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+/// Also `rrd migrate --to <kind>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum EngineKind {
     Bird,

@@ -3,7 +3,6 @@
 #[cfg(feature = "source-etcd")]
 mod admin;
 mod check;
-#[cfg(all(feature = "engine-bird", feature = "engine-gobgp"))]
 mod migrate;
 mod render;
 mod run;
@@ -47,15 +46,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             allow_mass_removal,
             socket,
         } => status::apply(cli.config.as_deref(), socket, allow_mass_removal).await,
-        #[cfg(all(feature = "engine-bird", feature = "engine-gobgp"))]
         Command::Migrate { to, deadline } => {
             let config = Config::load(cli.config.as_deref())?;
             init_logging(&config.log);
             migrate::migrate_command(config, to, deadline).await
-        }
-        #[cfg(not(all(feature = "engine-bird", feature = "engine-gobgp")))]
-        Command::Migrate { .. } => {
-            anyhow::bail!("rrd migrate needs both engines in the build (cargo features `engine-bird` and `engine-gobgp`)")
         }
     }
 }
