@@ -57,7 +57,7 @@ pub enum SourceKind {
 
 /// `[engine]`: which daemon, plus one table per kind (several may be
 /// present, as during a migration between daemons).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSection {
     pub kind: EngineKind,
@@ -67,14 +67,19 @@ pub struct EngineSection {
     #[cfg(feature = "engine-gobgp")]
     #[serde(default)]
     pub gobgp: rrd_engine_gobgp::GobgpConfig,
+    #[cfg(feature = "engine-frr")]
+    #[serde(default)]
+    pub frr: rrd_engine_frr::FrrConfig,
 }
 
 /// Also `rrd migrate --to <kind>`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum EngineKind {
+    #[default]
     Bird,
     Gobgp,
+    Frr,
 }
 
 /// `[http]`: the read-only scrape listener and the admin socket.

@@ -75,8 +75,7 @@ pub fn config_from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<C
         engine: EngineSection {
             kind: EngineKind::Bird,
             bird,
-            #[cfg(feature = "engine-gobgp")]
-            gobgp: Default::default(),
+            ..EngineSection::default()
         },
         runtime: Default::default(),
         http,
