@@ -125,7 +125,7 @@ impl ManagedRr {
              binary = \"{gobgpd}\"\nlog_file = \"{glog}\"\n\
              [engine.frr]\nmanage_process = true\npathspace = \"{ps}\"\nsocket_dir = \"{fs}\"\n\
              config_path = \"{fc}\"\nstate_dir = \"{fst}\"\nbinary = \"{bgpd}\"\nlog_file = \"{flog}\"\n\n\
-             [http]\nlisten = \"{HTTP}\"\n\n[log]\nlevel = \"info\"\n",
+             [http]\nlisten = \"{HTTP}\"\nadmin_socket = \"{admin}\"\n\n[log]\nlevel = \"info\"\n",
             ip = self.host.ipv4,
             topology = self.topology.display(),
             bc = p("rr-bird.conf"),
@@ -143,6 +143,7 @@ impl ManagedRr {
             fst = p("frr-state"),
             bgpd = bins::bgpd().display(),
             flog = p("bgpd.log"),
+            admin = p("rrd.sock"),
         );
         std::fs::write(&self.config, text).expect("write rrd.toml");
     }
