@@ -36,10 +36,14 @@ pub enum Command {
     },
     /// Show the sessions of a running rrd, like `calicoctl node status`.
     Status {
-        /// Address of the running rrd's HTTP endpoint (default: from the
-        /// configuration's `http.listen`).
-        #[arg(long)]
+        /// Read the status from the running rrd's read-only HTTP listener
+        /// (`host:port`, its `http.listen`) instead of its admin socket.
+        #[arg(long, conflicts_with = "socket")]
         url: Option<String>,
+        /// The running rrd's admin socket (default: the configuration's
+        /// `http.admin_socket`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
         /// Print the raw status JSON.
         #[arg(long)]
         json: bool,
@@ -78,8 +82,10 @@ pub enum Command {
         /// Confirm a change that the mass-removal guard holds back.
         #[arg(long)]
         allow_mass_removal: bool,
+        /// The running rrd's admin socket (default: the configuration's
+        /// `http.admin_socket`).
         #[arg(long)]
-        url: Option<String>,
+        socket: Option<PathBuf>,
     },
 }
 

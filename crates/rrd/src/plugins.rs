@@ -77,6 +77,7 @@ macro_rules! engines {
 engines! {
     Bird "engine-bird" bird rrd_engine_bird::BirdEngine;
     Gobgp "engine-gobgp" gobgp rrd_engine_gobgp::GobgpEngine;
+    Frr "engine-frr" frr rrd_engine_frr::FrrEngine;
 }
 
 impl BgpEngine for AnyEngine {
