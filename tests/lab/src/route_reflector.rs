@@ -82,6 +82,25 @@ impl RouteReflectorHost {
         rrd_binary: &Path,
         extra_config: &str,
     ) -> Self {
+        let source = format!(
+            "[source]\nkind = \"file\"\n[source.file]\npath = \"{}\"\npoll_interval = \"100ms\"\n",
+            topology.display()
+        );
+        Self::with_source(lab, host, daemon, "", &source, rrd_binary, extra_config)
+    }
+
+    /// [`Self::new`] with any datastore: `identity` is added to the
+    /// `[identity]` table (which holds the host's address), `source` is the
+    /// `[source]` table and its subtable.
+    pub fn with_source(
+        lab: &Lab,
+        host: &Host,
+        daemon: RrDaemon,
+        identity: &str,
+        source: &str,
+        rrd_binary: &Path,
+        extra_config: &str,
+    ) -> Self {
         let p = |s: &str| lab.path(&format!("{}-{s}", host.name));
         let bird_conf = p("bird.conf");
         let bird_ctl = p("bird.ctl");
@@ -138,10 +157,9 @@ impl RouteReflectorHost {
         };
         let config = p("rrd.toml");
         let text = format!(
-            "[identity]\nipv4 = \"{}\"\n\n[source]\nkind = \"file\"\n[source.file]\npath = \"{}\"\npoll_interval = \"100ms\"\n\n{engine}\n\
+            "[identity]\nipv4 = \"{}\"\n{identity}\n{source}\n{engine}\n\
              [http]\nlisten = \"{RRD_HTTP}\"\nadmin_socket = \"{}\"\n\n[log]\nlevel = \"debug\"\n\n{extra_config}",
             host.ipv4,
-            topology.display(),
             p("rrd.sock").display(),
         );
         std::fs::write(&config, text).expect("write rrd.toml");
