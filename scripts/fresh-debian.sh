@@ -12,10 +12,10 @@
 # starts ends with it, and every mount goes away with it. The network is this
 # machine's (apt and crates.io are reached as a new machine would reach them).
 #
-# The debootstrap download is cached as a tarball in $RRD_CI_CACHE
-# (default /var/cache/rrd-ci) and re-made when missing; the chroot itself is
-# always installed anew from it into a temporary folder, removed afterwards
-# (--keep DIR keeps it in DIR instead). --bind SRC:DST mounts a host path
+# The freshly debootstrapped system is cached as a tarball in $RRD_CI_CACHE
+# (default /var/cache/rrd-ci) and made anew when missing; each run unpacks
+# it into a new temporary folder, removed afterwards (--keep DIR keeps it in
+# DIR instead). --bind SRC:DST mounts a host path
 # read-only inside (e.g. a built package to install).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +37,7 @@ mirror=${RRD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${RRD_CI_CACHE:-/var/cache/rrd-ci}
 # What a freshly installed Debian 12 of a new user has, beyond minbase.
 include=gcc,libc6-dev,git,python3,ca-certificates
-tarball="$cache/bookworm-minbase-$(echo "$include" | md5sum | cut -c1-8).tgz"
+tarball="$cache/bookworm-minbase-root-$(echo "$include" | md5sum | cut -c1-8).tar.gz"
 
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
 cargo_bin=$(dirname "$(command -v cargo)")
@@ -50,27 +50,33 @@ fi
 t0=$(date +%s)
 mkdir -p "$cache"
 if [ ! -s "$tarball" ]; then
-  echo "fresh-debian: downloading a minimal bookworm into $tarball"
-  work=$(mktemp -d)
-  debootstrap --variant=minbase --include="$include" --make-tarball="$tarball.part" \
-    bookworm "$work/root" "$mirror" >"$work/log" 2>&1 || { tail -20 "$work/log"; rm -rf "$work"; exit 1; }
+  echo "fresh-debian: installing a minimal bookworm from $mirror, cached as $tarball"
+  work=$(mktemp -d /var/tmp/rrd-debootstrap.XXXXXX)
+  debootstrap --variant=minbase --include="$include" bookworm "$work/root" "$mirror" \
+    >"$work/log" 2>&1 || { tail -20 "$work/log"; rm -rf --one-file-system "$work"; exit 1; }
+  rm -rf "$work/root/var/cache/apt/archives/"*.deb
+  tar -C "$work/root" -czf "$tarball.part" .
   mv "$tarball.part" "$tarball"
-  rm -rf "$work"
+  rm -rf --one-file-system "$work"
 fi
 
 if [ -n "$keep" ]; then
   root=$keep
-  rm -rf "$root"
+  rm -rf --one-file-system "$root"
   mkdir -p "$root"
 else
   root=$(mktemp -d /var/tmp/rrd-fresh-debian.XXXXXX)
   trap 'rm -rf --one-file-system "$root"' EXIT
 fi
-echo "fresh-debian: installing bookworm into $root"
-debootstrap --variant=minbase --include="$include" --unpack-tarball="$tarball" \
-  bookworm "$root" "$mirror" >"$root.debootstrap.log" 2>&1 || { tail -20 "$root.debootstrap.log"; exit 1; }
-rm -f "$root.debootstrap.log"
+echo "fresh-debian: unpacking bookworm into $root"
+tar -C "$root" -xzf "$tarball"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# This site's own certificate authorities (a TLS-inspecting egress proxy
+# here): part of the machine, not of what rrd installs.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null 2>&1
+fi
 # The same Debian mirror configuration as this machine (deb822 sources).
 if [ -f /etc/apt/sources.list.d/debian.sources ]; then
   rm -f "$root/etc/apt/sources.list"
