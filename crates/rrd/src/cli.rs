@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::config::EngineKind;
+
 /// Keeps BGP route reflectors configured from a datastore (etcd, Kubernetes,
 /// Consul, a file) by driving BIRD or GoBGP.
 #[derive(Debug, Parser)]
@@ -78,12 +80,12 @@ pub enum Command {
         /// The new AS number; omit to show.
         asn: Option<String>,
     },
-    /// Move this RR from BIRD to GoBGP (or back) without a routing outage.
+    /// Move this RR to another daemon without a routing outage.
     #[command(long_about = MIGRATE_ABOUT)]
     Migrate {
-        /// The daemon to move to; the other one is the daemon running now.
+        /// The daemon to move to; engine.kind names the daemon running now.
         #[arg(long, value_enum)]
-        to: MigrateTarget,
+        to: EngineKind,
         /// From the old daemon's stop until the new one must hold every
         /// session with End-of-RIB exchanged and the same route counts;
         /// otherwise rrd rolls back. Keep it well under the restart time
@@ -135,24 +137,18 @@ Exit status:
   3  `status`: rrd runs but is not ready (not in sync, change held,
      configuration rejected, datastore unreachable)";
 
-/// The daemon `rrd migrate` moves to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MigrateTarget {
-    Gobgp,
-    Bird,
-}
-
 const MIGRATE_ABOUT: &str = "\
-Move this RR from BIRD to GoBGP (--to gobgp) or back (--to bird) without a
-routing outage: the running daemon stops without NOTIFICATIONs
-(BIRD 2 `graceful restart`, SIGKILL for BIRD 1.6 and gobgpd), so clients keep
-its routes as stale; the other daemon starts as a graceful-restart
-restarting speaker (R and F bits: GoBGP local_restarting, BIRD -R) with every
-session; once every session is Established, End-of-RIB was exchanged and
-route counts match, the new daemon holds the RR. Otherwise it is stopped the
-same way and the old daemon comes back with `-R` / local_restarting.
+Move this RR from the daemon engine.kind names to another one (--to bird,
+gobgp, ...) without a routing outage: the running daemon stops without
+NOTIFICATIONs (BIRD 2 `graceful restart`, SIGKILL for BIRD 1.6 and gobgpd),
+so clients keep its routes as stale; the other daemon starts as a
+graceful-restart restarting speaker (R and F bits: GoBGP local_restarting,
+BIRD -R) with every session; once every session is Established, End-of-RIB
+was exchanged and route counts match, the new daemon holds the RR. Otherwise
+it is stopped the same way and the old daemon comes back as a restarting
+speaker.
 
-Needs both [engine.bird] and [engine.gobgp] with manage_process = true (and
+Needs both daemons' [engine.<kind>] tables with manage_process = true (and
 engine.gobgp.log_file, so that gobgpd outlives this command's output).
 Refused before anything is stopped unless the old daemon holds exactly what
 the datastore implies, every session is Established with graceful restart

@@ -61,9 +61,9 @@ pub enum SourceKind {
     Consul,
 }
 
-/// `[engine]`: which daemon, plus one table per kind (both may be present,
-/// as during a BIRD -> GoBGP migration).
-#[derive(Debug, PartialEq, Deserialize)]
+/// `[engine]`: which daemon, plus one table per kind (several may be
+/// present, as during a migration between daemons).
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSection {
     pub kind: EngineKind,
@@ -73,13 +73,19 @@ pub struct EngineSection {
     #[cfg(feature = "engine-gobgp")]
     #[serde(default)]
     pub gobgp: rrd_engine_gobgp::GobgpConfig,
+    #[cfg(feature = "engine-frr")]
+    #[serde(default)]
+    pub frr: rrd_engine_frr::FrrConfig,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+/// Also `rrd migrate --to <kind>`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum EngineKind {
+    #[default]
     Bird,
     Gobgp,
+    Frr,
 }
 
 /// `[http]`: the status/metrics endpoint.

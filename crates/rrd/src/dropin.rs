@@ -96,8 +96,7 @@ pub async fn config_from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Re
         engine: EngineSection {
             kind: EngineKind::Bird,
             bird,
-            #[cfg(feature = "engine-gobgp")]
-            gobgp: Default::default(),
+            ..EngineSection::default()
         },
         runtime: Default::default(),
         http,

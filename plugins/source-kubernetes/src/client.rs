@@ -397,7 +397,7 @@ fn transport(operation: &'static str, url: &Url, after: Duration, e: reqwest::Er
         KubeError::Http {
             operation,
             url: url.to_string(),
-            detail: crate::error::chain(&e),
+            detail: rrd_source_kit::chain(&e),
             source: e,
         }
     }

@@ -96,16 +96,8 @@ impl KubeError {
     }
 }
 
-/// An error and its causes, `: `-separated.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let t = c.to_string();
-        if !text.contains(&t) {
-            text = format!("{text}: {t}");
-        }
-        cause = c.source();
+impl rrd_source_kit::Retryable for KubeError {
+    fn is_retryable(&self) -> bool {
+        KubeError::is_retryable(self)
     }
-    text
 }

@@ -22,7 +22,6 @@
 //! fixture. This source is tested against it, not against a real cluster.
 
 mod access;
-mod backoff;
 mod client;
 mod config;
 mod error;

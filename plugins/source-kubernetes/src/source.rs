@@ -25,12 +25,12 @@ use rrd_core::{
     EventSink, PeerSource, RuleSet, SourceError, SourceEvent, SourceInfo, SourceStatus, Topology,
     TopologyChange,
 };
+use rrd_source_kit::Backoff;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::access::{self, Environment};
-use crate::backoff::Backoff;
 use crate::client::{ApiClient, Feed, CALICO_KINDS};
 use crate::config::KubernetesConfig;
 use crate::error::KubeError;
@@ -129,21 +129,10 @@ impl PeerSource for KubernetesSource {
     }
 
     async fn snapshot(&mut self) -> Result<Topology, SourceError> {
-        let (topology, rejected) = self.read().await.map_err(|e| {
-            let location = self.server().to_owned();
-            if e.is_retryable() {
-                SourceError::Unreachable {
-                    location,
-                    detail: e.to_string(),
-                    source: Some(Box::new(e)),
-                }
-            } else {
-                SourceError::Invalid {
-                    location,
-                    detail: e.to_string(),
-                }
-            }
-        })?;
+        let (topology, rejected) = self
+            .read()
+            .await
+            .map_err(|e| rrd_source_kit::source_error(self.server().to_owned(), e))?;
         for (key, reason) in rejected {
             warn!(key = %key, reason = %reason, "kubernetes object rejected and skipped");
         }

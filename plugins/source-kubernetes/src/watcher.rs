@@ -14,11 +14,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rrd_source_kit::Backoff;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::backoff::Backoff;
 use crate::client::{resource_version, ApiClient, Feed, WatchEvent};
 use crate::error::KubeError;
 use crate::store::{decode_item, Item};

@@ -4,7 +4,6 @@
 mod admin;
 mod check;
 mod docs;
-#[cfg(all(feature = "engine-bird", feature = "engine-gobgp"))]
 mod migrate;
 mod render;
 mod run;
@@ -59,15 +58,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             allow_mass_removal,
             url,
         } => status::apply(cli.config.as_deref(), url, allow_mass_removal).await,
-        #[cfg(all(feature = "engine-bird", feature = "engine-gobgp"))]
         Command::Migrate { to, deadline } => {
             let config = Config::load(cli.config.as_deref()).await?;
             init_logging(&config.log);
             migrate::migrate_command(config, to, deadline).await
-        }
-        #[cfg(not(all(feature = "engine-bird", feature = "engine-gobgp")))]
-        Command::Migrate { .. } => {
-            anyhow::bail!("rrd migrate needs both engines in the build (cargo features `engine-bird` and `engine-gobgp`)")
         }
     }
 }

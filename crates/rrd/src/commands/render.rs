@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use rrd_core::check::this_rr_warnings;
-use rrd_core::{compute, PeerSource};
+use rrd_core::{compute, BgpEngine, PeerSource};
 use serde::Serialize;
 
 use crate::cli::OutputFormat;

@@ -21,8 +21,7 @@ pub async fn run(
     path: Option<PathBuf>,
     log: super::LogReload,
 ) -> anyhow::Result<ExitCode> {
-    #[cfg(all(feature = "engine-bird", feature = "engine-gobgp"))]
-    if let Some(daemon) = super::migrate::other_engines_daemon(&config) {
+    if let Some(daemon) = super::migrate::other_engines_daemons(&config) {
         anyhow::bail!(
             "engine.kind = {:?}, but the other engine's daemon still runs: {daemon}. After `rrd migrate`, set engine.kind to the daemon migrated to; otherwise stop that daemon first",
             config.engine.kind
