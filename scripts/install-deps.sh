@@ -6,7 +6,8 @@
 # Idempotent: re-running only installs what is missing.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-packages=(etcd-server bird2 gobgpd golang-github-osrg-gobgp-dev frr frr-pythontools protobuf-compiler libprotobuf-dev iproute2 procps curl ca-certificates openssl)
+packages=(etcd-server bird2 gobgpd golang-github-osrg-gobgp-dev frr frr-pythontools protobuf-compiler libprotobuf-dev iproute2 procps curl ca-certificates openssl
+  systemd util-linux buildah debootstrap dpkg-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -36,4 +37,15 @@ if [ ! -x "$bird16/usr/sbin/bird" ]; then
   dpkg -x "$tmp"/bird_*.deb "$bird16"
   rm -rf "$tmp"
 fi
-echo "deps ready: $(bird --version 2>&1 | head -1); BIRD 1.6 at $bird16/usr/sbin/bird; $(gobgpd --version); $(etcd --version | head -1); $(/usr/lib/frr/bgpd --version | head -1)"
+# promtool (the packaging and observability tests) from the prometheus
+# package, unpacked into .deps/prometheus: installing the package would start
+# a Prometheus server.
+promtool="$repo/.deps/prometheus/usr/bin/promtool"
+if [ ! -x "$promtool" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1 || { apt-get update -q && apt-get download prometheus; })
+  mkdir -p "$repo/.deps/prometheus"
+  dpkg -x "$tmp"/prometheus_*.deb "$repo/.deps/prometheus"
+  rm -rf "$tmp"
+fi
+echo "deps ready: $(bird --version 2>&1 | head -1); BIRD 1.6 at $bird16/usr/sbin/bird; $(gobgpd --version); $(etcd --version | head -1); $(/usr/lib/frr/bgpd --version | head -1); $("$promtool" --version 2>&1 | head -1)"

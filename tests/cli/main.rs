@@ -53,10 +53,11 @@ impl Setup {
             format!(
                 "[identity]\nipv4 = \"198.51.100.10\"\n[source]\nkind = \"file\"\n[source.file]\npath = \"{}\"\n\
                  [engine]\nkind = \"bird\"\n[engine.bird]\nconfig_path = \"{}\"\nsocket = \"{}\"\n\
-                 [http]\nlisten = \"127.0.0.1:{port}\"\n{extra}",
+                 [http]\nlisten = \"127.0.0.1:{port}\"\nadmin_socket = \"{}\"\n{extra}",
                 d.join("topology.toml").display(),
                 d.join("bird.conf").display(),
                 d.join("no-such-bird.ctl").display(),
+                d.join("rrd.sock").display(),
             ),
         )
         .expect("write rrd.toml");

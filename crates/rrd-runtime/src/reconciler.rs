@@ -12,6 +12,7 @@
 //!   topology changes (or the periodic resync).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use rrd_core::check::this_rr_warnings;
 use rrd_core::{
@@ -23,6 +24,8 @@ use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
+use crate::drift::DriftWatch;
+use crate::metrics::Metrics;
 use crate::settings::RuntimeSettings;
 use crate::status::{now_unix, DesiredSession, PendingRemoval, Status};
 
@@ -40,6 +43,7 @@ pub enum Control {
 pub struct ControlHandle {
     tx: mpsc::Sender<Control>,
     status: watch::Receiver<Status>,
+    metrics: Arc<Metrics>,
 }
 
 impl ControlHandle {
@@ -53,6 +57,11 @@ impl ControlHandle {
 
     pub fn subscribe(&self) -> watch::Receiver<Status> {
         self.status.clone()
+    }
+
+    /// The Prometheus exposition of the current status.
+    pub fn metrics(&self) -> String {
+        self.metrics.render(&self.status())
     }
 }
 
@@ -73,6 +82,7 @@ pub struct Reconciler<S, E> {
     status_tx: watch::Sender<Status>,
     control_tx: mpsc::Sender<Control>,
     control_rx: mpsc::Receiver<Control>,
+    metrics: Arc<Metrics>,
 }
 
 /// Loop-local state that is not published.
@@ -89,6 +99,7 @@ struct LoopState {
     last_diagnostics: Vec<String>,
     /// The last observation found the daemon unreachable.
     daemon_was_down: bool,
+    drift: DriftWatch,
 }
 
 impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
@@ -106,8 +117,10 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
         status.engine.kind = engine_info.kind.into();
         status.engine.version = engine_info.version;
         status.engine.endpoint = engine_info.endpoint;
+        let metrics = Arc::new(Metrics::new(engine_info.kind, source_info.kind));
         let (status_tx, _) = watch::channel(status);
         Reconciler {
+            metrics,
             source,
             engine,
             identity,
@@ -129,6 +142,7 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
         ControlHandle {
             tx: self.control_tx.clone(),
             status: self.status_tx.subscribe(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -143,6 +157,7 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
             settings,
             status_tx,
             control_rx,
+            metrics,
             ..
         } = self;
         let source_kind = source.info().kind;
@@ -159,11 +174,13 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
                 allow_mass_removal: false,
                 last_diagnostics: Vec::new(),
                 daemon_was_down: false,
+                drift: DriftWatch::default(),
             },
             engine,
             identity,
             settings,
             status_tx,
+            metrics,
         };
         driver.run(source_kind, events, control_rx, shutdown).await
     }
@@ -176,6 +193,7 @@ struct Driver<E> {
     identity: RrIdentity,
     settings: RuntimeSettings,
     status_tx: watch::Sender<Status>,
+    metrics: Arc<Metrics>,
 }
 
 impl<E: BgpEngine> Driver<E> {
@@ -268,8 +286,7 @@ impl<E: BgpEngine> Driver<E> {
                 self.st.store = Some(topology);
                 self.update(|s| {
                     s.source.synced = true;
-                    s.source.connected = true;
-                    s.source.last_error = None;
+                    reachable(s);
                     s.source.snapshots += 1;
                 });
                 if changed {
@@ -299,16 +316,14 @@ impl<E: BgpEngine> Driver<E> {
             }
             SourceEvent::Status(SourceStatus::Connected) => {
                 info!("datastore reachable again");
-                self.update(|s| {
-                    s.source.connected = true;
-                    s.source.last_error = None;
-                });
+                self.update(reachable);
             }
             SourceEvent::Status(SourceStatus::Unreachable { error, retry_in }) => {
                 warn!(error = %error, retry_in = ?retry_in, "datastore unreachable; keeping the last applied configuration");
                 self.update(|s| {
                     s.source.connected = false;
                     s.source.last_error = Some(error);
+                    s.source.unreachable_since_unix.get_or_insert_with(now_unix);
                 });
             }
             SourceEvent::Status(SourceStatus::Resyncing { reason }) => {
@@ -378,11 +393,13 @@ impl<E: BgpEngine> Driver<E> {
         };
         let plan = plan(&desired, held.as_ref());
         if plan.is_empty() {
+            self.st.drift.applied(&desired);
             self.st.backoff.reset();
             self.st.held_back = None;
             self.st.allow_mass_removal = false;
             self.update(|s| {
-                s.in_sync = true;
+                // An empty plan repairs no drift: it stays out of sync.
+                s.in_sync = s.drift.is_none();
                 s.pending_mass_removal = None;
                 s.applies.noop += 1;
                 s.engine.last_error = None;
@@ -396,8 +413,12 @@ impl<E: BgpEngine> Driver<E> {
             }
         }
 
-        match self.engine.apply(&desired, &plan).await {
+        let started = Instant::now();
+        let applied = self.engine.apply(&desired, &plan).await;
+        self.metrics.apply_took(started.elapsed());
+        match applied {
             Ok(report) => {
+                self.st.drift.applied(&desired);
                 self.st.backoff.reset();
                 self.st.held_back = None;
                 self.st.allow_mass_removal = false;
@@ -468,6 +489,7 @@ impl<E: BgpEngine> Driver<E> {
         let since_unix = now_unix().saturating_sub(now.duration_since(since).as_secs());
         self.update(|s| {
             s.in_sync = false;
+            s.applies.held += 1;
             s.pending_mass_removal = Some(PendingRemoval {
                 removes,
                 held_sessions,
@@ -516,13 +538,38 @@ impl<E: BgpEngine> Driver<E> {
         };
         let unconfigured = observation.daemon == DaemonState::Unconfigured;
         let version = self.engine.info().version;
+        let restarts = self.engine.daemon_restarts();
+        if unconfigured {
+            self.st.drift.forget();
+        }
+        let verdict = self.st.drift.observe(
+            &observation.sessions,
+            Instant::now(),
+            now_unix(),
+            self.settings.resync_interval,
+        );
+        crate::drift::log(&verdict);
+        self.metrics
+            .observe_sessions(&observation.sessions, &self.status_tx.borrow().desired);
         self.update(|s| {
             s.engine.daemon = daemon;
             if version.is_some() {
                 s.engine.version = version;
             }
+            s.engine.daemon_restarts = restarts;
             s.sessions = observation.sessions;
+            if verdict.report.is_some() {
+                s.in_sync = false;
+            } else if verdict.changed && s.engine.rejected.is_none() {
+                // Drift gone (repaired, or undone by hand).
+                s.in_sync = s.pending_mass_removal.is_none() && s.engine.last_error.is_none();
+            }
+            s.drift = verdict.report;
+            s.applies.drift_repairs += u64::from(verdict.repair);
         });
+        if verdict.repair {
+            self.reconcile().await;
+        }
         if unconfigured && self.st.store.is_some() && self.st.retry_at.is_none() {
             warn!("the daemon holds no configuration (restarted?); re-creating it");
             self.reconcile().await;
@@ -544,12 +591,22 @@ impl<E: BgpEngine> Driver<E> {
             warn!(daemon = %text, "BGP daemon unreachable");
         }
         self.st.daemon_was_down = true;
+        self.metrics.daemon_unobservable();
         self.update(|s| {
             s.engine.daemon = text;
             s.in_sync = false;
             s.sessions.clear();
         });
     }
+}
+
+/// The datastore answers (again).
+fn reachable(s: &mut Status) {
+    if s.source.unreachable_since_unix.take().is_some() {
+        s.source.reconnects += 1;
+    }
+    s.source.connected = true;
+    s.source.last_error = None;
 }
 
 fn mark_dirty(st: &mut LoopState) {

@@ -54,10 +54,14 @@ pub enum Command {
         after_help = "Exit status: 0 ready (in sync with the datastore and the daemon), 1 rrd unreachable or error, 3 running but not ready."
     )]
     Status {
-        /// Address of the running rrd's HTTP endpoint (default: from the
-        /// configuration's `http.listen`).
-        #[arg(long)]
+        /// Read the status from the running rrd's read-only HTTP listener
+        /// (`host:port`, its `http.listen`) instead of its admin socket.
+        #[arg(long, conflicts_with = "socket")]
         url: Option<String>,
+        /// The running rrd's admin socket (default: the configuration's
+        /// `http.admin_socket`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
         #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
         /// Same as `-o json`.
@@ -109,8 +113,10 @@ pub enum Command {
         /// Confirm a change that the mass-removal guard holds back.
         #[arg(long)]
         allow_mass_removal: bool,
+        /// The running rrd's admin socket (default: the configuration's
+        /// `http.admin_socket`).
         #[arg(long)]
-        url: Option<String>,
+        socket: Option<PathBuf>,
     },
 }
 

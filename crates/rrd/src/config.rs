@@ -88,18 +88,26 @@ pub enum EngineKind {
     Frr,
 }
 
-/// `[http]`: the status/metrics endpoint.
+/// `[http]`: the read-only scrape listener and the admin socket.
 #[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Where `/metrics`, `/healthz`, `/readyz`, `/status` are served.
+    /// Where `/metrics`, `/healthz`, `/readyz`, `/status` are served
+    /// (read-only).
     pub listen: SocketAddr,
+    /// Unix socket (mode 0600) serving `/status` and `POST /apply`: what
+    /// `rrd status` and `rrd apply` talk to.
+    pub admin_socket: PathBuf,
 }
+
+/// Default of `http.admin_socket`.
+pub const DEFAULT_ADMIN_SOCKET: &str = "/run/rrd/rrd.sock";
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9180)),
+            admin_socket: PathBuf::from(DEFAULT_ADMIN_SOCKET),
         }
     }
 }

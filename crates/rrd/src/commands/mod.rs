@@ -33,9 +33,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { strict, output } => {
             check::check(cli.config.as_deref(), strict, output).await
         }
-        Command::Status { url, output, json } => {
+        Command::Status {
+            url,
+            socket,
+            output,
+            json,
+        } => {
             let output = if json { OutputFormat::Json } else { output };
-            status::status(cli.config.as_deref(), url, output).await
+            status::status(cli.config.as_deref(), url, socket, output).await
         }
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(dir.as_deref()),
@@ -56,8 +61,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Apply {
             allow_mass_removal,
-            url,
-        } => status::apply(cli.config.as_deref(), url, allow_mass_removal).await,
+            socket,
+        } => status::apply(cli.config.as_deref(), socket, allow_mass_removal).await,
         Command::Migrate { to, deadline } => {
             let config = Config::load(cli.config.as_deref()).await?;
             init_logging(&config.log);

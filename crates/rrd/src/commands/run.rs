@@ -56,11 +56,21 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("http.listen: cannot bind {}", config.http.listen))?;
-    info!(listen = %config.http.listen, "serving /metrics /healthz /readyz /status");
+    let admin_socket = config.http.admin_socket.clone();
+    let admin = rrd_runtime::http::bind_admin(&admin_socket)
+        .await
+        .context("http.admin_socket")?;
+    info!(listen = %config.http.listen, admin_socket = %admin_socket.display(), "serving /metrics /healthz /readyz /status; /apply on the admin socket only");
+    let admin_handle = handle.clone();
     let hup = tokio::spawn(reload_on_sighup(config, path, log, handle.clone()));
     let http = tokio::spawn(async move {
-        if let Err(e) = axum_serve(listener, handle).await {
+        if let Err(e) = rrd_runtime::http::serve_on(listener, handle).await {
             error!(error = %e, "HTTP server stopped");
+        }
+    });
+    let admin = tokio::spawn(async move {
+        if let Err(e) = rrd_runtime::http::serve_admin(admin, admin_handle).await {
+            error!(error = %e, "admin socket server stopped");
         }
     });
 
@@ -74,6 +84,8 @@ pub async fn run(
     let result = reconciler.run(shutdown).await;
     http.abort();
     hup.abort();
+    admin.abort();
+    let _ = std::fs::remove_file(&admin_socket);
     match result {
         Ok(_engine) => Ok(ExitCode::SUCCESS),
         Err(e) => Err(e.into()),
@@ -127,11 +139,4 @@ async fn reload_on_sighup(
         info!("SIGHUP: configuration re-read; reconciling now");
         handle.send(rrd_runtime::Control::ReconcileNow).await;
     }
-}
-
-async fn axum_serve(
-    listener: tokio::net::TcpListener,
-    handle: rrd_runtime::ControlHandle,
-) -> std::io::Result<()> {
-    rrd_runtime::http::serve_on(listener, handle).await
 }
