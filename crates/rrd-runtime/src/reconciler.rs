@@ -329,6 +329,10 @@ impl<E: BgpEngine> Driver<E> {
             SourceEvent::Status(SourceStatus::Resyncing { reason }) => {
                 info!(reason = %reason, "source re-reading the datastore");
             }
+            SourceEvent::Status(SourceStatus::Located { location }) => {
+                info!(location = %location, "datastore located");
+                self.update(|s| s.source.location = location);
+            }
         }
     }
 

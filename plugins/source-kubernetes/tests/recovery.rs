@@ -2,7 +2,7 @@
 //! status) leads to a re-list whose diff arrives as changes; a dropped
 //! connection resumes from the last resourceVersion without a re-list;
 //! bookmarks keep that version current so that a compaction costs no
-//! re-list; an expired `continue` token falls back to one unpaged list.
+//! re-list; an expired `continue` token leads to a fresh list.
 
 mod common;
 
@@ -147,7 +147,7 @@ async fn bookmarks_advance_the_version_so_that_a_compaction_costs_no_relist() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_continue_token_expired_between_pages_falls_back_to_one_unpaged_list() {
+async fn a_continue_token_expired_between_pages_leads_to_a_fresh_list_from_the_first_page() {
     let mut f = KubernetesFixture::start().await;
     f.config.page_size = 1;
     f.write_topology(&fixtures::seed());
@@ -176,12 +176,15 @@ async fn a_continue_token_expired_between_pages_falls_back_to_one_unpaged_list()
         .into_iter()
         .filter(|r| !r.is_watch())
         .collect();
-    assert_eq!(node_lists.len(), 3, "{node_lists:#?}");
+    // Page 1, the expired continuation, then the four pages of a fresh
+    // list (kube's watcher lists again from the start, as client-go does).
+    assert_eq!(node_lists.len(), 6, "{node_lists:#?}");
     assert!(node_lists[1].param("continue").is_some());
+    assert_eq!(node_lists[2].param("continue"), None, "a fresh list");
     assert_eq!(
         node_lists[2].param("limit"),
-        None,
-        "the fallback is unpaged"
+        Some("1"),
+        "paged as configured"
     );
     assert_eq!(w.count(is_snapshot), 1);
 }
