@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::EngineKind;
 
 /// Keeps BGP route reflectors configured from a datastore (etcd, Kubernetes,
-/// Consul, a file) by driving BIRD or GoBGP.
+/// Consul, a file) by driving BIRD, GoBGP or FRR.
 #[derive(Debug, Parser)]
 #[command(name = "rrd", version, about, after_help = EXIT_STATUS)]
 pub struct Cli {
@@ -145,11 +145,11 @@ Exit status:
 
 const MIGRATE_ABOUT: &str = "\
 Move this RR from the daemon engine.kind names to another one (--to bird,
-gobgp, ...) without a routing outage: the running daemon stops without
-NOTIFICATIONs (BIRD 2 `graceful restart`, SIGKILL for BIRD 1.6 and gobgpd),
-so clients keep its routes as stale; the other daemon starts as a
+gobgp, frr) without a routing outage: the running daemon stops without
+NOTIFICATIONs (BIRD 2 `graceful restart`, SIGKILL for BIRD 1.6, gobgpd and
+bgpd), so clients keep its routes as stale; the other daemon starts as a
 graceful-restart restarting speaker (R and F bits: GoBGP local_restarting,
-BIRD -R) with every session; once every session is Established, End-of-RIB
+BIRD -R, a fresh bgpd) with every session; once every session is Established, End-of-RIB
 was exchanged and route counts match, the new daemon holds the RR. Otherwise
 it is stopped the same way and the old daemon comes back as a restarting
 speaker.
