@@ -53,6 +53,25 @@ fn replayed_seed_drives_bird_and_survives_an_etcd_outage(api: Api) {
         latencies.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
     );
 
+    // rrd's one loop task counts the apply before it observes the result:
+    // once its status lists the last session, the count is final (BIRD
+    // shows the protocol a little before rrd's apply returns).
+    rrd_lab::poll::until_fast(
+        "rrd observed the last session",
+        Duration::from_secs(10),
+        || {
+            let st = s.status();
+            let listed = st["sessions"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["key"] == "Global_198_51_100_120"));
+            if listed {
+                Ok(())
+            } else {
+                Err(format!("{:#}", st["sessions"]))
+            }
+        },
+    );
+
     // etcd stopped for 30 s: sessions stay up, rrd changes nothing.
     let since = s.rr_protocols();
     let conf = s.bird_conf();

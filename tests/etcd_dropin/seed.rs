@@ -99,6 +99,17 @@ impl SeedLab {
         self.rrd = Some(Process::spawn("rrd", cmd, self.lab.path("rrd.log")));
     }
 
+    /// Start another build of rrd as the RR (e.g. the container image's,
+    /// chrooted): `program args` run in the RR's namespace, logged to the
+    /// lab's rrd.log, stopped with the lab. (Used by tests/image_smoke,
+    /// which includes this file.)
+    #[allow(dead_code)]
+    pub fn start_rrd_with(&mut self, program: &str, args: &[&str]) {
+        let mut cmd = self.rr.command(program);
+        cmd.args(args);
+        self.rrd = Some(Process::spawn("rrd", cmd, self.lab.path("rrd.log")));
+    }
+
     /// Run an rrd subcommand in drop-in mode as RR `ip`.
     pub fn dropin(&self, args: &[&str], ip: &str) -> std::process::Output {
         self.dropin_command(args, ip).output().expect("run rrd")

@@ -79,7 +79,7 @@ async fn render_case(case: &str) {
         &server.url(),
         &Credentials {
             token: Some("rrd-test-token".into()),
-            tls: None,
+            ..Credentials::default()
         },
     );
     let config = dir.path().join("rrd.toml");

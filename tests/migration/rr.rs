@@ -105,7 +105,7 @@ impl ManagedRr {
              binary = \"{bird}\"\nbinary_v6 = \"{bird6}\"\n\
              [engine.gobgp]\nmanage_process = true\napi = \"127.0.0.1:50051\"\nstate_dir = \"{state}\"\n\
              binary = \"{gobgpd}\"\nlog_file = \"{glog}\"\n\n\
-             [http]\nlisten = \"{HTTP}\"\n\n[log]\nlevel = \"info\"\n",
+             [http]\nlisten = \"{HTTP}\"\nadmin_socket = \"{admin}\"\n\n[log]\nlevel = \"info\"\n",
             ip = self.host.ipv4,
             topology = self.topology.display(),
             bc = p("rr-bird.conf"),
@@ -117,6 +117,7 @@ impl ManagedRr {
             state = p("gobgp-state"),
             gobgpd = bins::gobgpd().display(),
             glog = p("gobgpd.log"),
+            admin = p("rrd.sock"),
         );
         std::fs::write(&self.config, text).expect("write rrd.toml");
     }

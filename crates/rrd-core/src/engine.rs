@@ -6,8 +6,16 @@
 //! [`BgpEngine::apply`]: file-based engines (BIRD) render the whole config and
 //! let the daemon restart only changed sessions; API engines (GoBGP) apply
 //! the plan peer by peer. [`StartMode`] and [`StopMode`] exist for the
-//! BIRD <-> GoBGP migration: stop one daemon without NOTIFICATIONs, start the
-//! other as a restarting speaker so clients keep forwarding on stale routes.
+//! migration between daemons: stop one daemon without NOTIFICATIONs, start
+//! the other as a restarting speaker so clients keep forwarding on stale
+//! routes.
+//!
+//! Everything the binary needs to know about a particular daemon sits
+//! behind this contract: what a user reads ([`BgpEngine::render`]), which
+//! daemon processes rrd runs ([`BgpEngine::running_daemons`]) and whether
+//! the engine can take part in a migration
+//! ([`BgpEngine::prepare_migration`]). A new engine is one crate plus a line
+//! of wiring in the binary.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -21,7 +29,7 @@ use crate::plan::Plan;
 /// What an engine is, for logs and status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EngineInfo {
-    /// `bird`, `gobgp`.
+    /// `bird`, `gobgp`, `frr`: the value of `engine.kind`.
     pub kind: &'static str,
     /// Daemon version, when known (`BIRD 2.0.12`, `gobgpd 3.10.0`).
     pub version: Option<String>,
@@ -48,6 +56,31 @@ pub enum StopMode {
     /// No NOTIFICATION (BIRD 2 `graceful restart`, SIGKILL otherwise):
     /// peers with graceful restart keep our routes as stale.
     PreserveForwarding,
+}
+
+/// Which side of a migration an engine is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum MigrationRole {
+    /// The engine whose daemon holds the RR now; it is stopped without
+    /// NOTIFICATIONs (and restarted as a restarting speaker on a rollback).
+    Source,
+    /// The engine whose daemon takes over as a restarting speaker.
+    Target,
+}
+
+/// A daemon process that rrd runs for an engine (`manage_process`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DaemonProcess {
+    /// The program, as an operator knows it (`bird`, `bird6`, `gobgpd`,
+    /// `bgpd`).
+    pub name: String,
+    pub pid: u32,
+}
+
+impl std::fmt::Display for DaemonProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (pid {})", self.name, self.pid)
+    }
 }
 
 /// BGP finite-state-machine state of one session.
@@ -148,6 +181,10 @@ pub enum DaemonState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Observation {
     pub daemon: DaemonState,
+    /// Every BGP session the daemon holds, the ones rrd did not write
+    /// included (a protocol added to bird.conf by hand, a peer added with
+    /// `gobgp neighbor add`): the runtime compares these with what it
+    /// applied and reports the difference as drift.
     pub sessions: Vec<SessionStatus>,
 }
 
@@ -182,6 +219,14 @@ pub enum EngineError {
         engine: &'static str,
         reason: String,
     },
+    /// The engine, as configured or as its daemon stands, cannot do what
+    /// was asked (a migration with a daemon rrd does not run, a source
+    /// daemon that is not running).
+    #[error("{engine}: {reason}")]
+    Precondition {
+        engine: &'static str,
+        reason: String,
+    },
     #[error("{engine}: {operation} failed: {source}")]
     Failed {
         engine: &'static str,
@@ -205,9 +250,44 @@ impl EngineError {
 /// A BGP daemon that rrd drives.
 ///
 /// Implementations: BIRD 1.6 / 2.x (config file + control socket), GoBGP
-/// (gRPC).
+/// (gRPC), FRR (bgpd, vtysh).
 pub trait BgpEngine: Send + 'static {
     fn info(&self) -> EngineInfo;
+
+    /// `desired` as the daemon's users read it (`rrd render`): BIRD's
+    /// configuration file(s), gobgpd's TOML configuration, FRR's
+    /// configuration. Validates like [`BgpEngine::apply`] (an error here
+    /// is the error an apply would give) and touches nothing.
+    fn render(&self, desired: &RrConfig) -> Result<String, EngineError>;
+
+    /// The daemon processes that rrd runs for this engine's configuration
+    /// and that are alive now, whoever manages them (PID files): how
+    /// `rrd run` notices a daemon a migration left for another engine, and
+    /// how `rrd migrate` names the daemon it leaves running. Empty when rrd
+    /// does not manage the daemon.
+    fn running_daemons(&self) -> Vec<DaemonProcess> {
+        Vec::new()
+    }
+
+    /// Before a migration touches anything: refuse what this engine cannot
+    /// do as `role` ([`EngineError::Precondition`]; e.g. stop its daemon
+    /// without NOTIFICATIONs, or restart it as a restarting speaker, when
+    /// rrd does not run it), check that a source's daemon runs now (a
+    /// migration never starts the daemon it moves away from), and make the
+    /// daemon outlive the engine. Returns warnings for the operator.
+    /// Engines that cannot take part in a migration keep the default.
+    fn prepare_migration(
+        &mut self,
+        role: MigrationRole,
+    ) -> impl Future<Output = Result<Vec<String>, EngineError>> + Send {
+        let engine = self.info().kind;
+        async move {
+            Err(EngineError::Precondition {
+                engine,
+                reason: format!("this engine cannot be a migration's {role:?}"),
+            })
+        }
+    }
 
     /// Attach to the daemon, starting it first when rrd manages the process.
     fn start(&mut self, mode: StartMode) -> impl Future<Output = Result<(), EngineError>> + Send;
@@ -224,8 +304,16 @@ pub trait BgpEngine: Send + 'static {
         plan: &Plan,
     ) -> impl Future<Output = Result<ApplyReport, EngineError>> + Send;
 
-    /// Session states and route counts.
+    /// Session states and route counts of every BGP session the daemon
+    /// holds, also those rrd did not write ([`Observation::sessions`]).
     fn observe(&mut self) -> impl Future<Output = Result<Observation, EngineError>> + Send;
+
+    /// How often rrd's supervisor restarted the daemon after it died, since
+    /// this engine started (0 when rrd does not manage the process). Only
+    /// read, never reset: the runtime turns increases into a counter.
+    fn daemon_restarts(&self) -> u64 {
+        0
+    }
 
     /// Stop the daemon (managed) or detach from it.
     fn stop(&mut self, mode: StopMode) -> impl Future<Output = Result<(), EngineError>> + Send;

@@ -27,8 +27,8 @@ pub mod testing;
 
 pub use desired::{DesiredState, Touched};
 pub use engine::{
-    ApplyReport, BgpEngine, DaemonState, EngineError, EngineInfo, Observation, Recovery,
-    SessionState, SessionStatus, StartMode, StopMode,
+    ApplyReport, BgpEngine, DaemonProcess, DaemonState, EngineError, EngineInfo, MigrationRole,
+    Observation, Recovery, SessionState, SessionStatus, StartMode, StopMode,
 };
 pub use model::{
     Asn, ClusterId, Defaults, Family, GracefulRestart, Neighbor, NextHop, Node, NodeBgpConfig,

@@ -35,6 +35,10 @@ pub enum SourceStatus {
     Unreachable { error: String, retry_in: Duration },
     /// Watch history lost; a full re-read is under way.
     Resyncing { reason: String },
+    /// The source found out what exactly it reads (the Kubernetes source:
+    /// which API group serves Calico's resources): the location status
+    /// shows from now on.
+    Located { location: String },
 }
 
 /// One item of a source's stream.

@@ -72,7 +72,7 @@ fn peer_doc(name: &str, p: &PeerSpec, nodes: usize) -> Value {
         1 => spec["node"] = json!(format!("node-{}", usize::from(p.node_side) % nodes)),
         _ => spec["nodeSelector"] = json!(SELECTORS[usize::from(p.node_side) % SELECTORS.len()]),
     }
-    if p.peer_side % 2 == 0 {
+    if p.peer_side.is_multiple_of(2) {
         spec["peerIP"] = json!(PEER_IPS[usize::from(p.peer_side / 2) % PEER_IPS.len()]);
         spec["asNumber"] = json!(p.asn);
     } else {

@@ -1,40 +1,89 @@
-//! The HTTP side of a running rrd: `/healthz`, `/readyz`, `/metrics`
-//! (Prometheus), `/status` (JSON, read by `rrd status`) and `POST /apply`
-//! (`rrd apply --allow-mass-removal`).
+//! The HTTP side of a running rrd, on two listeners:
+//!
+//! * the scrape listener (`http.listen`, TCP): `/healthz`, `/readyz`,
+//!   `/metrics` (Prometheus), `/status` (JSON) — read-only, safe to expose
+//!   to a Prometheus server or a kubelet;
+//! * the admin listener (`http.admin_socket`, a Unix socket only root can
+//!   open): `/status` and `POST /apply` (`rrd status`, `rrd apply
+//!   --allow-mass-removal`). Nothing that changes rrd's behaviour is served
+//!   on the scrape port.
 
-use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use tokio::net::{TcpListener, UnixListener};
 
 use crate::reconciler::{Control, ControlHandle};
 
-/// The router, separate from serving so tests can call it directly.
+/// The read-only router of the scrape listener.
 pub fn router(handle: ControlHandle) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
+        .with_state(handle)
+}
+
+/// The router of the admin socket: status and the mutating endpoints.
+pub fn admin_router(handle: ControlHandle) -> Router {
+    Router::new()
+        .route("/status", get(status))
         .route("/apply", post(apply))
         .with_state(handle)
 }
 
-/// Bind `listen` and serve until the task is dropped.
-pub async fn serve(listen: SocketAddr, handle: ControlHandle) -> std::io::Result<()> {
-    serve_on(tokio::net::TcpListener::bind(listen).await?, handle).await
+/// Serve the scrape endpoints on an already bound listener (bind errors
+/// surface at start-up).
+pub async fn serve_on(listener: TcpListener, handle: ControlHandle) -> std::io::Result<()> {
+    axum::serve(listener, router(handle)).await
 }
 
-/// Serve on an already bound listener (bind errors surface at start-up).
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    handle: ControlHandle,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(handle)).await
+/// Why the admin socket could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminSocketError {
+    #[error("{path}: another rrd answers on this admin socket")]
+    InUse { path: String },
+    #[error("{path}: {source}")]
+    Bind {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Bind the admin socket at `path`, readable and writable by its owner
+/// only. A socket file nobody answers on (left by a killed rrd) is
+/// replaced; one a running rrd answers on is refused.
+pub async fn bind_admin(path: &Path) -> Result<UnixListener, AdminSocketError> {
+    let shown = path.display().to_string();
+    let bind_err = |source| AdminSocketError::Bind {
+        path: shown.clone(),
+        source,
+    };
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            return Err(AdminSocketError::InUse { path: shown });
+        }
+        std::fs::remove_file(path).map_err(bind_err)?;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(bind_err)?;
+    }
+    let listener = UnixListener::bind(path).map_err(bind_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
+    Ok(listener)
+}
+
+/// Serve the admin endpoints on a bound admin socket.
+pub async fn serve_admin(listener: UnixListener, handle: ControlHandle) -> std::io::Result<()> {
+    axum::serve(listener, admin_router(handle)).await
 }
 
 async fn healthz(State(h): State<ControlHandle>) -> impl IntoResponse {
@@ -65,6 +114,12 @@ async fn readyz(State(h): State<ControlHandle>) -> impl IntoResponse {
         format!("engine: {e}")
     } else if let Some(e) = &s.compute_error {
         e.clone()
+    } else if let Some(d) = &s.drift {
+        format!(
+            "the daemon differs from what rrd applied ({}); repaired at {}",
+            d.drift.summary(),
+            d.repair_at_unix
+        )
     } else {
         "not yet applied".to_string()
     };
@@ -74,11 +129,25 @@ async fn readyz(State(h): State<ControlHandle>) -> impl IntoResponse {
     )
 }
 
-async fn metrics(State(h): State<ControlHandle>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::metrics::render(&h.status()),
-    )
+/// OpenMetrics for scrapers that ask for it (Prometheus does), the classic
+/// text format otherwise.
+async fn metrics(State(h): State<ControlHandle>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let text = h.metrics();
+    if crate::metrics::wants_openmetrics(accept) {
+        (
+            [(
+                header::CONTENT_TYPE,
+                crate::metrics::OPENMETRICS_CONTENT_TYPE,
+            )],
+            text,
+        )
+    } else {
+        (
+            [(header::CONTENT_TYPE, crate::metrics::CLASSIC_CONTENT_TYPE)],
+            crate::metrics::classic(&text),
+        )
+    }
 }
 
 async fn status(State(h): State<ControlHandle>) -> impl IntoResponse {

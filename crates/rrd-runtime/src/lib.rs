@@ -13,12 +13,15 @@
 //!
 //! One task owns all state; the HTTP server and the CLI talk to it through
 //! [`Control`] messages and read [`Status`] snapshots from a watch channel.
+//! Each observation of the daemon is also compared with what rrd applied
+//! ([`drift`]) and feeds the per-peer [`metrics`].
 //!
 //! [`migration`] moves an RR from one daemon to another (docs/migration.md) through
 //! the same engine contract, outside the loop (`rrd migrate`).
 
 mod backoff;
 pub mod debounce;
+pub mod drift;
 pub mod http;
 pub mod metrics;
 pub mod migration;

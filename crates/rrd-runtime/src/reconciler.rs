@@ -20,6 +20,7 @@
 //!   topology changes (or the periodic resync).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use rrd_core::{
     plan, plan_sessions, BgpEngine, DaemonState, DesiredState, EngineError, EventSink, PeerSource,
@@ -31,6 +32,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::debounce::Debounce;
+use crate::drift::DriftWatch;
+use crate::metrics::Metrics;
 use crate::settings::RuntimeSettings;
 use crate::status::{now_unix, DesiredSession, PendingRemoval, Status};
 
@@ -48,6 +51,7 @@ pub enum Control {
 pub struct ControlHandle {
     tx: mpsc::Sender<Control>,
     status: watch::Receiver<Status>,
+    metrics: Arc<Metrics>,
 }
 
 impl ControlHandle {
@@ -61,6 +65,11 @@ impl ControlHandle {
 
     pub fn subscribe(&self) -> watch::Receiver<Status> {
         self.status.clone()
+    }
+
+    /// The Prometheus exposition of the current status.
+    pub fn metrics(&self) -> String {
+        self.metrics.render(&self.status())
     }
 }
 
@@ -81,6 +90,7 @@ pub struct Reconciler<S, E> {
     status_tx: watch::Sender<Status>,
     control_tx: mpsc::Sender<Control>,
     control_rx: mpsc::Receiver<Control>,
+    metrics: Arc<Metrics>,
 }
 
 /// Loop-local state that is not published.
@@ -105,6 +115,7 @@ struct LoopState {
     last_diagnostics: Vec<String>,
     /// The last observation found the daemon unreachable.
     daemon_was_down: bool,
+    drift: DriftWatch,
 }
 
 impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
@@ -122,8 +133,10 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
         status.engine.kind = engine_info.kind.into();
         status.engine.version = engine_info.version;
         status.engine.endpoint = engine_info.endpoint;
+        let metrics = Arc::new(Metrics::new(engine_info.kind, source_info.kind));
         let (status_tx, _) = watch::channel(status);
         Reconciler {
+            metrics,
             source,
             engine,
             identity,
@@ -138,6 +151,7 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
         ControlHandle {
             tx: self.control_tx.clone(),
             status: self.status_tx.subscribe(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -152,6 +166,7 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
             settings,
             status_tx,
             control_rx,
+            metrics,
             ..
         } = self;
         let source_kind = source.info().kind;
@@ -171,11 +186,13 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
                 allow_mass_removal: false,
                 last_diagnostics: Vec::new(),
                 daemon_was_down: false,
+                drift: DriftWatch::default(),
             },
             engine,
             identity,
             settings,
             status_tx,
+            metrics,
         };
         driver.run(source_kind, events, control_rx, shutdown).await
     }
@@ -188,6 +205,7 @@ struct Driver<E> {
     identity: RrIdentity,
     settings: RuntimeSettings,
     status_tx: watch::Sender<Status>,
+    metrics: Arc<Metrics>,
 }
 
 impl<E: BgpEngine> Driver<E> {
@@ -287,8 +305,7 @@ impl<E: BgpEngine> Driver<E> {
                 };
                 self.update(|s| {
                     s.source.synced = true;
-                    s.source.connected = true;
-                    s.source.last_error = None;
+                    reachable(s);
                     s.source.snapshots += 1;
                 });
                 self.mark_dirty(touched);
@@ -311,20 +328,22 @@ impl<E: BgpEngine> Driver<E> {
             }
             SourceEvent::Status(SourceStatus::Connected) => {
                 info!("datastore reachable again");
-                self.update(|s| {
-                    s.source.connected = true;
-                    s.source.last_error = None;
-                });
+                self.update(reachable);
             }
             SourceEvent::Status(SourceStatus::Unreachable { error, retry_in }) => {
                 warn!(error = %error, retry_in = ?retry_in, "datastore unreachable; keeping the last applied configuration");
                 self.update(|s| {
                     s.source.connected = false;
                     s.source.last_error = Some(error);
+                    s.source.unreachable_since_unix.get_or_insert_with(now_unix);
                 });
             }
             SourceEvent::Status(SourceStatus::Resyncing { reason }) => {
                 info!(reason = %reason, "source re-reading the datastore");
+            }
+            SourceEvent::Status(SourceStatus::Located { location }) => {
+                info!(location = %location, "datastore located");
+                self.update(|s| s.source.location = location);
             }
         }
     }
@@ -396,11 +415,15 @@ impl<E: BgpEngine> Driver<E> {
 
         // A held-back mass removal is always judged on the whole plan.
         let full = full || self.st.held_back.is_some();
+        let partial = match (&self.st.held, &touched) {
+            (Some(_), Touched::Sessions(_) | Touched::Nothing) => !full,
+            _ => false,
+        };
         let (plan, held_sessions) = match (&self.st.held, &touched) {
-            (Some(held), Touched::Sessions(keys)) if !full => {
+            (Some(held), Touched::Sessions(keys)) if partial => {
                 (plan_sessions(desired, held, keys), held.neighbors.len())
             }
-            (Some(held), Touched::Nothing) if !full => (Plan::default(), held.neighbors.len()),
+            (Some(held), _) if partial => (Plan::default(), held.neighbors.len()),
             _ => {
                 let held = match self.engine.held().await {
                     Ok(h) => h,
@@ -412,12 +435,19 @@ impl<E: BgpEngine> Driver<E> {
                 (plan, sessions.unwrap_or(0))
             }
         };
+        // What the drift watch compares observations with.
+        let applied_keys = match &touched {
+            Touched::Sessions(keys) if partial => Some(keys),
+            _ => None,
+        };
         if plan.is_empty() {
+            self.st.drift.applied(desired, applied_keys);
             self.st.backoff.reset();
             self.st.held_back = None;
             self.st.allow_mass_removal = false;
             self.update(|s| {
-                s.in_sync = true;
+                // An empty plan repairs no drift: it stays out of sync.
+                s.in_sync = s.drift.is_none();
                 s.pending_mass_removal = None;
                 s.applies.noop += 1;
                 s.engine.last_error = None;
@@ -438,8 +468,12 @@ impl<E: BgpEngine> Driver<E> {
         let Ok(desired) = store.config() else {
             return;
         };
-        match self.engine.apply(desired, &plan).await {
+        let started = Instant::now();
+        let applied = self.engine.apply(desired, &plan).await;
+        self.metrics.apply_took(started.elapsed());
+        match applied {
             Ok(report) => {
+                self.st.drift.applied(desired, applied_keys);
                 self.st.backoff.reset();
                 self.st.held_back = None;
                 self.st.allow_mass_removal = false;
@@ -518,6 +552,7 @@ impl<E: BgpEngine> Driver<E> {
         let since_unix = now_unix().saturating_sub(now.duration_since(since).as_secs());
         self.update(|s| {
             s.in_sync = false;
+            s.applies.held += 1;
             s.pending_mass_removal = Some(PendingRemoval {
                 removes,
                 held_sessions,
@@ -567,13 +602,39 @@ impl<E: BgpEngine> Driver<E> {
         };
         let unconfigured = observation.daemon == DaemonState::Unconfigured;
         let version = self.engine.info().version;
+        let restarts = self.engine.daemon_restarts();
+        if unconfigured {
+            self.st.drift.forget();
+        }
+        let verdict = self.st.drift.observe(
+            &observation.sessions,
+            Instant::now(),
+            now_unix(),
+            self.settings.resync_interval,
+        );
+        crate::drift::log(&verdict);
+        self.metrics
+            .observe_sessions(&observation.sessions, &self.status_tx.borrow().desired);
         self.update(|s| {
             s.engine.daemon = daemon;
             if version.is_some() {
                 s.engine.version = version;
             }
+            s.engine.daemon_restarts = restarts;
             s.sessions = observation.sessions;
+            if verdict.report.is_some() {
+                s.in_sync = false;
+            } else if verdict.changed && s.engine.rejected.is_none() {
+                // Drift gone (repaired, or undone by hand).
+                s.in_sync = s.pending_mass_removal.is_none() && s.engine.last_error.is_none();
+            }
+            s.drift = verdict.report;
+            s.applies.drift_repairs += u64::from(verdict.repair);
         });
+        if verdict.repair {
+            self.st.held = None;
+            self.reconcile(true).await;
+        }
         if unconfigured && self.st.store.is_some() && self.st.retry_at.is_none() {
             warn!("the daemon holds no configuration (restarted?); re-creating it");
             self.st.held = None;
@@ -596,12 +657,22 @@ impl<E: BgpEngine> Driver<E> {
             warn!(daemon = %text, "BGP daemon unreachable");
         }
         self.st.daemon_was_down = true;
+        self.metrics.daemon_unobservable();
         self.update(|s| {
             s.engine.daemon = text;
             s.in_sync = false;
             s.sessions.clear();
         });
     }
+}
+
+/// The datastore answers (again).
+fn reachable(s: &mut Status) {
+    if s.source.unreachable_since_unix.take().is_some() {
+        s.source.reconnects += 1;
+    }
+    s.source.connected = true;
+    s.source.last_error = None;
 }
 
 /// Publish the desired sessions: with `incremental`, only those `touched`

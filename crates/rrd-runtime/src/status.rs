@@ -29,6 +29,12 @@ pub struct SourceView {
     pub last_rejection: Option<String>,
     pub snapshots: u64,
     pub change_batches: u64,
+    /// Times the datastore became reachable again after an outage.
+    #[serde(default)]
+    pub reconnects: u64,
+    /// Since when the datastore is unreachable (`None` while reachable).
+    #[serde(default)]
+    pub unreachable_since_unix: Option<u64>,
 }
 
 /// The daemon side.
@@ -42,6 +48,9 @@ pub struct EngineView {
     pub last_error: Option<String>,
     /// The daemon refused the last configuration (it runs the one before).
     pub rejected: Option<String>,
+    /// Times rrd's supervisor restarted the daemon after it died.
+    #[serde(default)]
+    pub daemon_restarts: u64,
 }
 
 /// Apply counters since start.
@@ -55,6 +64,12 @@ pub struct ApplyCounters {
     pub rejected: u64,
     /// Applies that failed otherwise (unreachable daemon, I/O).
     pub failed: u64,
+    /// Reconciles held back by the mass-removal guard.
+    #[serde(default)]
+    pub held: u64,
+    /// Full reconciles started because the daemon drifted.
+    #[serde(default)]
+    pub drift_repairs: u64,
     pub last_apply_unix: Option<u64>,
     pub last_plan: Option<String>,
 }
@@ -114,11 +129,14 @@ pub struct Status {
     /// The engine holds exactly the desired configuration.
     pub in_sync: bool,
     pub sessions: Vec<SessionStatus>,
+    /// The daemon holds other sessions than rrd applied (hand edits).
+    #[serde(default)]
+    pub drift: Option<crate::drift::DriftReport>,
 }
 
 impl Status {
     /// Ready = the datastore was read, is reachable, and the daemon holds
-    /// what it says.
+    /// what it says (no drift: `in_sync` is false while there is).
     pub fn ready(&self) -> bool {
         self.source.synced
             && self.source.connected

@@ -325,7 +325,7 @@ async fn rejected_configuration_is_reported_and_the_old_one_kept() {
         .await;
     assert!(!s.ready());
     assert_eq!(r.engine.state().held.as_ref(), Some(&desired_seed()));
-    let metrics = rrd_runtime::metrics::render(&s);
+    let metrics = r.handle.metrics();
     assert!(
         metrics.contains("rrd_engine_config_rejected 1"),
         "{metrics}"
@@ -383,5 +383,59 @@ async fn unreachable_daemon_makes_the_runtime_not_ready_until_it_is_back() {
     r.engine.forget_everything();
     r.wait_for("ready again", Status::ready).await;
     assert_eq!(r.engine.state().held.as_ref(), Some(&desired_seed()));
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_added_by_hand_is_drift_reported_then_repaired_within_the_resync_interval() {
+    let settings = RuntimeSettings::default();
+    let resync = settings.resync_interval;
+    let r = start(FakeEngine::default(), settings);
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    let by_hand = {
+        let mut n = desired_seed().neighbors.values().next().unwrap().clone();
+        n.address = "198.51.100.99".parse().unwrap();
+        n
+    };
+    let key = rrd_core::PeerKey("by_hand".into());
+    r.engine
+        .state()
+        .held
+        .as_mut()
+        .unwrap()
+        .neighbors
+        .insert(key.clone(), by_hand);
+    let seen_at = tokio::time::Instant::now();
+    let s = r.wait_for("drift", |s| s.drift.is_some()).await;
+    let drift = &s.drift.as_ref().unwrap().drift;
+    assert_eq!(drift.unexpected, ["by_hand (198.51.100.99)"]);
+    assert!(!s.in_sync && !s.ready(), "drift is not in sync: {s:#?}");
+    let metrics = r.handle.metrics();
+    assert!(
+        metrics.contains("rrd_drift_sessions{kind=\"unexpected\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("role=\"unmanaged\""),
+        "the hand-added session has per-peer series: {metrics}"
+    );
+    let s = r
+        .wait_for("drift repaired", |s| s.drift.is_none() && s.ready())
+        .await;
+    assert!(
+        seen_at.elapsed() <= resync + Duration::from_secs(2),
+        "repaired after {:?}",
+        seen_at.elapsed()
+    );
+    assert!(!r
+        .engine
+        .state()
+        .held
+        .as_ref()
+        .unwrap()
+        .neighbors
+        .contains_key(&key));
+    assert!(s.sessions.iter().all(|x| x.key != key));
     r.stop().await;
 }

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+use crate::config::EngineKind;
 
 /// Keeps BGP route reflectors configured from a datastore (etcd, Kubernetes,
 /// Consul, a file) by driving BIRD or GoBGP.
@@ -34,10 +36,14 @@ pub enum Command {
     },
     /// Show the sessions of a running rrd, like `calicoctl node status`.
     Status {
-        /// Address of the running rrd's HTTP endpoint (default: from the
-        /// configuration's `http.listen`).
-        #[arg(long)]
+        /// Read the status from the running rrd's read-only HTTP listener
+        /// (`host:port`, its `http.listen`) instead of its admin socket.
+        #[arg(long, conflicts_with = "socket")]
         url: Option<String>,
+        /// The running rrd's admin socket (default: the configuration's
+        /// `http.admin_socket`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
         /// Print the raw status JSON.
         #[arg(long)]
         json: bool,
@@ -58,12 +64,12 @@ pub enum Command {
         /// The new AS number; omit to show.
         asn: Option<String>,
     },
-    /// Move this RR from BIRD to GoBGP (or back) without a routing outage.
+    /// Move this RR to another daemon without a routing outage.
     #[command(long_about = MIGRATE_ABOUT)]
     Migrate {
-        /// The daemon to move to; the other one is the daemon running now.
+        /// The daemon to move to; engine.kind names the daemon running now.
         #[arg(long, value_enum)]
-        to: MigrateTarget,
+        to: EngineKind,
         /// From the old daemon's stop until the new one must hold every
         /// session with End-of-RIB exchanged and the same route counts;
         /// otherwise rrd rolls back. Keep it well under the restart time
@@ -76,29 +82,25 @@ pub enum Command {
         /// Confirm a change that the mass-removal guard holds back.
         #[arg(long)]
         allow_mass_removal: bool,
+        /// The running rrd's admin socket (default: the configuration's
+        /// `http.admin_socket`).
         #[arg(long)]
-        url: Option<String>,
+        socket: Option<PathBuf>,
     },
 }
 
-/// The daemon `rrd migrate` moves to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MigrateTarget {
-    Gobgp,
-    Bird,
-}
-
 const MIGRATE_ABOUT: &str = "\
-Move this RR from BIRD to GoBGP (--to gobgp) or back (--to bird) without a
-routing outage: the running daemon stops without NOTIFICATIONs
-(BIRD 2 `graceful restart`, SIGKILL for BIRD 1.6 and gobgpd), so clients keep
-its routes as stale; the other daemon starts as a graceful-restart
-restarting speaker (R and F bits: GoBGP local_restarting, BIRD -R) with every
-session; once every session is Established, End-of-RIB was exchanged and
-route counts match, the new daemon holds the RR. Otherwise it is stopped the
-same way and the old daemon comes back with `-R` / local_restarting.
+Move this RR from the daemon engine.kind names to another one (--to bird,
+gobgp, ...) without a routing outage: the running daemon stops without
+NOTIFICATIONs (BIRD 2 `graceful restart`, SIGKILL for BIRD 1.6 and gobgpd),
+so clients keep its routes as stale; the other daemon starts as a
+graceful-restart restarting speaker (R and F bits: GoBGP local_restarting,
+BIRD -R) with every session; once every session is Established, End-of-RIB
+was exchanged and route counts match, the new daemon holds the RR. Otherwise
+it is stopped the same way and the old daemon comes back as a restarting
+speaker.
 
-Needs both [engine.bird] and [engine.gobgp] with manage_process = true (and
+Needs both daemons' [engine.<kind>] tables with manage_process = true (and
 engine.gobgp.log_file, so that gobgpd outlives this command's output).
 Refused before anything is stopped unless the old daemon holds exactly what
 the datastore implies, every session is Established with graceful restart

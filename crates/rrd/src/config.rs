@@ -55,9 +55,9 @@ pub enum SourceKind {
     Consul,
 }
 
-/// `[engine]`: which daemon, plus one table per kind (both may be present,
-/// as during a BIRD -> GoBGP migration).
-#[derive(Debug, Deserialize)]
+/// `[engine]`: which daemon, plus one table per kind (several may be
+/// present, as during a migration between daemons).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSection {
     pub kind: EngineKind,
@@ -67,27 +67,41 @@ pub struct EngineSection {
     #[cfg(feature = "engine-gobgp")]
     #[serde(default)]
     pub gobgp: rrd_engine_gobgp::GobgpConfig,
+    #[cfg(feature = "engine-frr")]
+    #[serde(default)]
+    pub frr: rrd_engine_frr::FrrConfig,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+/// Also `rrd migrate --to <kind>`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum EngineKind {
+    #[default]
     Bird,
     Gobgp,
+    Frr,
 }
 
-/// `[http]`: the status/metrics endpoint.
+/// `[http]`: the read-only scrape listener and the admin socket.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// Where `/metrics`, `/healthz`, `/readyz`, `/status` are served.
+    /// Where `/metrics`, `/healthz`, `/readyz`, `/status` are served
+    /// (read-only).
     pub listen: SocketAddr,
+    /// Unix socket (mode 0600) serving `/status` and `POST /apply`: what
+    /// `rrd status` and `rrd apply` talk to.
+    pub admin_socket: PathBuf,
 }
+
+/// Default of `http.admin_socket`.
+pub const DEFAULT_ADMIN_SOCKET: &str = "/run/rrd/rrd.sock";
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9180)),
+            admin_socket: PathBuf::from(DEFAULT_ADMIN_SOCKET),
         }
     }
 }

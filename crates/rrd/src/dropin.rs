@@ -7,7 +7,8 @@
 //! rrd-only variables: `RRD_ETCD_API` (`v2` default, `v3`), `RRD_BIRD_VERSION`
 //! (`2` default, `1.6`), `RRD_STATE_DIR` (BIRD's files, default
 //! `/var/lib/rrd`), `RRD_RUN_DIR` (BIRD's sockets, default `/run/rrd`),
-//! `RRD_BIRD_BINARY` / `RRD_BIRD6_BINARY`, `RRD_HTTP_LISTEN`.
+//! `RRD_BIRD_BINARY` / `RRD_BIRD6_BINARY`, `RRD_HTTP_LISTEN`. The admin
+//! socket (`rrd status`, `rrd apply`) is `rrd.sock` in `RRD_RUN_DIR`.
 
 use std::path::PathBuf;
 
@@ -50,7 +51,10 @@ pub fn config_from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<C
     if let Some(b) = var("RRD_BIRD6_BINARY") {
         bird.binary_v6 = b.into();
     }
-    let mut http = HttpConfig::default();
+    let mut http = HttpConfig {
+        admin_socket: run.join("rrd.sock"),
+        ..HttpConfig::default()
+    };
     if let Some(listen) = var("RRD_HTTP_LISTEN") {
         http.listen = listen
             .parse()
@@ -71,8 +75,7 @@ pub fn config_from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<C
         engine: EngineSection {
             kind: EngineKind::Bird,
             bird,
-            #[cfg(feature = "engine-gobgp")]
-            gobgp: Default::default(),
+            ..EngineSection::default()
         },
         runtime: Default::default(),
         http,

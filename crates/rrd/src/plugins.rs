@@ -2,8 +2,9 @@
 //! cargo feature of its plugin; the runtime stays generic over the traits.
 
 use rrd_core::{
-    ApplyReport, BgpEngine, EngineError, EngineInfo, EventSink, Observation, PeerSource, Plan,
-    RrConfig, SourceError, SourceInfo, StartMode, StopMode, Topology,
+    ApplyReport, BgpEngine, DaemonProcess, EngineError, EngineInfo, EventSink, MigrationRole,
+    Observation, PeerSource, Plan, RrConfig, SourceError, SourceInfo, StartMode, StopMode,
+    Topology,
 };
 
 use crate::config::{Config, EngineKind, SourceKind};
@@ -21,30 +22,104 @@ pub enum AnySource {
     Kubernetes(Box<rrd_source_kubernetes::KubernetesSource>),
 }
 
-/// The configured engine.
-#[derive(Debug)]
-pub enum AnyEngine {
-    #[cfg(feature = "engine-bird")]
-    Bird(Box<rrd_engine_bird::BirdEngine>),
-    #[cfg(feature = "engine-gobgp")]
-    Gobgp(Box<rrd_engine_gobgp::GobgpEngine>),
-}
-
 /// The error of an arm whose plugin this build left out (unused when every
 /// plugin is built).
-#[cfg_attr(
-    all(
-        feature = "source-file",
-        feature = "source-etcd",
-        feature = "source-consul",
-        feature = "source-kubernetes",
-        feature = "engine-bird",
-        feature = "engine-gobgp"
-    ),
-    allow(dead_code)
-)]
+#[allow(dead_code)]
 fn not_built(what: &str, feature: &str) -> anyhow::Error {
     anyhow::anyhow!("{what} is not part of this build (cargo feature `{feature}`)")
+}
+
+/// The engines, one line each: `Variant "cargo-feature" table Type;`.
+/// Generates [`AnyEngine`], its construction from the configuration and
+/// its [`BgpEngine`] implementation, which hands every call to the engine
+/// of the arm. The variant is also the [`EngineKind`] (`engine.kind`,
+/// `rrd migrate --to`); `table` is the field of `[engine]` that configures
+/// it (a type with `validate()`; the engine has `new(table)`).
+macro_rules! engines {
+    ($($variant:ident $feature:literal $table:ident $engine:ty;)*) => {
+        /// The configured engine.
+        #[derive(Debug)]
+        pub enum AnyEngine {
+            $(#[cfg(feature = $feature)] $variant(Box<$engine>),)*
+        }
+
+        impl AnyEngine {
+            /// The engine of `kind`, configured from its `[engine.<kind>]`
+            /// table (checked first).
+            pub fn of_kind(config: &Config, kind: EngineKind) -> anyhow::Result<AnyEngine> {
+                match kind {
+                    $(
+                        #[cfg(feature = $feature)]
+                        EngineKind::$variant => {
+                            let table = &config.engine.$table;
+                            table.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+                            Ok(AnyEngine::$variant(Box::new(<$engine>::new(table.clone()))))
+                        }
+                        #[cfg(not(feature = $feature))]
+                        EngineKind::$variant => Err(not_built(
+                            concat!("the engine `", stringify!($table), "`"),
+                            $feature,
+                        )),
+                    )*
+                }
+            }
+        }
+
+        /// Each call goes to the engine of the arm.
+        macro_rules! each_engine {
+            ($on:expr, $e:ident => $call:expr) => {
+                match $on { $(#[cfg(feature = $feature)] AnyEngine::$variant($e) => $call,)* }
+            };
+        }
+    };
+}
+
+engines! {
+    Bird "engine-bird" bird rrd_engine_bird::BirdEngine;
+    Gobgp "engine-gobgp" gobgp rrd_engine_gobgp::GobgpEngine;
+    Frr "engine-frr" frr rrd_engine_frr::FrrEngine;
+}
+
+impl BgpEngine for AnyEngine {
+    fn info(&self) -> EngineInfo {
+        each_engine!(self, e => e.info())
+    }
+
+    fn render(&self, desired: &RrConfig) -> Result<String, EngineError> {
+        each_engine!(self, e => e.render(desired))
+    }
+
+    fn running_daemons(&self) -> Vec<DaemonProcess> {
+        each_engine!(self, e => e.running_daemons())
+    }
+
+    async fn prepare_migration(&mut self, role: MigrationRole) -> Result<Vec<String>, EngineError> {
+        each_engine!(self, e => e.prepare_migration(role).await)
+    }
+
+    async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
+        each_engine!(self, e => e.start(mode).await)
+    }
+
+    async fn held(&mut self) -> Result<Option<RrConfig>, EngineError> {
+        each_engine!(self, e => e.held().await)
+    }
+
+    async fn apply(&mut self, desired: &RrConfig, plan: &Plan) -> Result<ApplyReport, EngineError> {
+        each_engine!(self, e => e.apply(desired, plan).await)
+    }
+
+    async fn observe(&mut self) -> Result<Observation, EngineError> {
+        each_engine!(self, e => e.observe().await)
+    }
+
+    fn daemon_restarts(&self) -> u64 {
+        each_engine!(self, e => e.daemon_restarts())
+    }
+
+    async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
+        each_engine!(self, e => e.stop(mode).await)
+    }
 }
 
 impl AnySource {
@@ -94,41 +169,9 @@ impl AnySource {
 }
 
 impl AnyEngine {
+    /// The engine `engine.kind` names.
     pub fn from_config(config: &Config) -> anyhow::Result<AnyEngine> {
-        match config.engine.kind {
-            #[cfg(feature = "engine-bird")]
-            EngineKind::Bird => {
-                config.engine.bird.validate()?;
-                let engine = rrd_engine_bird::BirdEngine::new(config.engine.bird.clone());
-                Ok(AnyEngine::Bird(Box::new(engine)))
-            }
-            #[cfg(not(feature = "engine-bird"))]
-            EngineKind::Bird => Err(not_built("the BIRD engine", "engine-bird")),
-            #[cfg(feature = "engine-gobgp")]
-            EngineKind::Gobgp => {
-                config.engine.gobgp.validate().map_err(anyhow::Error::msg)?;
-                let engine = rrd_engine_gobgp::GobgpEngine::new(config.engine.gobgp.clone());
-                Ok(AnyEngine::Gobgp(Box::new(engine)))
-            }
-            #[cfg(not(feature = "engine-gobgp"))]
-            EngineKind::Gobgp => Err(not_built("the GoBGP engine", "engine-gobgp")),
-        }
-    }
-
-    /// What the daemon would be given, as text (`rrd render`).
-    pub fn render(&self, config: &RrConfig) -> anyhow::Result<String> {
-        match self {
-            #[cfg(feature = "engine-bird")]
-            AnyEngine::Bird(e) => {
-                let mut out = String::new();
-                for (path, text) in e.render_files(config)? {
-                    out += &format!("# ---- {} ----\n{text}", path.display());
-                }
-                Ok(out)
-            }
-            #[cfg(feature = "engine-gobgp")]
-            AnyEngine::Gobgp(e) => Ok(e.render(config)?),
-        }
+        AnyEngine::of_kind(config, config.engine.kind)
     }
 }
 
@@ -169,62 +212,6 @@ impl PeerSource for AnySource {
             AnySource::Consul(s) => (*s).watch(sink).await,
             #[cfg(feature = "source-kubernetes")]
             AnySource::Kubernetes(s) => (*s).watch(sink).await,
-        }
-    }
-}
-
-impl BgpEngine for AnyEngine {
-    fn info(&self) -> EngineInfo {
-        match self {
-            #[cfg(feature = "engine-bird")]
-            AnyEngine::Bird(e) => e.info(),
-            #[cfg(feature = "engine-gobgp")]
-            AnyEngine::Gobgp(e) => e.info(),
-        }
-    }
-
-    async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
-        match self {
-            #[cfg(feature = "engine-bird")]
-            AnyEngine::Bird(e) => e.start(mode).await,
-            #[cfg(feature = "engine-gobgp")]
-            AnyEngine::Gobgp(e) => e.start(mode).await,
-        }
-    }
-
-    async fn held(&mut self) -> Result<Option<RrConfig>, EngineError> {
-        match self {
-            #[cfg(feature = "engine-bird")]
-            AnyEngine::Bird(e) => e.held().await,
-            #[cfg(feature = "engine-gobgp")]
-            AnyEngine::Gobgp(e) => e.held().await,
-        }
-    }
-
-    async fn apply(&mut self, desired: &RrConfig, plan: &Plan) -> Result<ApplyReport, EngineError> {
-        match self {
-            #[cfg(feature = "engine-bird")]
-            AnyEngine::Bird(e) => e.apply(desired, plan).await,
-            #[cfg(feature = "engine-gobgp")]
-            AnyEngine::Gobgp(e) => e.apply(desired, plan).await,
-        }
-    }
-
-    async fn observe(&mut self) -> Result<Observation, EngineError> {
-        match self {
-            #[cfg(feature = "engine-bird")]
-            AnyEngine::Bird(e) => e.observe().await,
-            #[cfg(feature = "engine-gobgp")]
-            AnyEngine::Gobgp(e) => e.observe().await,
-        }
-    }
-
-    async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
-        match self {
-            #[cfg(feature = "engine-bird")]
-            AnyEngine::Bird(e) => e.stop(mode).await,
-            #[cfg(feature = "engine-gobgp")]
-            AnyEngine::Gobgp(e) => e.stop(mode).await,
         }
     }
 }

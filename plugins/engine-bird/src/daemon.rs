@@ -131,6 +131,11 @@ pub struct Supervised {
 }
 
 impl Supervised {
+    /// How often the supervisor restarted BIRD after it died.
+    pub fn restarts(&self) -> u64 {
+        self.inner.restarts()
+    }
+
     /// Start the daemon now (`restarting` adds `-R`: graceful-restart
     /// recovery) and supervise it. Restarts after a crash are normal starts.
     pub fn spawn(

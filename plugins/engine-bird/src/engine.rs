@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use rrd_core::{
-    ApplyReport, BgpEngine, DaemonState, EngineError, EngineInfo, Family, Observation, Plan,
-    RrConfig, StartMode, StopMode,
+    ApplyReport, BgpEngine, DaemonProcess, DaemonState, EngineError, EngineInfo, Family,
+    MigrationRole, Observation, Plan, RrConfig, StartMode, StopMode,
 };
 use tokio::time::Instant;
 
@@ -139,23 +139,6 @@ impl BirdEngine {
         &self.config
     }
 
-    /// PIDs of the managed daemons `config` names that run now (their PID
-    /// files name a live BIRD on these files), whoever manages them.
-    pub fn running_daemons(config: &BirdConfig) -> Vec<u32> {
-        let mut files = vec![absolute(&config.config_path)];
-        if config.version == BirdVersion::V1_6 {
-            files.push(absolute(&config.config_path_v6));
-        }
-        files
-            .iter()
-            .filter_map(|file| {
-                rrd_process::recorded_process(&BirdConfig::pid_path(file), |args| {
-                    rrd_process::arg_after(args, "-c").map(Path::new) == Some(file.as_path())
-                })
-            })
-            .collect()
-    }
-
     /// PIDs of the daemons rrd runs (managed mode), for status and tests.
     pub fn daemon_pids(&self) -> Vec<u32> {
         self.sides
@@ -193,6 +176,40 @@ impl BirdEngine {
             .zip(live)
             .all(|((_, t), l)| l.as_deref() == Some(t.as_bytes()));
         same.then_some(record)
+    }
+
+    /// Before a migration: BIRD must be rrd's (stopped without
+    /// NOTIFICATIONs by PID, restarted with `-R` on a rollback) and outlive
+    /// this engine; as the source it must answer on every socket now.
+    async fn prepare_migration_inner(&mut self, role: MigrationRole) -> Result<(), String> {
+        self.config.validate().map_err(|e| e.to_string())?;
+        if !self.config.manage_process {
+            return Err("engine.bird.manage_process must be true for a migration: rrd stops BIRD by PID (BIRD 1.6: SIGKILL) and restarts it with -R on a rollback".into());
+        }
+        self.config.stop_daemon_on_exit = false;
+        if role == MigrationRole::Target {
+            return Ok(());
+        }
+        /// How long a probe of a socket may take.
+        const PROBE: Duration = Duration::from_millis(500);
+        for side in &self.sides {
+            match tokio::time::timeout(PROBE, tokio::net::UnixStream::connect(&side.socket)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    return Err(format!(
+                    "BIRD does not answer on {} ({e}): there is no running BIRD to migrate from",
+                    side.socket.display()
+                ))
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "BIRD does not answer on {} within {PROBE:?}",
+                        side.socket.display()
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_version(&mut self, socket: &BirdSocket) -> Result<(), BirdError> {
@@ -696,6 +713,41 @@ impl BgpEngine for BirdEngine {
         }
     }
 
+    /// Every file BIRD reads, each under a `# ---- <path> ----` line.
+    fn render(&self, desired: &RrConfig) -> Result<String, EngineError> {
+        let mut out = String::new();
+        for (path, text) in self.render_files(desired)? {
+            out += &format!("# ---- {} ----\n{text}", path.display());
+        }
+        Ok(out)
+    }
+
+    fn running_daemons(&self) -> Vec<DaemonProcess> {
+        self.sides
+            .iter()
+            .filter_map(|side| {
+                let pid = rrd_process::recorded_process(&side.pid_path, |args| {
+                    rrd_process::arg_after(args, "-c").map(Path::new)
+                        == Some(side.config_path.as_path())
+                })?;
+                Some(DaemonProcess {
+                    name: side.name.to_owned(),
+                    pid,
+                })
+            })
+            .collect()
+    }
+
+    async fn prepare_migration(&mut self, role: MigrationRole) -> Result<Vec<String>, EngineError> {
+        self.prepare_migration_inner(role)
+            .await
+            .map_err(|reason| EngineError::Precondition {
+                engine: "bird",
+                reason,
+            })?;
+        Ok(Vec::new())
+    }
+
     async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
         Ok(self.do_start(mode).await?)
     }
@@ -719,6 +771,14 @@ impl BgpEngine for BirdEngine {
 
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
         Ok(self.do_stop(mode).await?)
+    }
+
+    fn daemon_restarts(&self) -> u64 {
+        self.sides
+            .iter()
+            .filter_map(|s| s.daemon.as_ref())
+            .map(Supervised::restarts)
+            .sum()
     }
 }
 

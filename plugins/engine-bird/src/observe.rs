@@ -18,14 +18,6 @@ use rrd_core::{Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
 
 use crate::socket::Reply;
 
-/// Prefixes of the protocol names rrd writes (docs/semantics.md, session names).
-const OUR_PREFIXES: [&str; 3] = ["Mesh_", "Global_", "Node_"];
-
-/// Whether a protocol name is one of ours.
-pub fn is_session_name(name: &str) -> bool {
-    OUR_PREFIXES.iter().any(|p| name.starts_with(p))
-}
-
 /// One row of the protocol table: the first five columns, then the rest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProtocolRow {
@@ -83,13 +75,14 @@ pub fn protocol_blocks(reply: &Reply) -> Vec<(ProtocolRow, Vec<String>)> {
     out
 }
 
-/// Our BGP sessions from a `show protocols all` reply. `daemon_family` is
+/// Every BGP session of a `show protocols all` reply: rrd's own and any
+/// protocol added by hand (the runtime reports those as drift). `daemon_family` is
 /// the family of a BIRD 1.6 daemon (its "Neighbor caps" line has no
 /// families); `None` for BIRD 2.
 pub fn sessions(reply: &Reply, daemon_family: Option<Family>) -> Vec<SessionStatus> {
     protocol_blocks(reply)
         .into_iter()
-        .filter(|(row, _)| row.proto == "BGP" && is_session_name(&row.name))
+        .filter(|(row, _)| row.proto == "BGP")
         .filter_map(|(row, details)| session(row, &details, daemon_family))
         .collect()
 }

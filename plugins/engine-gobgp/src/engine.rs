@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use rrd_core::{
-    ApplyReport, BgpEngine, DaemonState, EngineError, EngineInfo, Neighbor, Observation, PeerKey,
-    Plan, RouterSettings, RrConfig, SessionStatus, StartMode, StopMode,
+    ApplyReport, BgpEngine, DaemonProcess, DaemonState, EngineError, EngineInfo, MigrationRole,
+    Neighbor, Observation, PeerKey, Plan, RouterSettings, RrConfig, SessionStatus, StartMode,
+    StopMode,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -456,27 +457,6 @@ impl GobgpEngine {
         Ok(())
     }
 
-    /// The RPCs that would create `desired` on an empty gobgpd, as text
-    /// (`rrd render`): StartBgp's global and one AddPeer per neighbor,
-    /// passwords redacted. Validates like `apply`.
-    pub fn render(&self, desired: &RrConfig) -> Result<String, EngineError> {
-        let v = ops::validate(desired, &self.config).map_err(|e| self.err(e))?;
-        let mut out = format!(
-            "# gobgpd at {}: StartBgp, then {} x AddPeer\nStartBgp {:#?}\n",
-            self.config.api,
-            v.peers.len(),
-            global_of_spec(&v.global)
-        );
-        for (key, spec) in &v.peers {
-            let mut peer = peer_of_spec(spec, false);
-            if let Some(conf) = peer.conf.as_mut().filter(|c| !c.auth_password.is_empty()) {
-                conf.auth_password = "<redacted>".into();
-            }
-            out += &format!("# {key}\nAddPeer {peer:#?}\n");
-        }
-        Ok(out)
-    }
-
     /// Session changes as gobgpd reports them (every peer once at first,
     /// then each state change), for a runtime that wants to observe at
     /// once instead of polling. Each event is completed with a ListPeer of
@@ -649,6 +629,49 @@ impl BgpEngine for GobgpEngine {
         }
     }
 
+    /// gobgpd's TOML configuration holding the same peers
+    /// ([`crate::render`]); validates like `apply`.
+    fn render(&self, desired: &RrConfig) -> Result<String, EngineError> {
+        let v = ops::validate(desired, &self.config).map_err(|e| self.err(e))?;
+        Ok(crate::render::gobgpd_toml(&v, &self.config.api))
+    }
+
+    fn running_daemons(&self) -> Vec<DaemonProcess> {
+        GobgpEngine::running_daemon(&self.config)
+            .map(|pid| DaemonProcess {
+                name: "gobgpd".into(),
+                pid,
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// gobgpd must be rrd's (SIGKILL is the only stop without Cease, and a
+    /// restarting speaker is a fresh gobgpd) and outlive this engine; as
+    /// the source it must run now.
+    async fn prepare_migration(&mut self, role: MigrationRole) -> Result<Vec<String>, EngineError> {
+        let refuse = |reason: String| EngineError::Precondition {
+            engine: ENGINE,
+            reason,
+        };
+        self.config.validate().map_err(refuse)?;
+        if !self.config.manage_process {
+            return Err(refuse("engine.gobgp.manage_process must be true for a migration: rrd starts gobgpd, and stops it with SIGKILL (SIGTERM would send Cease to every peer)".into()));
+        }
+        self.config.stop_daemon_on_exit = false;
+        if role == MigrationRole::Source && GobgpEngine::running_daemon(&self.config).is_none() {
+            return Err(refuse(format!(
+                "{} names no running gobgpd of rrd's: there is no gobgpd to migrate from",
+                self.config.pid_path().display()
+            )));
+        }
+        let mut warnings = Vec::new();
+        if self.config.log_file.is_none() {
+            warnings.push("engine.gobgp.log_file is not set: a gobgpd started by this command writes to its output and dies of SIGPIPE once that is gone (a pipe)".into());
+        }
+        Ok(warnings)
+    }
+
     async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
         self.start_inner(mode).await.map_err(|e| self.err(e))
     }
@@ -669,5 +692,9 @@ impl BgpEngine for GobgpEngine {
 
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
         self.stop_inner(mode).await.map_err(|e| self.err(e))
+    }
+
+    fn daemon_restarts(&self) -> u64 {
+        GobgpEngine::daemon_restarts(self)
     }
 }

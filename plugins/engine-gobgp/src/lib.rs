@@ -10,6 +10,7 @@
 //! * [`mapping`] — Neighbor <-> `apipb::Peer`, RouterSettings <-> `apipb::Global`.
 //! * [`ops`] — validation and the RPCs an apply sends (pure).
 //! * [`engine`] — the [`rrd_core::BgpEngine`] implementation.
+//! * [`render`] — the desired config as gobgpd's TOML file (`rrd render`).
 //! * [`observe`] — ListPeer -> session status.
 //! * [`client`] — the typed gRPC client; [`process`] — gobgpd's part of the
 //!   managed daemon (command line, log file, adoption check) on
@@ -23,6 +24,7 @@ pub mod mapping;
 pub mod observe;
 pub mod ops;
 pub mod process;
+pub mod render;
 
 /// The generated GoBGP API subset (`proto/gobgp.proto` and
 /// `proto/capability.proto`, package `apipb`).

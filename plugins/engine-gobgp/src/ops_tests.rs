@@ -221,19 +221,36 @@ fn a_changed_remote_as_on_the_mesh_peer_is_a_reset() {
 }
 
 #[test]
-fn render_shows_start_bgp_and_one_add_peer_per_neighbor_without_passwords() {
+fn render_is_gobgpd_toml_with_one_neighbor_per_session_and_no_passwords() {
+    use rrd_core::BgpEngine;
     let mut c = suite();
     for n in c.neighbors.values_mut() {
         n.password = Some(rrd_core::Secret::new("hunter2"));
     }
     let engine = crate::GobgpEngine::new(GobgpConfig::default());
     let text = engine.render(&c).unwrap();
-    assert!(text.starts_with("# gobgpd at 127.0.0.1:50051: StartBgp, then 3 x AddPeer"));
-    assert_eq!(
-        text.matches("AddPeer Peer").count(),
-        c.neighbors.len(),
-        "{text}"
-    );
+    let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(doc["global"]["config"]["as"].as_integer(), Some(64512));
+    let neighbors = doc["neighbors"].as_array().unwrap();
+    assert_eq!(neighbors.len(), c.neighbors.len(), "{text}");
+    for (n, (key, want)) in neighbors.iter().zip(&c.neighbors) {
+        let conf = &n["config"];
+        assert_eq!(conf["description"].as_str(), Some(key.0.as_str()));
+        assert_eq!(
+            conf["neighbor-address"].as_str(),
+            Some(want.address.to_string().as_str())
+        );
+        assert_eq!(
+            n.get("route-reflector").is_some(),
+            want.role.is_client(),
+            "{key}"
+        );
+        assert_eq!(
+            n["graceful-restart"]["config"]["enabled"].as_bool(),
+            Some(true)
+        );
+    }
     assert!(!text.contains("hunter2"), "{text}");
     assert!(text.contains("<redacted>"));
+    assert!(!text.contains("Some("), "no Rust debug output: {text}");
 }

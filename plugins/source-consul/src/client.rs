@@ -15,7 +15,9 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
-use crate::config::{Consistency, ConsulConfig, TlsFiles, Token};
+use rrd_source_kit::{http_client, HttpOptions};
+
+use crate::config::{Consistency, ConsulConfig, Token};
 use crate::error::ConsulError;
 
 /// One key of a listing, value decoded from base64 (a key without data has
@@ -82,40 +84,14 @@ impl KvClient {
         config: &ConsulConfig,
         token: Option<Token>,
     ) -> Result<KvClient, ConsulError> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(config.dial_timeout)
-            // A blocking query is an idle connection for minutes: keep-alive
-            // probes notice an agent that vanished without a FIN.
-            .tcp_keepalive(Some(Duration::from_secs(15)))
-            .tcp_keepalive_interval(Some(Duration::from_secs(5)))
-            .tcp_keepalive_retries(Some(3))
-            .pool_idle_timeout(Duration::from_secs(90));
-        if let Some(tls) = TlsFiles::load(config)? {
-            if let Some(ca) = &tls.ca {
-                let cert = reqwest::Certificate::from_pem(ca).map_err(|e| ConsulError::Tls {
-                    what: "ca_file",
-                    source: e.into(),
-                })?;
-                builder = builder
-                    .tls_built_in_root_certs(false)
-                    .add_root_certificate(cert);
-            }
-            if let Some((cert, key)) = &tls.identity {
-                let mut pem = cert.clone();
-                pem.push(b'\n');
-                pem.extend_from_slice(key);
-                let id = reqwest::Identity::from_pem(&pem).map_err(|e| ConsulError::Tls {
-                    what: "cert_file/key_file",
-                    source: e.into(),
-                })?;
-                builder = builder.identity(id);
-            }
-        }
-        let http = builder.build().map_err(|e| ConsulError::Tls {
-            what: "HTTP client",
-            source: e.into(),
-        })?;
+        // A blocking query is an idle connection for minutes: keep-alive
+        // probes notice an agent that vanished without a FIN.
+        let options = HttpOptions {
+            keepalive: Duration::from_secs(15),
+            keepalive_probes: Some((Duration::from_secs(5), 3)),
+            ..HttpOptions::new(config.dial_timeout)
+        };
+        let http = http_client(&options, config.tls_files()?.as_ref())?;
         let addresses = config
             .addresses
             .iter()

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rrd_source_kit::{read_text, TlsFiles, TlsPaths};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConsulError;
@@ -161,7 +162,7 @@ impl ConsulConfig {
 
     /// Whether client TLS material is configured.
     pub fn uses_tls_files(&self) -> bool {
-        self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
+        self.tls_paths().any()
     }
 
     /// Check everything that can be checked without talking to Consul.
@@ -279,11 +280,7 @@ impl ConsulConfig {
     /// token" (that would silently read as the anonymous token).
     pub fn token(&self) -> Result<Option<Token>, ConsulError> {
         if let Some(path) = &self.token_file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConsulError::ReadFile {
-                what: "token_file",
-                path: path.clone(),
-                source,
-            })?;
+            let text = read_text("token_file", path)?;
             let token = text.trim();
             if token.is_empty() {
                 return Err(ConsulError::Token {
@@ -308,46 +305,20 @@ impl ConsulConfig {
     }
 }
 
-/// PEM bytes of the configured TLS files.
-#[derive(Clone, Default)]
-pub(crate) struct TlsFiles {
-    pub ca: Option<Vec<u8>>,
-    /// (certificate, key)
-    pub identity: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl fmt::Debug for TlsFiles {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsFiles")
-            .field("ca", &self.ca.is_some())
-            .field("identity", &self.identity.is_some())
-            .finish()
-    }
-}
-
-impl TlsFiles {
-    /// Read the files now (on every connect, so rotated files are picked up).
-    pub fn load(config: &ConsulConfig) -> Result<Option<TlsFiles>, ConsulError> {
-        if !config.uses_tls_files() {
-            return Ok(None);
+impl ConsulConfig {
+    /// The configured TLS files' paths.
+    pub(crate) fn tls_paths(&self) -> TlsPaths<'_> {
+        TlsPaths {
+            ca_file: self.ca_file.as_deref(),
+            cert_file: self.cert_file.as_deref(),
+            key_file: self.key_file.as_deref(),
         }
-        let read = |what, path: &PathBuf| {
-            std::fs::read(path).map_err(|source| ConsulError::ReadFile {
-                what,
-                path: path.clone(),
-                source,
-            })
-        };
-        let ca = config
-            .ca_file
-            .as_ref()
-            .map(|p| read("ca_file", p))
-            .transpose()?;
-        let identity = match (&config.cert_file, &config.key_file) {
-            (Some(c), Some(k)) => Some((read("cert_file", c)?, read("key_file", k)?)),
-            _ => None,
-        };
-        Ok(Some(TlsFiles { ca, identity }))
+    }
+
+    /// Read the TLS files now (on every connect, so rotated files are
+    /// picked up).
+    pub(crate) fn tls_files(&self) -> Result<Option<TlsFiles>, ConsulError> {
+        Ok(TlsFiles::load(self.tls_paths())?)
     }
 }
 

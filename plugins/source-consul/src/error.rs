@@ -1,7 +1,8 @@
 //! The Consul plugin's errors: one variant per failed operation, cause kept.
 
-use std::path::PathBuf;
 use std::time::Duration;
+
+use rrd_source_kit::{KitError, Retryable};
 
 /// Why a Consul operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -9,22 +10,13 @@ pub enum ConsulError {
     /// The configuration is unusable; `field` is the config key at fault.
     #[error("consul source config: {field}: {reason}")]
     Config { field: &'static str, reason: String },
-    #[error("cannot read {what} {path}: {source}")]
-    ReadFile {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file the configuration names (TLS material, a password or
+    /// token file) cannot be read or used.
+    #[error(transparent)]
+    Files(#[from] KitError),
     /// The configured ACL token is missing or empty (never shows the token).
     #[error("ACL token: {reason}")]
     Token { reason: String },
-    #[error("TLS setup ({what}): {source}")]
-    Tls {
-        what: &'static str,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
     /// The HTTP request failed in transport (connect, TLS, reset).
     #[error("{operation} via {address}: {source}")]
     Http {
@@ -92,6 +84,12 @@ pub enum ConsulError {
         max_stale: Duration,
         known_leader: bool,
     },
+}
+
+impl Retryable for ConsulError {
+    fn is_retryable(&self) -> bool {
+        ConsulError::is_retryable(self)
+    }
 }
 
 impl ConsulError {

@@ -19,7 +19,6 @@
 //! that follows Consul's KV API (Consul itself cannot be installed where
 //! rrd is tested), TLS material and the conformance fixture.
 
-mod backoff;
 mod blocking;
 mod client;
 mod config;

@@ -20,12 +20,12 @@ use rrd_core::{
     TopologyChange,
 };
 use rrd_layouts::calico_v1::{LegacyStore, Rejected};
+use rrd_source_kit::Backoff;
 use tracing::{debug, error, info, warn};
 
-use crate::backoff::Backoff;
 use crate::blocking::{IndexTracker, RateLimiter, Seen};
 use crate::client::{KvClient, KvEntry};
-use crate::config::{ConsulConfig, TlsFiles};
+use crate::config::ConsulConfig;
 use crate::error::ConsulError;
 use crate::mirror::{Delta, KvMirror};
 
@@ -40,7 +40,7 @@ impl ConsulSource {
     /// are readable.
     pub fn new(config: ConsulConfig) -> Result<ConsulSource, ConsulError> {
         config.validate()?;
-        TlsFiles::load(&config)?;
+        config.tls_files()?;
         config.token()?;
         Ok(ConsulSource { config })
     }
@@ -99,18 +99,7 @@ fn apply_answer(
 }
 
 fn source_error(location: String, e: ConsulError) -> SourceError {
-    if e.is_retryable() {
-        SourceError::Unreachable {
-            location,
-            detail: e.to_string(),
-            source: Some(Box::new(e)),
-        }
-    } else {
-        SourceError::Invalid {
-            location,
-            detail: e.to_string(),
-        }
-    }
+    rrd_source_kit::source_error(location, e)
 }
 
 impl PeerSource for ConsulSource {

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{is_unreachable, short, Watch};
+use common::{is_unreachable, short, watch};
 use rrd_core::testing::fixtures;
 use rrd_core::{PeerSource, SourceError, SourceEvent, SourceStatus};
 use rrd_source_consul::testing::{Acl, ConsulFixture};
@@ -68,7 +68,7 @@ async fn a_refused_token_is_reported_retried_and_replaced_without_a_restart() {
         "the token is never shown: {detail}"
     );
 
-    let mut w = Watch::start(config, 256);
+    let mut w = watch(config, 256);
     for _ in 0..2 {
         let e = w
             .wait_for("Unreachable naming the 403", WITHIN, is_unreachable)
@@ -102,7 +102,7 @@ async fn a_read_without_a_token_is_refused_with_a_clear_error() {
         "names the prefix: {err}"
     );
 
-    let mut w = Watch::start(f.config.clone(), 64);
+    let mut w = watch(f.config.clone(), 64);
     let e = w.wait_for("Unreachable", WITHIN, is_unreachable).await;
     assert!(unreachable_error(&e).unwrap().contains("Permission denied"));
     assert!(w.store.is_none());
@@ -131,7 +131,7 @@ async fn a_listing_filtered_by_acls_never_shrinks_the_topology() {
     std::fs::write(&token_file, READER).unwrap();
     f.config.token_file = Some(token_file);
 
-    let mut w = Watch::start(f.config.clone(), 256);
+    let mut w = watch(f.config.clone(), 256);
     w.converge(&fixtures::seed(), WITHIN).await;
 
     // The token's policy narrows to host/: Consul would now leave the RR

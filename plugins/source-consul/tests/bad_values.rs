@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{is_snapshot, Watch};
+use common::{is_snapshot, watch};
 use rrd_core::testing::conformance::seed_grown;
 use rrd_core::testing::fixtures;
 use rrd_core::SourceEvent;
@@ -48,7 +48,7 @@ async fn bad_values_are_rejected_by_key_once_and_the_rest_keeps_working() {
     // One bad key present before the source starts.
     f.put(&f.key("rr_v6/fd00::zz"), "{}").await;
 
-    let mut w = Watch::start(f.config.clone(), 256);
+    let mut w = watch(f.config.clone(), 256);
     w.wait_for("the snapshot", WITHIN, is_snapshot).await;
     let e = w
         .wait_for("the rejection found by the first read", WITHIN, |e| {

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{is_data, is_resyncing, poll_until, short, Watch};
+use common::{is_data, is_resyncing, poll_until, short, watch};
 use rrd_core::testing::conformance::seed_grown;
 use rrd_core::testing::fixtures;
 use rrd_core::SourceEvent;
@@ -32,7 +32,7 @@ async fn a_snapshot_restore_sends_the_index_back_and_the_source_re_reads_the_dif
     let f = ConsulFixture::start().await;
     f.write_kvs(f.calico_v1_kvs(&fixtures::seed())).await;
     let saved = f.server.snapshot();
-    let mut w = Watch::start(f.config.clone(), 256);
+    let mut w = watch(f.config.clone(), 256);
     w.converge(&fixtures::seed(), WITHIN).await;
     f.write_kvs(f.calico_v1_kvs(&seed_grown())).await;
     w.converge(&seed_grown(), WITHIN).await;
@@ -68,7 +68,7 @@ async fn reaped_tombstones_send_the_index_back_and_the_re_read_emits_nothing() {
     f.put(&extra, "198.51.100.99").await;
     f.delete(&extra).await;
     let with_tombstone = f.server.list_index("calico/bgp/v1/");
-    let mut w = Watch::start(f.config.clone(), 256);
+    let mut w = watch(f.config.clone(), 256);
     w.converge(&fixtures::seed(), WITHIN).await;
     blocked_at(&f, with_tombstone).await;
 
@@ -92,7 +92,7 @@ async fn a_blocking_query_woken_without_a_change_emits_nothing() {
     let mut f = ConsulFixture::start().await;
     f.config.wait = Duration::from_secs(1);
     f.write_kvs(f.calico_v1_kvs(&fixtures::seed())).await;
-    let mut w = Watch::start(f.config.clone(), 256);
+    let mut w = watch(f.config.clone(), 256);
     w.converge(&fixtures::seed(), WITHIN).await;
     let index = f.server.list_index("calico/bgp/v1/");
 
@@ -141,7 +141,7 @@ async fn an_index_of_zero_is_never_used_to_block_and_the_loop_is_rate_limited() 
     // blocking query returns at once.
     f.server.set_zero_index(true);
     let fixture_reads = f.server.list_requests().len();
-    let mut w = Watch::start(f.config.clone(), 256);
+    let mut w = watch(f.config.clone(), 256);
     w.converge(&fixtures::seed(), WITHIN).await;
     poll_until("eight reads", WITHIN, || {
         f.server.list_requests().len() >= fixture_reads + 8

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{is_connected, is_data, is_snapshot, is_unreachable, poll_until, short, Watch};
+use common::{is_connected, is_data, is_snapshot, is_unreachable, poll_until, short, watch};
 use rrd_core::testing::conformance::seed_grown;
 use rrd_core::testing::fixtures;
 use rrd_core::{PeerSource, RuleSet, SourceEvent, Topology};
@@ -33,7 +33,7 @@ async fn blocked(f: &ConsulFixture, after: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_started_before_consul_waits_for_its_first_complete_read() {
     let mut server = FakeConsul::prepare(false);
-    let mut w = Watch::start(server.config(), 256);
+    let mut w = watch(server.config(), 256);
     let early = w.collect_for(Duration::from_secs(2)).await;
     assert!(
         !early.is_empty() && early.iter().all(is_unreachable),
@@ -64,7 +64,7 @@ async fn a_source_started_before_consul_waits_for_its_first_complete_read() {
 async fn a_consul_outage_mid_watch_is_reported_and_changes_nothing() {
     let mut f = ConsulFixture::start().await;
     f.write_kvs(f.calico_v1_kvs(&fixtures::seed())).await;
-    let mut w = Watch::start(f.config.clone(), 256);
+    let mut w = watch(f.config.clone(), 256);
     w.converge(&fixtures::seed(), WITHIN).await;
     blocked(&f, 0).await;
 
@@ -109,7 +109,7 @@ async fn a_consul_outage_mid_watch_is_reported_and_changes_nothing() {
 async fn a_cut_connection_is_retried_and_emits_no_data() {
     let f = ConsulFixture::start().await;
     f.write_kvs(f.calico_v1_kvs(&fixtures::seed())).await;
-    let mut w = Watch::start(f.config.clone(), 256);
+    let mut w = watch(f.config.clone(), 256);
     w.converge(&fixtures::seed(), WITHIN).await;
     blocked(&f, 0).await;
 
@@ -142,7 +142,7 @@ async fn an_empty_prefix_is_an_empty_topology_not_an_error() {
     };
     assert_eq!(source.snapshot().await.unwrap(), empty);
 
-    let mut w = Watch::start(server.config(), 64);
+    let mut w = watch(server.config(), 64);
     let first = w
         .wait_for("the first data event", WITHIN, |e| {
             !matches!(e, SourceEvent::Status(_))
@@ -173,7 +173,7 @@ async fn the_next_agent_answers_when_the_first_is_down() {
     let mut source = ConsulSource::new(config.clone()).unwrap();
     assert_eq!(source.snapshot().await.unwrap(), fixtures::seed());
 
-    let mut w = Watch::start(config, 64);
+    let mut w = watch(config, 64);
     w.converge(&fixtures::seed(), WITHIN).await;
     assert!(
         !w.log.iter().any(is_unreachable),

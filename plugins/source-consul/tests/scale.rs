@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Watch;
+use common::watch;
 use rrd_core::{PeerSource, SourceEvent, TopologyChange};
 use rrd_source_consul::testing::FakeConsul;
 use rrd_source_consul::ConsulSource;
@@ -99,7 +99,7 @@ async fn a_hundred_thousand_nodes_are_read_and_one_change_is_seen_quickly() {
         t0.elapsed()
     );
 
-    let mut w = Watch::start(config, 64);
+    let mut w = watch(config, 64);
     let t0 = Instant::now();
     w.wait_for("the snapshot", Duration::from_secs(120), |e| {
         matches!(e, SourceEvent::Snapshot(_))

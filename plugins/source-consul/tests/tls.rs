@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{is_unreachable, Watch};
+use common::{is_unreachable, watch};
 use rrd_core::testing::conformance::seed_grown;
 use rrd_core::testing::fixtures;
 use rrd_core::PeerSource;
@@ -29,7 +29,7 @@ async fn the_prefix_is_read_and_watched_through_tls_with_a_client_certificate() 
     let mut source = ConsulSource::new(config.clone()).unwrap();
     assert_eq!(source.snapshot().await.unwrap(), fixtures::seed());
 
-    let mut w = Watch::start(config.clone(), 64);
+    let mut w = watch(config.clone(), 64);
     w.converge(&fixtures::seed(), WITHIN).await;
     f.write_kvs(f.calico_v1_kvs(&seed_grown())).await;
     w.converge(&seed_grown(), WITHIN).await;
@@ -44,7 +44,7 @@ async fn the_prefix_is_read_and_watched_through_tls_with_a_client_certificate() 
         .await
         .expect_err("the agent requires a client certificate");
     assert!(err.is_retryable(), "{err}");
-    let mut w = Watch::start(no_cert, 64);
+    let mut w = watch(no_cert, 64);
     w.wait_for(
         "Unreachable without a client certificate",
         WITHIN,

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rrd_source_kit::{read_text, TlsFiles, TlsPaths};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EtcdError;
@@ -157,7 +158,7 @@ impl EtcdConfig {
 
     /// Whether client TLS material is configured.
     pub fn uses_tls_files(&self) -> bool {
-        self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
+        self.tls_paths().any()
     }
 
     /// Check everything that can be checked without talking to etcd.
@@ -245,11 +246,7 @@ impl EtcdConfig {
         let (Some(user), Some(path)) = (&self.username, &self.password_file) else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path).map_err(|source| EtcdError::ReadFile {
-            what: "password_file",
-            path: path.clone(),
-            source,
-        })?;
+        let text = read_text("password_file", path)?;
         Ok(Some((
             user.clone(),
             text.trim_end_matches(['\n', '\r']).to_owned(),
@@ -257,46 +254,20 @@ impl EtcdConfig {
     }
 }
 
-/// PEM bytes of the configured TLS files.
-#[derive(Clone, Default)]
-pub(crate) struct TlsFiles {
-    pub ca: Option<Vec<u8>>,
-    /// (certificate, key)
-    pub identity: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl std::fmt::Debug for TlsFiles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsFiles")
-            .field("ca", &self.ca.is_some())
-            .field("identity", &self.identity.is_some())
-            .finish()
-    }
-}
-
-impl TlsFiles {
-    /// Read the files now (on every connect, so rotated files are picked up).
-    pub fn load(config: &EtcdConfig) -> Result<Option<TlsFiles>, EtcdError> {
-        if !config.uses_tls_files() {
-            return Ok(None);
+impl EtcdConfig {
+    /// The configured TLS files' paths.
+    pub(crate) fn tls_paths(&self) -> TlsPaths<'_> {
+        TlsPaths {
+            ca_file: self.ca_file.as_deref(),
+            cert_file: self.cert_file.as_deref(),
+            key_file: self.key_file.as_deref(),
         }
-        let read = |what, path: &PathBuf| {
-            std::fs::read(path).map_err(|source| EtcdError::ReadFile {
-                what,
-                path: path.clone(),
-                source,
-            })
-        };
-        let ca = config
-            .ca_file
-            .as_ref()
-            .map(|p| read("ca_file", p))
-            .transpose()?;
-        let identity = match (&config.cert_file, &config.key_file) {
-            (Some(c), Some(k)) => Some((read("cert_file", c)?, read("key_file", k)?)),
-            _ => None,
-        };
-        Ok(Some(TlsFiles { ca, identity }))
+    }
+
+    /// Read the TLS files now (on every connect, so rotated files are
+    /// picked up).
+    pub(crate) fn tls_files(&self) -> Result<Option<TlsFiles>, EtcdError> {
+        Ok(TlsFiles::load(self.tls_paths())?)
     }
 }
 

@@ -1,9 +1,9 @@
 //! The etcd plugin's errors: one variant per failed operation, cause kept.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rrd_layouts::calico_v1::admin::ArgumentError;
+use rrd_source_kit::{KitError, Retryable};
 
 /// Why an etcd operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -17,19 +17,10 @@ pub enum EtcdError {
         variable: &'static str,
         reason: String,
     },
-    #[error("cannot read {what} {path}: {source}")]
-    ReadFile {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("TLS setup ({what}): {source}")]
-    Tls {
-        what: &'static str,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// A file the configuration names (TLS material, a password or
+    /// token file) cannot be read or used.
+    #[error(transparent)]
+    Files(#[from] KitError),
     /// The v2 HTTP request failed in transport (connect, TLS, reset).
     #[error("{operation} via {endpoint}: {source}")]
     Http {
@@ -82,6 +73,12 @@ pub enum EtcdError {
     /// Admin commands write calico-v1 keys only.
     #[error("admin commands write calico-v1 keys; layout {layout} is managed with calicoctl")]
     AdminLayout { layout: &'static str },
+}
+
+impl Retryable for EtcdError {
+    fn is_retryable(&self) -> bool {
+        EtcdError::is_retryable(self)
+    }
 }
 
 impl EtcdError {

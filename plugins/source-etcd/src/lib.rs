@@ -16,7 +16,6 @@
 //! generated TLS material and a change-latency probe.
 
 mod admin;
-mod backoff;
 mod config;
 mod dropin;
 mod error;

@@ -14,10 +14,10 @@
 use rrd_core::{
     EventSink, PeerSource, RuleSet, SourceError, SourceEvent, SourceInfo, SourceStatus, Topology,
 };
+use rrd_source_kit::Backoff;
 use tracing::{debug, info, warn};
 
-use crate::backoff::Backoff;
-use crate::config::{EtcdApi, EtcdConfig, Layout, TlsFiles};
+use crate::config::{EtcdApi, EtcdConfig, Layout};
 use crate::error::EtcdError;
 use crate::layout::{LayoutStore, StoreUpdate};
 use crate::v2::{V2Client, V2Event, WatchOutcome};
@@ -34,7 +34,7 @@ impl EtcdSource {
     /// are readable.
     pub fn new(config: EtcdConfig) -> Result<EtcdSource, EtcdError> {
         config.validate()?;
-        TlsFiles::load(&config)?;
+        config.tls_files()?;
         config.credentials()?;
         Ok(EtcdSource { config })
     }
@@ -53,19 +53,7 @@ impl EtcdSource {
 }
 
 fn source_error(config: &EtcdConfig, e: EtcdError) -> SourceError {
-    let location = config.endpoints.join(",");
-    if e.is_retryable() {
-        SourceError::Unreachable {
-            location,
-            detail: e.to_string(),
-            source: Some(Box::new(e)),
-        }
-    } else {
-        SourceError::Invalid {
-            location,
-            detail: e.to_string(),
-        }
-    }
+    rrd_source_kit::source_error(config.endpoints.join(","), e)
 }
 
 impl PeerSource for EtcdSource {

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
+use rrd_source_kit::{http_client, HttpOptions};
 use serde::Deserialize;
 
-use crate::config::{EtcdConfig, TlsFiles};
+use crate::config::EtcdConfig;
 use crate::error::EtcdError;
 
 /// One event of a v2 watch, already reduced to what a store needs.
@@ -98,36 +99,8 @@ struct Answer {
 
 impl V2Client {
     pub fn new(config: &EtcdConfig) -> Result<V2Client, EtcdError> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(config.dial_timeout)
-            .tcp_keepalive(Some(Duration::from_secs(30)))
-            .pool_idle_timeout(Duration::from_secs(90));
-        if let Some(tls) = TlsFiles::load(config)? {
-            if let Some(ca) = &tls.ca {
-                let cert = reqwest::Certificate::from_pem(ca).map_err(|e| EtcdError::Tls {
-                    what: "ca_file",
-                    source: e.into(),
-                })?;
-                builder = builder
-                    .tls_built_in_root_certs(false)
-                    .add_root_certificate(cert);
-            }
-            if let Some((cert, key)) = &tls.identity {
-                let mut pem = cert.clone();
-                pem.push(b'\n');
-                pem.extend_from_slice(key);
-                let id = reqwest::Identity::from_pem(&pem).map_err(|e| EtcdError::Tls {
-                    what: "cert_file/key_file",
-                    source: e.into(),
-                })?;
-                builder = builder.identity(id);
-            }
-        }
-        let http = builder.build().map_err(|e| EtcdError::Tls {
-            what: "HTTP client",
-            source: e.into(),
-        })?;
+        let tls = config.tls_files()?;
+        let http = http_client(&HttpOptions::new(config.dial_timeout), tls.as_ref())?;
         let endpoints = config
             .endpoints
             .iter()

@@ -15,7 +15,7 @@ use etcd_client::{
     WatchOptions, WatchStream,
 };
 
-use crate::config::{EtcdConfig, TlsFiles};
+use crate::config::EtcdConfig;
 use crate::error::EtcdError;
 
 pub(crate) type Kvs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -69,7 +69,7 @@ impl V3Client {
         let https = config.endpoints.iter().any(|e| e.starts_with("https://"));
         if https {
             let mut tls = TlsOptions::new();
-            match TlsFiles::load(config)? {
+            match config.tls_files()? {
                 Some(files) => {
                     match files.ca {
                         Some(ca) => tls = tls.ca_certificate(Certificate::from_pem(ca)),

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{is_snapshot, Watch};
+use common::{is_snapshot, watch};
 use rrd_core::testing::conformance::seed_grown;
 use rrd_core::testing::fixtures;
 use rrd_core::SourceEvent;
@@ -43,7 +43,7 @@ async fn bad_values_are_named_counted_and_skipped(api: EtcdApi) {
     // One bad key present before the source starts.
     f.kv.put(&f.key("rr_v6/fd00::zz"), "{}").await.unwrap();
 
-    let mut w = Watch::start(f.config.clone(), 256);
+    let mut w = watch(f.config.clone(), 256);
     w.wait_for("the snapshot", Duration::from_secs(15), is_snapshot)
         .await;
     let e = w

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{is_resyncing, is_unreachable, Watch};
+use common::{is_resyncing, is_unreachable, watch};
 use rrd_core::testing::conformance::seed_grown;
 use rrd_core::testing::fixtures;
 use rrd_core::PeerSource;
@@ -30,7 +30,7 @@ async fn a_dead_first_endpoint_is_skipped(api: EtcdApi) {
     config.endpoints.insert(0, dead_endpoint());
     let mut source = EtcdSource::new(config.clone()).unwrap();
     assert_eq!(source.snapshot().await.unwrap(), fixtures::seed());
-    let mut w = Watch::start(config, 64);
+    let mut w = watch(config, 64);
     w.converge(&fixtures::seed(), Duration::from_secs(20)).await;
     f.kv.delete(&f.key("host/kube-master/ip_addr_v4"))
         .await
@@ -55,7 +55,7 @@ async fn an_idle_v2_watch_is_re_issued_without_a_re_read() {
     f.write_kvs(f.calico_v1_kvs(&fixtures::seed())).await;
     let mut config = f.config.clone();
     config.watch_timeout = Duration::from_millis(300);
-    let mut w = Watch::start(config, 64);
+    let mut w = watch(config, 64);
     w.converge(&fixtures::seed(), Duration::from_secs(15)).await;
     // Several idle polls; a few writes outside the prefix move the index.
     for i in 0..5 {

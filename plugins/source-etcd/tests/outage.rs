@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{is_connected, is_snapshot, is_unreachable, short, Watch};
+use common::{is_connected, is_snapshot, is_unreachable, short, watch};
 use rrd_core::testing::conformance::seed_grown;
 use rrd_core::testing::fixtures;
 use rrd_core::{SourceEvent, SourceStatus};
@@ -16,7 +16,7 @@ use rrd_source_etcd::{EtcdApi, Layout};
 async fn thirty_second_outage(api: EtcdApi) {
     let mut f = EtcdFixture::start(api, Layout::CalicoV1).await;
     f.write_kvs(f.calico_v1_kvs(&fixtures::seed())).await;
-    let mut w = Watch::start(f.config.clone(), 256);
+    let mut w = watch(f.config.clone(), 256);
     w.converge(&fixtures::seed(), Duration::from_secs(15)).await;
 
     f.server.stop();
@@ -74,7 +74,7 @@ async fn a_thirty_second_v3_outage_is_reported_and_changes_nothing() {
 async fn etcd_after_the_source(api: EtcdApi) {
     let mut server = EtcdServer::prepare(false);
     let config = server.config(api, Layout::CalicoV1);
-    let mut w = Watch::start(config.clone(), 256);
+    let mut w = watch(config.clone(), 256);
     let early = w.collect_for(Duration::from_secs(3)).await;
     assert!(
         !early.is_empty() && early.iter().all(is_unreachable),

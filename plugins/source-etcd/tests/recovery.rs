@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{is_resyncing, wait_until_buffered, Watch};
+use common::{is_resyncing, watch};
 use rrd_core::testing::fixtures;
 use rrd_core::{Node, Topology};
 use rrd_source_etcd::testing::EtcdFixture;
@@ -31,8 +31,8 @@ fn with_bulk_nodes(mut t: Topology, n: u32) -> Topology {
 async fn a_cleared_v2_event_index_leads_to_a_re_read_that_converges() {
     let f = EtcdFixture::start(EtcdApi::V2, Layout::CalicoV1).await;
     f.write_kvs(f.calico_v1_kvs(&fixtures::seed())).await;
-    let mut w = Watch::start(f.config.clone(), 1);
-    wait_until_buffered(&w.rx, 1, Duration::from_secs(15)).await;
+    let mut w = watch(f.config.clone(), 1);
+    w.wait_until_buffered(1, Duration::from_secs(15)).await;
 
     // 1100 writes (> the 1000 events etcd v2 keeps) while the source waits.
     let target = with_bulk_nodes(fixtures::seed(), 1100);
@@ -51,8 +51,8 @@ async fn a_cleared_v2_event_index_leads_to_a_re_read_that_converges() {
 async fn a_v3_compaction_past_the_watch_revision_leads_to_a_re_read_that_converges() {
     let f = EtcdFixture::start(EtcdApi::V3, Layout::CalicoV1).await;
     f.write_kvs(f.calico_v1_kvs(&fixtures::seed())).await;
-    let mut w = Watch::start(f.config.clone(), 1);
-    wait_until_buffered(&w.rx, 1, Duration::from_secs(15)).await;
+    let mut w = watch(f.config.clone(), 1);
+    w.wait_until_buffered(1, Duration::from_secs(15)).await;
 
     let mut target = with_bulk_nodes(fixtures::seed(), 50);
     target.nodes.remove("kube-master");

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{is_unreachable, Watch};
+use common::{is_unreachable, watch};
 use rrd_core::testing::conformance::seed_grown;
 use rrd_core::testing::fixtures;
 use rrd_core::PeerSource;
@@ -32,7 +32,7 @@ async fn reads_and_watches_through_tls(api: EtcdApi) {
     let mut source = EtcdSource::new(config.clone()).unwrap();
     assert_eq!(source.snapshot().await.unwrap(), fixtures::seed());
 
-    let mut w = Watch::start(config.clone(), 64);
+    let mut w = watch(config.clone(), 64);
     w.converge(&fixtures::seed(), Duration::from_secs(15)).await;
     // seed_grown drops kube-master: delete its keys, write the rest.
     kv.delete(&format!("{prefix}/host/kube-master/ip_addr_v4"))
@@ -51,7 +51,7 @@ async fn reads_and_watches_through_tls(api: EtcdApi) {
         .await
         .expect_err("etcd requires a client certificate");
     assert!(err.is_retryable(), "{err}");
-    let mut w = Watch::start(no_cert, 64);
+    let mut w = watch(no_cert, 64);
     w.wait_for(
         "Unreachable without a client certificate",
         Duration::from_secs(15),

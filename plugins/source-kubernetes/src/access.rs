@@ -1,22 +1,23 @@
 //! Where the API server is and who rrd is to it: a kubeconfig (file,
-//! `$KUBECONFIG`, `~/.kube/config`) or the in-cluster service account,
-//! resolved once into an [`Access`] the HTTP client is built from.
+//! `$KUBECONFIG` list, `~/.kube/config`) or the pod's service account,
+//! resolved once into an [`Access`]; kube builds the client from it.
 //!
-//! kubeconfig support: `server`, `certificate-authority(-data)`,
-//! `insecure-skip-tls-verify`, `proxy-url`; users with `token`,
-//! `tokenFile`, `client-certificate(-data)` + `client-key(-data)`,
-//! `username`/`password`, or an `exec` credential plugin that returns a
-//! token. Relative paths are relative to the kubeconfig's folder, as in
-//! client-go; `$KUBECONFIG` lists are merged (first definition wins).
-//! `auth-provider`, `tls-server-name` and impersonation are refused with a
-//! message rather than ignored.
+//! kube reads every kubeconfig feature client-go does: token, tokenFile,
+//! client certificates, basic auth, `exec` plugins (token or client
+//! certificate), `auth-provider` (OIDC, GCP), `tls-server-name`,
+//! `insecure-skip-tls-verify`, `proxy-url` (else `HTTPS_PROXY` /
+//! `NO_PROXY`), impersonation (`as`, `as-groups`). What rrd adds: the files
+//! are read when the source is created so that mistakes show at start,
+//! missing files of a `$KUBECONFIG` list are skipped (client-go does), and
+//! the in-cluster access is a kubeconfig of its own whose token file kube
+//! re-reads (bound service account tokens rotate).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use serde::Deserialize;
+use kube::config::{
+    AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
+    NamedContext,
+};
 
 use crate::config::KubernetesConfig;
 use crate::error::KubeError;
@@ -24,225 +25,50 @@ use crate::error::KubeError;
 /// The service account folder of a pod.
 pub(crate) const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-/// How to reach and authenticate to the API server.
-#[derive(Debug)]
+/// How to reach and authenticate to the API server. `Debug` shows no
+/// credential.
+#[derive(Clone)]
 pub(crate) struct Access {
-    /// `https://host:port` (any path prefix kept).
-    pub server: reqwest::Url,
+    kubeconfig: Kubeconfig,
+    context: String,
     /// "kubeconfig /root/.kube/config, context admin@lab" or "in-cluster".
     pub origin: String,
-    pub ca_pem: Option<Vec<u8>>,
-    pub insecure: bool,
-    /// Client certificate and key, PEM, concatenated.
-    pub identity_pem: Option<Vec<u8>>,
-    pub auth: Auth,
-    pub proxy: Option<String>,
+    /// The cluster's `server`.
+    pub server: String,
 }
 
-/// Per-request credentials. `Debug` never shows a token or password.
-pub(crate) enum Auth {
-    None,
-    Token(String),
-    /// Re-read for every request: projected service account tokens rotate.
-    TokenFile(PathBuf),
-    Basic {
-        username: String,
-        password: String,
-    },
-    Exec(ExecPlugin),
-}
-
-impl std::fmt::Debug for Auth {
+impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Auth::None => f.write_str("None"),
-            Auth::Token(_) => f.write_str("Token(<redacted>)"),
-            Auth::TokenFile(p) => write!(f, "TokenFile({})", p.display()),
-            Auth::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
-            Auth::Exec(e) => write!(f, "Exec({})", e.command),
-        }
+        f.debug_struct("Access")
+            .field("origin", &self.origin)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
-impl Auth {
-    /// The `Authorization` header value for the next request.
-    pub async fn header(&self) -> Result<Option<String>, KubeError> {
-        match self {
-            Auth::None => Ok(None),
-            Auth::Token(t) => Ok(Some(format!("Bearer {t}"))),
-            Auth::TokenFile(path) => {
-                let text = tokio::fs::read_to_string(path).await.map_err(|source| {
-                    KubeError::ReadFile {
-                        what: "token file",
-                        path: path.clone(),
-                        source,
-                    }
-                })?;
-                Ok(Some(format!("Bearer {}", text.trim())))
-            }
-            Auth::Basic { username, password } => {
-                let raw = format!("{username}:{password}");
-                Ok(Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                )))
-            }
-            Auth::Exec(e) => e.token().await.map(|t| Some(format!("Bearer {t}"))),
-        }
-    }
-
-    /// The API server said 401: a cached credential is stale.
-    pub fn invalidate(&self) {
-        if let Auth::Exec(e) = self {
-            *e.cached.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        }
-    }
-}
-
-/// A kubeconfig `exec` plugin (client.authentication.k8s.io): run it,
-/// keep its token until `expirationTimestamp` or a 401.
-pub(crate) struct ExecPlugin {
-    command: String,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    api_version: String,
-    cached: Mutex<Option<(String, Option<SystemTime>)>>,
-}
-
-#[derive(Deserialize)]
-struct ExecCredential {
-    status: Option<ExecStatus>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExecStatus {
-    token: Option<String>,
-    expiration_timestamp: Option<String>,
-}
-
-impl ExecPlugin {
-    async fn token(&self) -> Result<String, KubeError> {
-        let now = SystemTime::now();
-        if let Some((t, exp)) = &*self.cached.lock().unwrap_or_else(|p| p.into_inner()) {
-            if exp.is_none_or(|e| e > now + Duration::from_secs(10)) {
-                return Ok(t.clone());
-            }
-        }
-        let fail = |reason: String| KubeError::Exec {
-            command: self.command.clone(),
-            reason,
+impl Access {
+    /// A kube client with the source's timeouts. A watch is quiet for up
+    /// to `watch_timeout` (the server then ends it), so a read may take
+    /// that long plus `request_timeout` before the connection counts as
+    /// dead.
+    pub async fn client(&self, config: &KubernetesConfig) -> Result<kube::Client, KubeError> {
+        let options = KubeConfigOptions {
+            context: Some(self.context.clone()),
+            ..KubeConfigOptions::default()
         };
-        let info = format!(
-            r#"{{"apiVersion":"{}","kind":"ExecCredential","spec":{{"interactive":false}}}}"#,
-            self.api_version
-        );
-        let out = tokio::process::Command::new(&self.command)
-            .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("KUBERNETES_EXEC_INFO", info)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output()
+        let fail = |e: Box<dyn std::error::Error + Send + Sync>| KubeError::Client {
+            origin: self.origin.clone(),
+            detail: rrd_source_kit::chain(e.as_ref()),
+            source: e,
+        };
+        let mut c = kube::Config::from_custom_kubeconfig(self.kubeconfig.clone(), &options)
             .await
-            .map_err(|e| fail(format!("cannot run it: {e}")))?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(fail(format!("{}: {}", out.status, stderr.trim())));
-        }
-        let cred: ExecCredential = serde_json::from_slice(&out.stdout)
-            .map_err(|e| fail(format!("output is not an ExecCredential: {e}")))?;
-        let status = cred
-            .status
-            .ok_or_else(|| fail("the ExecCredential has no status".into()))?;
-        let token = status.token.filter(|t| !t.is_empty()).ok_or_else(|| {
-            fail("no status.token (client certificates from plugins are not supported)".into())
-        })?;
-        let expiry = status
-            .expiration_timestamp
-            .and_then(|s| humantime::parse_rfc3339_weak(&s).ok());
-        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some((token.clone(), expiry));
-        Ok(token)
+            .map_err(|e| fail(Box::new(e)))?;
+        c.connect_timeout = Some(config.connect_timeout);
+        c.read_timeout = Some(config.watch_timeout + config.request_timeout);
+        c.write_timeout = Some(config.request_timeout);
+        kube::Client::try_from(c).map_err(|e| fail(Box::new(e)))
     }
-}
-
-// ---- kubeconfig documents -------------------------------------------------
-
-#[derive(Debug, Default, Deserialize)]
-struct Kubeconfig {
-    clusters: Option<Vec<NamedCluster>>,
-    users: Option<Vec<NamedUser>>,
-    contexts: Option<Vec<NamedContext>>,
-    #[serde(rename = "current-context")]
-    current_context: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct NamedCluster {
-    name: String,
-    cluster: Cluster,
-}
-
-#[derive(Debug, Deserialize)]
-struct NamedUser {
-    name: String,
-    user: Option<User>,
-}
-
-#[derive(Debug, Deserialize)]
-struct NamedContext {
-    name: String,
-    context: Context,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct Cluster {
-    server: Option<String>,
-    certificate_authority: Option<String>,
-    certificate_authority_data: Option<String>,
-    insecure_skip_tls_verify: Option<bool>,
-    tls_server_name: Option<String>,
-    proxy_url: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct User {
-    client_certificate: Option<String>,
-    client_certificate_data: Option<String>,
-    client_key: Option<String>,
-    client_key_data: Option<String>,
-    token: Option<String>,
-    #[serde(rename = "tokenFile")]
-    token_file: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    exec: Option<ExecConfig>,
-    auth_provider: Option<serde_yaml::Value>,
-    #[serde(rename = "as")]
-    impersonate: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExecConfig {
-    command: String,
-    args: Option<Vec<String>>,
-    env: Option<Vec<ExecEnv>>,
-    api_version: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ExecEnv {
-    name: String,
-    value: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Context {
-    cluster: String,
-    user: Option<String>,
 }
 
 /// Looks up an environment variable.
@@ -264,7 +90,7 @@ impl Environment<'_> {
 }
 
 /// Resolve the configuration into an [`Access`], reading every file it
-/// names now so that mistakes show at start.
+/// names now.
 pub(crate) fn resolve(config: &KubernetesConfig, env: &Environment) -> Result<Access, KubeError> {
     if config.in_cluster {
         return in_cluster(env);
@@ -293,6 +119,8 @@ pub(crate) fn resolve(config: &KubernetesConfig, env: &Environment) -> Result<Ac
     )
 }
 
+/// The pod's service account as a kubeconfig: the API server from
+/// `KUBERNETES_SERVICE_HOST`/`PORT`, its CA and its token file.
 fn in_cluster(env: &Environment) -> Result<Access, KubeError> {
     let origin = "in-cluster config".to_owned();
     let missing = |v: &str| KubeError::Access {
@@ -308,73 +136,52 @@ fn in_cluster(env: &Environment) -> Result<Access, KubeError> {
     } else {
         host
     };
-    let server = parse_server(&format!("https://{host}:{port}"), &origin)?;
+    let server = format!("https://{host}:{port}");
     let dir = &env.service_account_dir;
-    let ca_path = dir.join("ca.crt");
-    let ca = read_file("service account CA", &ca_path)?;
-    let token_path = dir.join("token");
-    read_file("service account token", &token_path)?;
+    let ca = dir.join("ca.crt");
+    let token = dir.join("token");
+    rrd_source_kit::read_file("service account CA", &ca)?;
+    rrd_source_kit::read_file("service account token", &token)?;
+    let name = "in-cluster".to_owned();
+    let kubeconfig = Kubeconfig {
+        clusters: vec![NamedCluster {
+            name: name.clone(),
+            cluster: Some(Cluster {
+                server: Some(server.clone()),
+                certificate_authority: Some(ca.display().to_string()),
+                ..Cluster::default()
+            }),
+            ..NamedCluster::default()
+        }],
+        auth_infos: vec![NamedAuthInfo {
+            name: name.clone(),
+            auth_info: Some(AuthInfo {
+                token_file: Some(token.display().to_string()),
+                ..AuthInfo::default()
+            }),
+            ..NamedAuthInfo::default()
+        }],
+        contexts: vec![NamedContext {
+            name: name.clone(),
+            context: Some(Context {
+                cluster: name.clone(),
+                user: Some(name.clone()),
+                ..Context::default()
+            }),
+            ..NamedContext::default()
+        }],
+        current_context: Some(name.clone()),
+        ..Kubeconfig::default()
+    };
     Ok(Access {
-        server,
+        kubeconfig,
+        context: name,
         origin,
-        ca_pem: Some(ca),
-        insecure: false,
-        identity_pem: None,
-        auth: Auth::TokenFile(token_path),
-        proxy: None,
+        server,
     })
-}
-
-fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, KubeError> {
-    std::fs::read(path).map_err(|source| KubeError::ReadFile {
-        what,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn parse_server(text: &str, origin: &str) -> Result<reqwest::Url, KubeError> {
-    let url = reqwest::Url::parse(text).map_err(|e| KubeError::Access {
-        origin: origin.to_owned(),
-        reason: format!("server {text:?} is not a URL: {e}"),
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(KubeError::Access {
-            origin: origin.to_owned(),
-            reason: format!("server {text:?}: expected https://host:port"),
-        });
-    }
-    Ok(url)
-}
-
-/// One loaded kubeconfig file and the folder its relative paths start from.
-struct Loaded {
-    dir: PathBuf,
-    doc: Kubeconfig,
 }
 
 fn from_kubeconfig(paths: &[PathBuf], context: Option<&str>) -> Result<Access, KubeError> {
-    let mut files = Vec::new();
-    for path in paths {
-        // In a $KUBECONFIG list, missing files are skipped (client-go).
-        if paths.len() > 1 && !path.exists() {
-            continue;
-        }
-        let text = std::fs::read_to_string(path).map_err(|source| KubeError::ReadFile {
-            what: "kubeconfig",
-            path: path.clone(),
-            source,
-        })?;
-        let doc: Kubeconfig = serde_yaml::from_str(&text).map_err(|e| KubeError::Access {
-            origin: format!("kubeconfig {}", path.display()),
-            reason: format!("not a kubeconfig: {e}"),
-        })?;
-        let dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        files.push(Loaded { dir, doc });
-    }
     let names = paths
         .iter()
         .map(|p| p.display().to_string())
@@ -384,169 +191,64 @@ fn from_kubeconfig(paths: &[PathBuf], context: Option<&str>) -> Result<Access, K
         origin: format!("kubeconfig {names}"),
         reason,
     };
+    let mut merged = Kubeconfig::default();
+    for path in paths {
+        // In a $KUBECONFIG list, missing files are skipped (client-go).
+        if paths.len() > 1 && !path.exists() {
+            continue;
+        }
+        rrd_source_kit::read_file("kubeconfig", path)?;
+        // Relative paths inside become relative to the file's folder.
+        let doc = Kubeconfig::read_from(path).map_err(|e| KubeError::Access {
+            origin: format!("kubeconfig {}", path.display()),
+            reason: format!("not a kubeconfig: {e}"),
+        })?;
+        // First definition of a name wins across merged files.
+        merged = merged.merge(doc).map_err(|e| fail(e.to_string()))?;
+    }
     let context_name = match context {
         Some(c) => c.to_owned(),
-        None => files
-            .iter()
-            .find_map(|f| f.doc.current_context.clone().filter(|c| !c.is_empty()))
+        None => merged
+            .current_context
+            .clone()
+            .filter(|c| !c.is_empty())
             .ok_or_else(|| fail("no current-context; set source.kubernetes.context".into()))?,
     };
-    // First definition of a name wins across merged files.
-    let find_context = files.iter().find_map(|f| {
-        f.doc
-            .contexts
-            .iter()
-            .flatten()
-            .find(|c| c.name == context_name)
-    });
-    let ctx = find_context.ok_or_else(|| fail(format!("no context {context_name:?}")))?;
-    let (cluster, cluster_dir) = files
+    let ctx = merged
+        .contexts
         .iter()
-        .find_map(|f| {
-            f.doc
-                .clusters
-                .iter()
-                .flatten()
-                .find(|c| c.name == ctx.context.cluster)
-                .map(|c| (&c.cluster, f.dir.as_path()))
-        })
+        .find(|c| c.name == context_name)
+        .and_then(|c| c.context.as_ref())
+        .ok_or_else(|| fail(format!("no context {context_name:?}")))?;
+    let cluster = merged
+        .clusters
+        .iter()
+        .find(|c| c.name == ctx.cluster)
+        .and_then(|c| c.cluster.as_ref())
         .ok_or_else(|| {
             fail(format!(
                 "context {context_name:?} names cluster {:?}, which is not defined",
-                ctx.context.cluster
+                ctx.cluster
             ))
         })?;
-    let empty = User::default();
-    let (user, user_dir) = match ctx.context.user.as_deref().filter(|u| !u.is_empty()) {
-        None => (&empty, cluster_dir),
-        Some(name) => files
-            .iter()
-            .find_map(|f| {
-                f.doc
-                    .users
-                    .iter()
-                    .flatten()
-                    .find(|u| u.name == name)
-                    .map(|u| (u.user.as_ref().unwrap_or(&empty), f.dir.as_path()))
-            })
-            .ok_or_else(|| {
-                fail(format!(
-                    "context {context_name:?} names user {name:?}, which is not defined"
-                ))
-            })?,
-    };
+    if let Some(user) = ctx.user.as_deref().filter(|u| !u.is_empty()) {
+        if !merged.auth_infos.iter().any(|u| u.name == user) {
+            return Err(fail(format!(
+                "context {context_name:?} names user {user:?}, which is not defined"
+            )));
+        }
+    }
     let origin = format!("kubeconfig {names}, context {context_name}");
-    let fail = |reason: String| KubeError::Access {
+    let server = cluster.server.clone().ok_or_else(|| KubeError::Access {
         origin: origin.clone(),
-        reason,
-    };
-    let server = cluster
-        .server
-        .as_deref()
-        .ok_or_else(|| fail(format!("cluster {:?} has no server", ctx.context.cluster)))?;
-    let server = parse_server(server, &origin)?;
-    if cluster.tls_server_name.is_some() {
-        return Err(fail("tls-server-name is not supported".into()));
-    }
-    if user.auth_provider.is_some() {
-        return Err(fail(
-            "auth-provider plugins are not supported; use a token, a client certificate or exec"
-                .into(),
-        ));
-    }
-    if user.impersonate.is_some() {
-        return Err(fail("impersonation (as) is not supported".into()));
-    }
-    let ca_pem = material(
-        &fail,
-        "certificate-authority",
-        cluster.certificate_authority.as_deref(),
-        cluster.certificate_authority_data.as_deref(),
-        cluster_dir,
-    )?;
-    let cert = material(
-        &fail,
-        "client-certificate",
-        user.client_certificate.as_deref(),
-        user.client_certificate_data.as_deref(),
-        user_dir,
-    )?;
-    let key = material(
-        &fail,
-        "client-key",
-        user.client_key.as_deref(),
-        user.client_key_data.as_deref(),
-        user_dir,
-    )?;
-    let identity_pem = match (cert, key) {
-        (Some(mut c), Some(k)) => {
-            c.push(b'\n');
-            c.extend(k);
-            Some(c)
-        }
-        (None, None) => None,
-        _ => return Err(fail("client-certificate and client-key go together".into())),
-    };
-    let auth = if let Some(t) = user.token.as_deref().filter(|t| !t.is_empty()) {
-        Auth::Token(t.to_owned())
-    } else if let Some(f) = &user.token_file {
-        let path = user_dir.join(f);
-        read_file("token file", &path)?;
-        Auth::TokenFile(path)
-    } else if let Some(e) = &user.exec {
-        Auth::Exec(ExecPlugin {
-            command: e.command.clone(),
-            args: e.args.clone().unwrap_or_default(),
-            env: e
-                .env
-                .iter()
-                .flatten()
-                .map(|v| (v.name.clone(), v.value.clone()))
-                .collect(),
-            api_version: e
-                .api_version
-                .clone()
-                .unwrap_or_else(|| "client.authentication.k8s.io/v1".into()),
-            cached: Mutex::new(None),
-        })
-    } else if let (Some(u), Some(p)) = (&user.username, &user.password) {
-        Auth::Basic {
-            username: u.clone(),
-            password: p.clone(),
-        }
-    } else {
-        Auth::None
-    };
+        reason: format!("cluster {:?} has no server", ctx.cluster),
+    })?;
     Ok(Access {
-        server,
+        kubeconfig: merged,
+        context: context_name,
         origin,
-        ca_pem,
-        insecure: cluster.insecure_skip_tls_verify.unwrap_or(false),
-        identity_pem,
-        auth,
-        proxy: cluster.proxy_url.clone(),
+        server,
     })
-}
-
-/// `<field>-data` (base64 PEM) wins over `<field>` (a file path).
-fn material(
-    fail: &dyn Fn(String) -> KubeError,
-    field: &str,
-    path: Option<&str>,
-    data: Option<&str>,
-    dir: &Path,
-) -> Result<Option<Vec<u8>>, KubeError> {
-    if let Some(d) = data.filter(|d| !d.trim().is_empty()) {
-        let clean: String = d.chars().filter(|c| !c.is_whitespace()).collect();
-        return base64::engine::general_purpose::STANDARD
-            .decode(clean)
-            .map(Some)
-            .map_err(|e| fail(format!("{field}-data is not base64: {e}")));
-    }
-    match path.filter(|p| !p.is_empty()) {
-        None => Ok(None),
-        Some(p) => read_file("kubeconfig certificate or key", &dir.join(p)).map(Some),
-    }
 }
 
 #[cfg(test)]

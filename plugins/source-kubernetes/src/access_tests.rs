@@ -76,13 +76,11 @@ fn with(path: &Path, context: Option<&str>) -> KubernetesConfig {
 }
 
 #[test]
-fn the_current_context_gives_server_ca_relative_to_the_file_and_token() {
+fn the_current_context_gives_the_server_and_never_shows_the_token() {
     let (_dir, path) = setup();
     let vars = BTreeMap::new();
     let a = resolve(&with(&path, None), &env_of(&vars, Path::new("/none"))).unwrap();
-    assert_eq!(a.server.as_str(), "https://192.0.2.10:6443/");
-    assert_eq!(a.ca_pem.as_deref(), Some(&b"CA PEM"[..]));
-    assert!(matches!(&a.auth, Auth::Token(t) if t == "abc.def"));
+    assert_eq!(a.server, "https://192.0.2.10:6443");
     assert!(a.origin.contains("admin@lab"), "{}", a.origin);
     assert!(
         !format!("{a:?}").contains("abc.def"),
@@ -90,18 +88,30 @@ fn the_current_context_gives_server_ca_relative_to_the_file_and_token() {
     );
 }
 
-#[test]
-fn a_named_context_with_inline_client_certificate_and_no_ca_check() {
-    let (_dir, path) = setup();
+#[tokio::test]
+async fn relative_paths_are_relative_to_the_kubeconfigs_folder() {
+    let (dir, path) = setup();
     let vars = BTreeMap::new();
-    let a = resolve(
-        &with(&path, Some("certs@other")),
-        &env_of(&vars, Path::new("/none")),
-    )
-    .unwrap();
-    assert!(a.insecure);
-    assert_eq!(a.identity_pem.as_deref(), Some(&b"CERT\nKEY"[..]));
-    assert!(matches!(a.auth, Auth::None));
+    let a = resolve(&with(&path, None), &env_of(&vars, Path::new("/none"))).unwrap();
+    let lab = a
+        .kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == "lab")
+        .unwrap();
+    let ca = lab.cluster.as_ref().unwrap().certificate_authority.clone();
+    assert_eq!(
+        ca,
+        Some(dir.path().join("pki/ca.crt").display().to_string())
+    );
+    std::fs::remove_file(dir.path().join("pki/ca.crt")).unwrap();
+    let Err(e) = a.client(&KubernetesConfig::default()).await else {
+        panic!("a missing CA file must fail")
+    };
+    assert!(
+        e.to_string().contains("ca.crt") || e.to_string().contains("No such file"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -115,44 +125,6 @@ fn missing_contexts_and_clusters_are_named() {
     assert!(e.to_string().contains("nowhere"), "{e}");
 }
 
-#[tokio::test]
-async fn an_exec_plugin_token_is_run_and_cached() {
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("cred.sh");
-    let count = dir.path().join("count");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho run >> {}\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"from-plugin\"}}}}'\n",
-            count.display()
-        ),
-    )
-    .unwrap();
-    let path = dir.path().join("config");
-    std::fs::write(
-        &path,
-        format!(
-            "current-context: c\nclusters:\n- name: k\n  cluster:\n    server: http://127.0.0.1:1\nusers:\n- name: u\n  user:\n    exec:\n      command: /bin/sh\n      args: [\"{}\"]\ncontexts:\n- name: c\n  context:\n    cluster: k\n    user: u\n",
-            script.display()
-        ),
-    )
-    .unwrap();
-    let vars = BTreeMap::new();
-    let a = resolve(&with(&path, None), &env_of(&vars, Path::new("/none"))).unwrap();
-    for _ in 0..2 {
-        assert_eq!(
-            a.auth.header().await.unwrap().as_deref(),
-            Some("Bearer from-plugin")
-        );
-    }
-    let runs = std::fs::read_to_string(&count).unwrap();
-    assert_eq!(runs.lines().count(), 1, "the token is cached");
-    a.auth.invalidate();
-    a.auth.header().await.unwrap();
-    let runs = std::fs::read_to_string(&count).unwrap();
-    assert_eq!(runs.lines().count(), 2, "a 401 runs the plugin again");
-}
-
 #[test]
 fn in_cluster_uses_the_service_environment_and_account_files() {
     let sa = tempfile::tempdir().unwrap();
@@ -164,15 +136,18 @@ fn in_cluster_uses_the_service_environment_and_account_files() {
     ]);
     // Picked without being asked: no kubeconfig, no $KUBECONFIG, in a pod.
     let a = resolve(&KubernetesConfig::default(), &env_of(&vars, sa.path())).unwrap();
-    assert_eq!(a.server.as_str(), "https://[fd00::1]/");
-    assert_eq!(a.ca_pem.as_deref(), Some(&b"CLUSTER CA"[..]));
-    assert!(matches!(a.auth, Auth::TokenFile(_)));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let header = rt.block_on(a.auth.header()).unwrap();
-    assert_eq!(header.as_deref(), Some("Bearer sa-token"));
+    assert_eq!(a.server, "https://[fd00::1]:443");
+    assert_eq!(a.origin, "in-cluster config");
+    let user = a.kubeconfig.auth_infos[0].auth_info.as_ref().unwrap();
+    assert_eq!(
+        user.token_file.as_deref(),
+        Some(sa.path().join("token").to_str().unwrap()),
+        "the token file, re-read as it rotates"
+    );
+    // Without the account's files: an error naming the file.
+    std::fs::remove_file(sa.path().join("token")).unwrap();
+    let e = resolve(&KubernetesConfig::default(), &env_of(&vars, sa.path())).unwrap_err();
+    assert!(e.to_string().contains("service account token"), "{e}");
 }
 
 #[test]
@@ -194,23 +169,35 @@ fn kubeconfig_lists_merge_with_the_first_definition_winning() {
         &env_of(&vars, Path::new("/none")),
     )
     .unwrap();
-    assert_eq!(a.server.as_str(), "https://198.51.100.1:6443/");
+    assert_eq!(a.server, "https://198.51.100.1:6443");
+    assert!(a.origin.contains("certs@other"), "{}", a.origin);
+    let cluster = a
+        .kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == "other")
+        .unwrap();
+    assert_eq!(
+        cluster.cluster.as_ref().unwrap().insecure_skip_tls_verify,
+        None,
+        "the first file's cluster wins"
+    );
     assert!(
-        a.identity_pem.is_some(),
-        "the user comes from the second file"
+        a.kubeconfig.auth_infos.iter().any(|u| u.name == "certs"),
+        "the user comes from the third file"
     );
 }
 
-#[test]
-fn unsupported_kubeconfig_features_are_refused_not_ignored() {
+#[tokio::test]
+async fn auth_providers_impersonation_and_tls_server_name_are_taken() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config");
     std::fs::write(
         &path,
-        "current-context: c\nclusters:\n- name: k\n  cluster:\n    server: https://192.0.2.1\nusers:\n- name: u\n  user:\n    auth-provider:\n      name: oidc\ncontexts:\n- name: c\n  context:\n    cluster: k\n    user: u\n",
+        "current-context: c\nclusters:\n- name: k\n  cluster:\n    server: https://192.0.2.1\n    tls-server-name: api.internal\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    as: rrd-reader\n    auth-provider:\n      name: oidc\n      config:\n        client-id: rrd\n        id-token: eyJhbGciOiJub25lIn0.eyJleHAiOjQxMDI0NDQ4MDB9.\n        idp-issuer-url: https://192.0.2.2\ncontexts:\n- name: c\n  context:\n    cluster: k\n    user: u\n",
     )
     .unwrap();
     let vars = BTreeMap::new();
-    let e = resolve(&with(&path, None), &env_of(&vars, Path::new("/none"))).unwrap_err();
-    assert!(e.to_string().contains("auth-provider"), "{e}");
+    let a = resolve(&with(&path, None), &env_of(&vars, Path::new("/none"))).unwrap();
+    a.client(&KubernetesConfig::default()).await.unwrap();
 }

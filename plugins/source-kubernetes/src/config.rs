@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::CalicoApi;
 use crate::error::KubeError;
 
 /// The Kubernetes source's configuration.
@@ -52,6 +53,12 @@ pub struct KubernetesConfig {
     /// Cap of the retry delay. Default 30s.
     #[serde(with = "humantime_serde")]
     pub backoff_max: Duration,
+    /// Where Calico's BGPPeers and BGPConfigurations are read:
+    /// `"crd.projectcalico.org/v1"` (the CRDs of Calico's Kubernetes
+    /// datastore), `"projectcalico.org/v3"` (Calico's native v3 CRDs), or
+    /// `"auto"`: the one the API server serves, the v1 CRDs first. Status
+    /// says which. Default `"auto"`.
+    pub api_group: CalicoApi,
 }
 
 impl Default for KubernetesConfig {
@@ -67,6 +74,7 @@ impl Default for KubernetesConfig {
             page_size: 500,
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            api_group: CalicoApi::Auto,
         }
     }
 }
@@ -154,6 +162,19 @@ mod tests {
             toml::from_str("watch_timeout = \"90s\"\nbackoff_max = \"1m\"").unwrap();
         assert_eq!(c.watch_timeout, Duration::from_secs(90));
         assert_eq!(c.backoff_max, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_api_group_is_auto_or_one_of_calicos_two() {
+        for (text, want) in [
+            ("auto", CalicoApi::Auto),
+            ("crd.projectcalico.org/v1", CalicoApi::CrdV1),
+            ("projectcalico.org/v3", CalicoApi::V3),
+        ] {
+            let c: KubernetesConfig = toml::from_str(&format!("api_group = \"{text}\"")).unwrap();
+            assert_eq!(c.api_group, want);
+        }
+        assert!(toml::from_str::<KubernetesConfig>("api_group = \"v2\"").is_err());
     }
 
     #[test]

@@ -1,8 +1,5 @@
 //! The Kubernetes plugin's errors: one variant per failed operation, cause
-//! kept. Status errors carry what the API server's `Status` object said.
-
-use std::path::PathBuf;
-use std::time::Duration;
+//! kept. API refusals carry what the API server's `Status` object said.
 
 /// Why a Kubernetes operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -13,78 +10,60 @@ pub enum KubeError {
     /// The kubeconfig (or the in-cluster environment) is unusable.
     #[error("{origin}: {reason}")]
     Access { origin: String, reason: String },
-    #[error("cannot read {what} {path}: {source}")]
-    ReadFile {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("TLS setup ({what}): {source}")]
-    Tls {
-        what: &'static str,
-        #[source]
-        source: reqwest::Error,
-    },
-    /// A kubeconfig `exec` credential plugin failed.
-    #[error("credential plugin {command}: {reason}")]
-    Exec { command: String, reason: String },
-    /// The request failed in transport (connect, TLS, reset, body cut).
-    /// `detail` is the whole cause chain (reqwest's own message alone
-    /// rarely says which).
-    #[error("{operation} {url}: {detail}")]
-    Http {
-        operation: &'static str,
-        url: String,
+    /// A file the access needs (kubeconfig, service account) is missing.
+    #[error(transparent)]
+    Files(#[from] rrd_source_kit::KitError),
+    /// kube could not make a client of the resolved access (TLS material,
+    /// credential plugins, proxy).
+    #[error("{origin}: {detail}")]
+    Client {
+        origin: String,
         detail: String,
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The API server answered with an error status.
-    #[error("{operation} {url}: HTTP {status} {reason}: {message}")]
+    /// The API server refused (an HTTP status with a `Status` object).
+    #[error("{operation}: HTTP {status} {reason}: {message}")]
     Api {
-        operation: &'static str,
-        url: String,
+        operation: String,
         status: u16,
         reason: String,
         message: String,
     },
-    /// The resourceVersion (or `continue` token) is older than the history
-    /// the API server keeps: HTTP 410, or a watch `ERROR` event with code
-    /// 410. Only a fresh list helps.
-    #[error("{operation}: resource version expired (410 Gone): {message}")]
-    Gone {
-        operation: &'static str,
-        message: String,
-    },
-    /// An answer that is not the API's JSON.
-    #[error("{operation} {url}: unexpected answer: {detail}")]
-    Protocol {
-        operation: &'static str,
-        url: String,
-        detail: String,
-    },
-    #[error("{operation} {url}: no answer within {after:?}")]
-    Timeout {
-        operation: &'static str,
-        url: String,
-        after: Duration,
-    },
+    /// The request failed in transport (connect, TLS, reset, timeout) or
+    /// the answer was not the API's JSON; `detail` is the cause chain.
+    #[error("{operation}: {detail}")]
+    Transport { operation: String, detail: String },
+    /// Neither Calico API group serves what rrd reads.
+    #[error("{0}")]
+    CalicoAbsent(String),
 }
 
 impl KubeError {
-    /// Whether trying again later may help (transport trouble, timeouts,
-    /// an API server that is not ready or refuses for now), as opposed to
-    /// a configuration mistake.
+    /// `e` from kube, for `operation` ("list bgppeers", "discovery", ...).
+    pub(crate) fn from_kube(operation: impl Into<String>, e: &kube::Error) -> KubeError {
+        let operation = operation.into();
+        match e {
+            kube::Error::Api(status) => KubeError::Api {
+                operation,
+                status: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
+            other => KubeError::Transport {
+                operation,
+                detail: rrd_source_kit::chain(other),
+            },
+        }
+    }
+
+    /// Whether trying again later may help (transport trouble, an API
+    /// server that is not ready or refuses for now, Calico not installed
+    /// yet), as opposed to a configuration mistake.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            KubeError::Http { .. }
-                | KubeError::Api { .. }
-                | KubeError::Gone { .. }
-                | KubeError::Protocol { .. }
-                | KubeError::Timeout { .. }
-                | KubeError::Exec { .. }
+            KubeError::Api { .. } | KubeError::Transport { .. } | KubeError::CalicoAbsent(_)
         )
     }
 
@@ -92,20 +71,17 @@ impl KubeError {
     /// 400..500 other than 410 and 429): for a Secret, that is a problem of
     /// that Secret (RBAC, a bad name), not an outage.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, KubeError::Api { status, .. } if (400..500).contains(status) && *status != 429)
+        matches!(self, KubeError::Api { status, .. } if (400..500).contains(status) && *status != 410 && *status != 429)
+    }
+
+    /// The resourceVersion or `continue` token left the server's history.
+    pub fn is_gone(&self) -> bool {
+        matches!(self, KubeError::Api { status: 410, .. })
     }
 }
 
-/// An error and its causes, `: `-separated.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let t = c.to_string();
-        if !text.contains(&t) {
-            text = format!("{text}: {t}");
-        }
-        cause = c.source();
+impl rrd_source_kit::Retryable for KubeError {
+    fn is_retryable(&self) -> bool {
+        KubeError::is_retryable(self)
     }
-    text
 }

@@ -1,5 +1,6 @@
-//! Kubernetes source: Calico's `crd.projectcalico.org/v1` BGPPeers and
-//! BGPConfigurations, core `v1` Nodes (Calico's `projectcalico.org/*`
+//! Kubernetes source: Calico's BGPPeers and BGPConfigurations (as
+//! `crd.projectcalico.org/v1` or native `projectcalico.org/v3` CRDs, found
+//! by discovery), core `v1` Nodes (Calico's `projectcalico.org/*`
 //! annotations, the Node's labels), and BGP passwords from Secrets.
 //!
 //! Sits at the start of `source -> runtime -> engine`: [`KubernetesSource`]
@@ -9,12 +10,14 @@
 //!
 //! * access ([`KubernetesConfig`]): a kubeconfig (file, `$KUBECONFIG`,
 //!   `~/.kube/config`) or the pod's service account;
-//! * transport: a small client of our own on reqwest + rustls (list pages,
-//!   watch streams), not kube-rs: it adds no crate to the build, and the
-//!   loop sees every 410 and every bad object itself;
-//! * per feed: paged list, watch from exactly the list's resourceVersion
-//!   with bookmarks, resume after a dropped connection, re-list + diff on
-//!   410 Gone, backoff with jitter; Secrets are watched one by one by name
+//! * transport: kube's client (every kubeconfig auth kind, proxies,
+//!   `tls-server-name`); Calico objects read untyped (`DynamicObject`) so
+//!   that a bad one is rejected by kind and name, not a failed watch;
+//!   Nodes as k8s-openapi `PartialObjectMeta<Node>`, Secrets typed;
+//! * per feed: kube-runtime's watcher (paged list, watch from exactly the
+//!   list's resourceVersion with bookmarks, resume after a dropped
+//!   connection, re-list on 410 Gone) + a diff of every re-list, backoff
+//!   with jitter; Secrets are watched one by one by name
 //!   (`fieldSelector=metadata.name=...`), as Calico does.
 //!
 //! Feature `testing`: an in-test API server ([`testing::FakeApiServer`])
@@ -22,17 +25,17 @@
 //! fixture. This source is tested against it, not against a real cluster.
 
 mod access;
-mod backoff;
-mod client;
+mod api;
 mod config;
 mod error;
+mod feed;
 mod source;
 mod store;
-mod watcher;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use api::CalicoApi;
 pub use config::KubernetesConfig;
 pub use error::KubeError;
 pub use source::KubernetesSource;

@@ -1,8 +1,11 @@
 //! [`KubernetesSource`]: the [`PeerSource`] over the Kubernetes API.
 //!
-//! `watch()` runs one task per feed ([`crate::watcher`]: BGPConfigurations,
-//! BGPPeers, Nodes, and one per referenced Secret) and one owner task —
-//! this module — that holds the [`Store`] and talks to the runtime:
+//! `watch()` first finds which Calico API group the API server serves
+//! (`crd.projectcalico.org/v1` or `projectcalico.org/v3`, said in status),
+//! then runs one task per feed ([`crate::feed`]: kube watchers of
+//! BGPConfigurations, BGPPeers, Nodes, and one per referenced Secret) and
+//! one owner task — this module — that holds the [`Store`] and talks to
+//! the runtime:
 //!
 //! * the first `Snapshot` goes out once all three Calico feeds are listed
 //!   and every referenced Secret has answered (or failed), so that peers do
@@ -18,24 +21,25 @@
 //!   failure never produces a snapshot or a change.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+use kube::runtime::watcher::{self, Event};
 use rrd_core::{
     EventSink, PeerSource, RuleSet, SourceError, SourceEvent, SourceInfo, SourceStatus, Topology,
     TopologyChange,
 };
+use rrd_source_kit::Backoff;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::access::{self, Environment};
-use crate::backoff::Backoff;
-use crate::client::{ApiClient, Feed, CALICO_KINDS};
+use crate::access::{self, Access, Environment};
+use crate::api::{self, CalicoApi, Feed, CALICO_KINDS};
 use crate::config::KubernetesConfig;
 use crate::error::KubeError;
-use crate::store::{Store, Update};
-use crate::watcher::{list_all, FeedWatcher, ListError, Message, Report};
+use crate::feed::{FeedTask, Message, Report};
+use crate::store::{decode_item, Item, Store, Update};
 
 /// How often the owner checks that the runtime still listens while
 /// nothing else happens.
@@ -49,7 +53,7 @@ const MAX_BATCH: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct KubernetesSource {
     config: KubernetesConfig,
-    client: Arc<ApiClient>,
+    access: Access,
 }
 
 impl KubernetesSource {
@@ -59,11 +63,7 @@ impl KubernetesSource {
         config.validate()?;
         let access = access::resolve(&config, &Environment::process())?;
         info!(origin = %access.origin, server = %access.server, "kubernetes API access resolved");
-        let client = ApiClient::new(access, &config)?;
-        Ok(KubernetesSource {
-            config,
-            client: Arc::new(client),
-        })
+        Ok(KubernetesSource { config, access })
     }
 
     pub fn config(&self) -> &KubernetesConfig {
@@ -72,43 +72,65 @@ impl KubernetesSource {
 
     /// The API server's URL.
     pub fn server(&self) -> &str {
-        self.client.server().as_str()
+        &self.access.server
     }
 
-    /// One complete read, with the rejected objects beside it.
-    pub async fn read(&self) -> Result<(Topology, Vec<(String, String)>), KubeError> {
+    /// One complete read, with the rejected objects beside it, and the
+    /// Calico API group it was read from.
+    pub async fn read(&self) -> Result<(Topology, Vec<(String, String)>, CalicoApi), KubeError> {
+        let client = self.access.client(&self.config).await?;
+        let group = api::discover(&client, self.config.api_group).await?;
         let mut store = Store::new(&self.config.secrets_namespace);
         let mut rejected = Vec::new();
         for kind in CALICO_KINDS {
             let feed = Feed::Calico(kind);
-            let items = self.list(&feed).await?;
+            let items = self.list(&client, group, &feed).await?;
             rejected.extend(store.replace(&feed, items).rejected);
         }
         for name in store.referenced_secrets() {
             let feed = self.secret_feed(&name);
-            match self.list(&feed).await {
+            match self.list(&client, group, &feed).await {
                 Ok(items) => rejected.extend(store.replace(&feed, items).rejected),
                 Err(e) if e.is_refusal() => rejected.push((feed.to_string(), e.to_string())),
                 Err(e) => return Err(e),
             }
         }
-        Ok((store.topology().clone(), rejected))
+        Ok((store.topology().clone(), rejected, group))
     }
 
-    async fn list(&self, feed: &Feed) -> Result<Vec<crate::store::Item>, KubeError> {
-        match list_all(&self.client, feed, self.config.page_size).await {
-            Ok((items, _)) => Ok(items),
-            // One retry as a single response (the pages' snapshot expired).
-            Err(ListError::ContinueExpired(_)) => match list_all(&self.client, feed, 0).await {
-                Ok((items, _)) => Ok(items),
-                Err(ListError::ContinueExpired(message)) => Err(KubeError::Gone {
-                    operation: "list",
-                    message,
-                }),
-                Err(ListError::Failed(e)) => Err(e),
-            },
-            Err(ListError::Failed(e)) => Err(e),
+    /// One complete (paged) list of a feed, through kube's watcher up to
+    /// its first `InitDone`. An expired `continue` token is listed again,
+    /// once.
+    async fn list(
+        &self,
+        client: &kube::Client,
+        group: CalicoApi,
+        feed: &Feed,
+    ) -> Result<Vec<Item>, KubeError> {
+        let config = self.watcher_config(feed);
+        match feed {
+            Feed::Calico(rrd_layouts::calico_v3::ResourceKind::Node) => {
+                list_once(api::nodes(client), config, feed, group).await
+            }
+            Feed::Calico(kind) => {
+                list_once(api::crds(client, group, *kind), config, feed, group).await
+            }
+            Feed::Secret { namespace, .. } => {
+                list_once(api::secrets(client, namespace), config, feed, group).await
+            }
         }
+    }
+
+    /// The watcher settings of a feed: page size, the watch's
+    /// `timeoutSeconds`, bookmarks, and a Secret's name.
+    fn watcher_config(&self, feed: &Feed) -> watcher::Config {
+        let seconds = u32::try_from(self.config.watch_timeout.as_secs()).unwrap_or(u32::MAX);
+        let mut c = watcher::Config::default().timeout(seconds.max(1));
+        c.page_size = Some(self.config.page_size).filter(|s| *s > 0);
+        if let Some(fs) = feed.field_selector() {
+            c = c.fields(&fs);
+        }
+        c
     }
 
     fn secret_feed(&self, name: &str) -> Feed {
@@ -129,21 +151,11 @@ impl PeerSource for KubernetesSource {
     }
 
     async fn snapshot(&mut self) -> Result<Topology, SourceError> {
-        let (topology, rejected) = self.read().await.map_err(|e| {
-            let location = self.server().to_owned();
-            if e.is_retryable() {
-                SourceError::Unreachable {
-                    location,
-                    detail: e.to_string(),
-                    source: Some(Box::new(e)),
-                }
-            } else {
-                SourceError::Invalid {
-                    location,
-                    detail: e.to_string(),
-                }
-            }
-        })?;
+        let (topology, rejected, group) = self
+            .read()
+            .await
+            .map_err(|e| rrd_source_kit::source_error(self.server().to_owned(), e))?;
+        info!(api = %group, "Calico resources read");
         for (key, reason) in rejected {
             warn!(key = %key, reason = %reason, "kubernetes object rejected and skipped");
         }
@@ -152,8 +164,13 @@ impl PeerSource for KubernetesSource {
 
     async fn watch(self, sink: EventSink) {
         let (tx, rx) = mpsc::channel(1024);
+        let Some((client, group)) = connect(&self, &sink).await else {
+            return;
+        };
         let mut owner = Owner {
             store: Store::new(&self.config.secrets_namespace),
+            client,
+            group,
             source: self,
             sink,
             tx,
@@ -183,8 +200,43 @@ impl Drop for Task {
     }
 }
 
+/// Make a client and find the Calico API group, retrying with backoff
+/// (`Unreachable` each round) until both work; `None` when the runtime
+/// stopped listening. Says in status which group serves Calico.
+async fn connect(source: &KubernetesSource, sink: &EventSink) -> Option<(kube::Client, CalicoApi)> {
+    let config = &source.config;
+    let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
+    loop {
+        let attempt = async {
+            let client = source.access.client(config).await?;
+            let group = api::discover(&client, config.api_group).await?;
+            Ok::<_, KubeError>((client, group))
+        };
+        let error = match attempt.await {
+            Ok((client, group)) => {
+                info!(api = %group, "Calico resources served as {group}");
+                let location = format!("{} ({group})", source.server());
+                let event = SourceEvent::Status(SourceStatus::Located { location });
+                sink.send(event).await.ok()?;
+                return Some((client, group));
+            }
+            Err(e) => e,
+        };
+        let retry_in = backoff.next_delay();
+        warn!(error = %error, ?retry_in, "kubernetes API unreachable; the last topology stays in force");
+        let event = SourceEvent::Status(SourceStatus::Unreachable {
+            error: error.to_string(),
+            retry_in,
+        });
+        sink.send(event).await.ok()?;
+        tokio::time::sleep(retry_in).await;
+    }
+}
+
 struct Owner {
     source: KubernetesSource,
+    client: kube::Client,
+    group: CalicoApi,
     sink: EventSink,
     tx: mpsc::Sender<Message>,
     store: Store,
@@ -249,15 +301,17 @@ impl Owner {
         let generation = self.next_generation;
         self.next_generation += 1;
         let config = &self.source.config;
-        let watcher = FeedWatcher {
-            client: self.source.client.clone(),
+        let task = FeedTask {
+            client: self.client.clone(),
+            config: self.source.watcher_config(&feed),
             feed: feed.clone(),
+            api: self.group,
             generation,
-            page_size: config.page_size,
             backoff: Backoff::new(config.backoff_initial, config.backoff_max),
             tx: self.tx.clone(),
+            retried: false,
         };
-        let handle = tokio::spawn(watcher.run());
+        let handle = tokio::spawn(task.run());
         self.tasks.insert(feed, Task { generation, handle });
     }
 
@@ -415,4 +469,56 @@ impl Owner {
         }
         Ok(())
     }
+}
+
+/// Everything `api` holds, through kube's watcher up to its first
+/// `InitDone` (a paged list; an expired `continue` token is listed again,
+/// once).
+async fn list_once<K>(
+    api: kube::Api<K>,
+    config: watcher::Config,
+    feed: &Feed,
+    group: CalicoApi,
+) -> Result<Vec<Item>, KubeError>
+where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let mut stream = watcher::watcher(api, config).boxed();
+    let mut items = Vec::new();
+    let mut expired = false;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Init) => items.clear(),
+            Ok(Event::InitApply(o)) => items.push(decode_item(
+                feed,
+                group,
+                serde_json::to_value(&o).unwrap_or_default(),
+            )),
+            Ok(Event::InitDone) => return Ok(items),
+            Ok(Event::Apply(_) | Event::Delete(_)) => {}
+            Err(watcher::Error::InitialListFailed(e)) => {
+                let e = KubeError::from_kube(format!("list {feed}"), &e);
+                if !e.is_gone() || expired {
+                    return Err(e);
+                }
+                expired = true;
+            }
+            Err(e) => {
+                return Err(KubeError::Transport {
+                    operation: format!("list {feed}"),
+                    detail: rrd_source_kit::chain(&e),
+                })
+            }
+        }
+    }
+    Err(KubeError::Transport {
+        operation: format!("list {feed}"),
+        detail: "the watcher ended".into(),
+    })
 }

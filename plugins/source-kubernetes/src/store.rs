@@ -15,7 +15,7 @@ use rrd_core::{RuleSet, Secret, SecretRef, Topology, TopologyChange};
 use rrd_layouts::calico_v3::{self, Decoded, ResourceKind};
 use serde_json::Value;
 
-use crate::client::Feed;
+use crate::api::{CalicoApi, Feed};
 
 /// One object of a feed, decoded.
 #[derive(Debug)]
@@ -38,8 +38,8 @@ pub(crate) enum Item {
 
 /// Set the feed's `apiVersion`/`kind` (list items of core resources carry
 /// neither) and decode.
-pub(crate) fn decode_item(feed: &Feed, mut object: Value) -> Item {
-    let (api_version, kind) = feed.api_version_and_kind();
+pub(crate) fn decode_item(feed: &Feed, api: CalicoApi, mut object: Value) -> Item {
+    let (api_version, kind) = feed.api_version_and_kind(api);
     if let Some(o) = object.as_object_mut() {
         o.insert("apiVersion".into(), Value::from(api_version));
         o.insert("kind".into(), Value::from(kind));

@@ -24,6 +24,7 @@ fn secret_feed(name: &str) -> Feed {
 fn node_item(name: &str, ipv4: &str) -> Item {
     decode_item(
         &nodes(),
+        CalicoApi::CrdV1,
         json!({
             "metadata": {
                 "name": name,
@@ -41,6 +42,7 @@ fn peer_item(name: &str, ip: &str, secret: Option<(&str, &str)>) -> Item {
     }
     decode_item(
         &peers(),
+        CalicoApi::CrdV1,
         json!({ "kind": "BGPPeer", "metadata": { "name": name }, "spec": spec }),
     )
 }
@@ -48,6 +50,7 @@ fn peer_item(name: &str, ip: &str, secret: Option<(&str, &str)>) -> Item {
 fn secret_item(name: &str, data: serde_json::Value) -> Item {
     decode_item(
         &secret_feed(name),
+        CalicoApi::CrdV1,
         json!({ "metadata": { "name": name }, "data": data }),
     )
 }
@@ -145,7 +148,7 @@ fn only_referenced_secret_keys_reach_the_topology() {
 
 #[test]
 fn an_object_without_a_name_is_rejected() {
-    let item = decode_item(&nodes(), json!({ "metadata": {} }));
+    let item = decode_item(&nodes(), CalicoApi::CrdV1, json!({ "metadata": {} }));
     let mut s = Store::new("kube-system");
     let u = s.upsert(item);
     assert_eq!(u.rejected[0].0, "Node without a name");

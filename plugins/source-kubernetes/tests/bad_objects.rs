@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{is_data, Watch};
+use common::{is_data, watch, WITHIN};
 use rrd_core::testing::fixtures;
 use rrd_core::{Asn, Node, SourceEvent};
 use rrd_source_kubernetes::testing::{expected_for, node_object, KubernetesFixture, Resource};
@@ -36,15 +36,17 @@ async fn a_bad_object_is_rejected_by_kind_and_name_and_the_rest_keeps_working() 
         ));
     });
 
-    let mut w = Watch::start(f.config.clone());
-    let first = w.wait_for("the snapshot", is_data).await;
+    let mut w = watch(f.config.clone());
+    let first = w.wait_for("the snapshot", WITHIN, is_data).await;
     assert_eq!(first, SourceEvent::Snapshot(expected_for(&t)));
-    w.seen_or_wait("the bad BGPPeer's rejection", |e| {
+    w.seen_or_wait("the bad BGPPeer's rejection", WITHIN, |e| {
         rejected(e, "BGPPeer broken-peer")
     })
     .await;
-    w.seen_or_wait("the bad Node's rejection", |e| rejected(e, "Node bad-node"))
-        .await;
+    w.seen_or_wait("the bad Node's rejection", WITHIN, |e| {
+        rejected(e, "Node bad-node")
+    })
+    .await;
     let reason = w
         .log
         .iter()
@@ -64,8 +66,10 @@ async fn a_bad_object_is_rejected_by_kind_and_name_and_the_rest_keeps_working() 
         s.apply(o);
     });
     let key = format!("BGPPeer {SEED_PEER}");
-    w.wait_for("the modified BGPPeer's rejection", |e| rejected(e, &key))
-        .await;
+    w.wait_for("the modified BGPPeer's rejection", WITHIN, |e| {
+        rejected(e, &key)
+    })
+    .await;
     let mut n = Node::new("kube-node3");
     n.ipv4 = "172.17.42.33".parse().ok();
     t.nodes.insert(n.name.clone(), n);
@@ -80,7 +84,7 @@ async fn a_bad_object_is_rejected_by_kind_and_name_and_the_rest_keeps_working() 
             .into(),
         ))
     });
-    w.converge(&expected_for(&t)).await;
+    w.converge(&expected_for(&t), WITHIN).await;
 
     // Repaired, then deleted.
     for p in t.peers.values_mut() {
@@ -89,9 +93,9 @@ async fn a_bad_object_is_rejected_by_kind_and_name_and_the_rest_keeps_working() 
     f.write_topology(&t);
     f.server
         .with_state(|s| s.delete(Resource::BgpPeers, "", "broken-peer"));
-    w.converge(&expected_for(&t)).await;
+    w.converge(&expected_for(&t), WITHIN).await;
     t.peers.clear();
     f.write_topology(&t);
-    w.converge(&expected_for(&t)).await;
+    w.converge(&expected_for(&t), WITHIN).await;
     assert!(w.store.as_ref().unwrap().peers.is_empty());
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{is_connected, is_data, is_snapshot, is_unreachable, Watch};
+use common::{is_connected, is_data, is_snapshot, is_unreachable, watch, WITHIN};
 use rrd_core::testing::conformance::seed_grown;
 use rrd_core::testing::fixtures;
 use rrd_core::{PeerSource, SourceEvent};
@@ -15,12 +15,13 @@ use rrd_source_kubernetes::KubernetesSource;
 async fn an_api_server_down_at_start_is_waited_for_and_nothing_empty_is_emitted() {
     let f = KubernetesFixture::around(FakeApiServer::prepare(None).await);
     f.write_topology(&fixtures::seed());
-    let mut w = Watch::start(f.config.clone());
+    let mut w = watch(f.config.clone());
 
     // Refused connections: statuses only.
-    w.wait_for("an Unreachable status", is_unreachable).await;
+    w.wait_for("an Unreachable status", WITHIN, is_unreachable)
+        .await;
     for _ in 0..3 {
-        w.wait_for("another Unreachable status", is_unreachable)
+        w.wait_for("another Unreachable status", WITHIN, is_unreachable)
             .await;
     }
     assert!(
@@ -30,7 +31,7 @@ async fn an_api_server_down_at_start_is_waited_for_and_nothing_empty_is_emitted(
     );
 
     f.server.resume().await;
-    let first = w.wait_for("the first data event", is_data).await;
+    let first = w.wait_for("the first data event", WITHIN, is_data).await;
     let SourceEvent::Snapshot(t) = first else {
         panic!(
             "the first data event must be the snapshot: {:#?}",
@@ -45,16 +46,17 @@ async fn an_api_server_down_at_start_is_waited_for_and_nothing_empty_is_emitted(
 async fn an_outage_reports_unreachable_keeps_quiet_and_resumes_with_the_changes() {
     let f = KubernetesFixture::start().await;
     f.write_topology(&fixtures::seed());
-    let mut w = Watch::start(f.config.clone());
-    w.converge(&expected_for(&fixtures::seed())).await;
+    let mut w = watch(f.config.clone());
+    w.converge(&expected_for(&fixtures::seed()), WITHIN).await;
     let seen = w.log.len();
 
     f.server.stop();
-    w.wait_for("an Unreachable status", is_unreachable).await;
+    w.wait_for("an Unreachable status", WITHIN, is_unreachable)
+        .await;
     // Changed while nobody can watch.
     f.write_topology(&seed_grown());
     for _ in 0..3 {
-        w.wait_for("another Unreachable status", is_unreachable)
+        w.wait_for("another Unreachable status", WITHIN, is_unreachable)
             .await;
     }
     assert!(
@@ -64,9 +66,10 @@ async fn an_outage_reports_unreachable_keeps_quiet_and_resumes_with_the_changes(
     );
 
     f.server.resume().await;
-    w.converge(&expected_for(&seed_grown())).await;
+    w.converge(&expected_for(&seed_grown()), WITHIN).await;
     if !w.log[seen..].iter().any(is_connected) {
-        w.wait_for("Connected after the outage", is_connected).await;
+        w.wait_for("Connected after the outage", WITHIN, is_connected)
+            .await;
     }
     assert_eq!(w.count(is_snapshot), 1, "changes, not a new snapshot");
 }
@@ -87,11 +90,12 @@ async fn missing_calico_crds_are_an_error_that_says_so_and_nothing_is_emitted() 
         "{e}"
     );
 
-    let mut w = Watch::start(f.config.clone());
+    let mut w = watch(f.config.clone());
     for _ in 0..3 {
-        w.wait_for("an Unreachable status", is_unreachable).await;
+        w.wait_for("an Unreachable status", WITHIN, is_unreachable)
+            .await;
     }
     assert!(!w.log.iter().any(is_data), "{:#?}", w.short_log());
     f.server.with_state(|s| s.not_installed.clear());
-    w.converge(&expected_for(&fixtures::seed())).await;
+    w.converge(&expected_for(&fixtures::seed()), WITHIN).await;
 }

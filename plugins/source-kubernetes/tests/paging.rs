@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{is_snapshot, requests_for, Watch};
+use common::{is_snapshot, requests_for, watch, WITHIN};
 use rrd_core::testing::fixtures;
 use rrd_core::{Node, SourceEvent};
 use rrd_source_kubernetes::testing::{expected_for, objects_for, KubernetesFixture, Resource};
@@ -37,8 +37,8 @@ async fn lists_are_paged_and_a_change_between_pages_arrives_through_the_watch() 
         s.after_first_page(move |s| s.set_all(Resource::Nodes, nodes));
     });
 
-    let mut w = Watch::start(f.config.clone());
-    let first = w.wait_for("the snapshot", is_snapshot).await;
+    let mut w = watch(f.config.clone());
+    let first = w.wait_for("the snapshot", WITHIN, is_snapshot).await;
     let SourceEvent::Snapshot(snapshot) = first else {
         unreachable!()
     };
@@ -47,7 +47,7 @@ async fn lists_are_paged_and_a_change_between_pages_arrives_through_the_watch() 
         expected_for(&seed),
         "every page belongs to the first page's snapshot"
     );
-    w.converge(&expected_for(&later)).await;
+    w.converge(&expected_for(&later), WITHIN).await;
 
     let lists: Vec<BTreeMap<String, String>> = requests_for(&f.server, Resource::Nodes)
         .into_iter()

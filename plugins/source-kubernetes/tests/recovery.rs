@@ -2,11 +2,11 @@
 //! status) leads to a re-list whose diff arrives as changes; a dropped
 //! connection resumes from the last resourceVersion without a re-list;
 //! bookmarks keep that version current so that a compaction costs no
-//! re-list; an expired `continue` token falls back to one unpaged list.
+//! re-list; an expired `continue` token leads to a fresh list.
 
 mod common;
 
-use common::{is_resyncing, is_snapshot, lists_of, wait_for_requests, watches_of, Watch};
+use common::{is_resyncing, is_snapshot, lists_of, wait_for_requests, watch, watches_of, WITHIN};
 use rrd_core::testing::conformance::seed_grown;
 use rrd_core::testing::fixtures;
 use rrd_core::{Node, SourceEvent, SourceStatus};
@@ -17,8 +17,8 @@ use rrd_source_kubernetes::testing::{
 async fn history_loss_leads_to_a_relist_whose_diff_converges(gone_as_http_status: bool) {
     let f = KubernetesFixture::start().await;
     f.write_topology(&fixtures::seed());
-    let mut w = Watch::start(f.config.clone());
-    w.converge(&expected_for(&fixtures::seed())).await;
+    let mut w = watch(f.config.clone());
+    w.converge(&expected_for(&fixtures::seed()), WITHIN).await;
     let lists_before = CALICO_RESOURCES.map(|r| lists_of(&f.server, r));
 
     // While no watch is open: change everything, then forget the history.
@@ -32,7 +32,7 @@ async fn history_loss_leads_to_a_relist_whose_diff_converges(gone_as_http_status
         s.compact();
     });
 
-    w.converge(&expected_for(&target)).await;
+    w.converge(&expected_for(&target), WITHIN).await;
     let resync = w.log.iter().find(|e| is_resyncing(e));
     assert!(
         matches!(resync, Some(SourceEvent::Status(SourceStatus::Resyncing { reason })) if reason.contains("history")),
@@ -69,8 +69,8 @@ async fn an_http_410_on_the_watch_request_leads_to_a_relist_whose_diff_converges
 async fn a_dropped_connection_resumes_from_the_last_version_without_a_relist() {
     let f = KubernetesFixture::start().await;
     f.write_topology(&fixtures::seed());
-    let mut w = Watch::start(f.config.clone());
-    w.converge(&expected_for(&fixtures::seed())).await;
+    let mut w = watch(f.config.clone());
+    w.converge(&expected_for(&fixtures::seed()), WITHIN).await;
     let lists_before = CALICO_RESOURCES.map(|r| lists_of(&f.server, r));
 
     let target = seed_grown();
@@ -80,7 +80,7 @@ async fn a_dropped_connection_resumes_from_the_last_version_without_a_relist() {
             s.set_all(resource, objs);
         }
     });
-    w.converge(&expected_for(&target)).await;
+    w.converge(&expected_for(&target), WITHIN).await;
     assert_eq!(w.count(is_resyncing), 0, "{:#?}", w.short_log());
     assert_eq!(w.count(is_snapshot), 1);
     for (r, before) in CALICO_RESOURCES.into_iter().zip(lists_before) {
@@ -93,8 +93,8 @@ async fn bookmarks_advance_the_version_so_that_a_compaction_costs_no_relist() {
     let f = KubernetesFixture::start().await;
     let mut t = fixtures::seed();
     f.write_topology(&t);
-    let mut w = Watch::start(f.config.clone());
-    w.converge(&expected_for(&t)).await;
+    let mut w = watch(f.config.clone());
+    w.converge(&expected_for(&t), WITHIN).await;
 
     // Move the global version on through Nodes only: the BGPPeer and
     // BGPConfiguration watches see no event.
@@ -104,7 +104,7 @@ async fn bookmarks_advance_the_version_so_that_a_compaction_costs_no_relist() {
         t.nodes.insert(n.name.clone(), n);
         f.write_topology(&t);
     }
-    w.converge(&expected_for(&t)).await;
+    w.converge(&expected_for(&t), WITHIN).await;
     wait_for_requests(&f.server, "a watch per resource", |_| {
         CALICO_RESOURCES
             .iter()
@@ -147,7 +147,7 @@ async fn bookmarks_advance_the_version_so_that_a_compaction_costs_no_relist() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_continue_token_expired_between_pages_falls_back_to_one_unpaged_list() {
+async fn a_continue_token_expired_between_pages_leads_to_a_fresh_list_from_the_first_page() {
     let mut f = KubernetesFixture::start().await;
     f.config.page_size = 1;
     f.write_topology(&fixtures::seed());
@@ -159,14 +159,15 @@ async fn a_continue_token_expired_between_pages_falls_back_to_one_unpaged_list()
             s.compact();
         })
     });
-    let mut w = Watch::start(f.config.clone());
-    w.converge(&expected_for(&fixtures::seed())).await;
+    let mut w = watch(f.config.clone());
+    w.converge(&expected_for(&fixtures::seed()), WITHIN).await;
     // (The other feeds' watches, older than the compaction, resync too.)
     let continuation =
         |e: &SourceEvent| is_resyncing(e) && format!("{e:?}").contains("continuation");
     if !w.log.iter().any(continuation) {
         w.wait_for(
             "a Resyncing status naming the expired continuation",
+            WITHIN,
             continuation,
         )
         .await;
@@ -175,12 +176,15 @@ async fn a_continue_token_expired_between_pages_falls_back_to_one_unpaged_list()
         .into_iter()
         .filter(|r| !r.is_watch())
         .collect();
-    assert_eq!(node_lists.len(), 3, "{node_lists:#?}");
+    // Page 1, the expired continuation, then the four pages of a fresh
+    // list (kube's watcher lists again from the start, as client-go does).
+    assert_eq!(node_lists.len(), 6, "{node_lists:#?}");
     assert!(node_lists[1].param("continue").is_some());
+    assert_eq!(node_lists[2].param("continue"), None, "a fresh list");
     assert_eq!(
         node_lists[2].param("limit"),
-        None,
-        "the fallback is unpaged"
+        Some("1"),
+        "paged as configured"
     );
     assert_eq!(w.count(is_snapshot), 1);
 }

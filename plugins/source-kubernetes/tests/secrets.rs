@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{is_snapshot, is_unreachable, requests_for, Watch};
+use common::{is_snapshot, is_unreachable, requests_for, watch, WITHIN};
 use rrd_core::testing::fixtures;
 use rrd_core::{Secret, SecretRef, SourceEvent, TopologyChange};
 use rrd_source_kubernetes::testing::{secret_object, KubernetesFixture, Resource};
@@ -55,8 +55,8 @@ async fn passwords_come_from_the_referenced_secret_in_the_configured_namespace()
         ));
     });
 
-    let mut w = Watch::start(f.config.clone());
-    let SourceEvent::Snapshot(t) = w.wait_for("the snapshot", is_snapshot).await else {
+    let mut w = watch(f.config.clone());
+    let SourceEvent::Snapshot(t) = w.wait_for("the snapshot", WITHIN, is_snapshot).await else {
         unreachable!()
     };
     assert_eq!(
@@ -79,7 +79,7 @@ async fn passwords_come_from_the_referenced_secret_in_the_configured_namespace()
             &[("rr", "n3w")],
         ))
     });
-    w.wait_for("the rotated password", |e| {
+    w.wait_for("the rotated password", WITHIN, |e| {
         matches!(e, SourceEvent::Changes(cs) if cs.contains(&TopologyChange::UpsertSecret(
             reference("bgp-secrets", "rr"), Secret::new("n3w"))))
     })
@@ -100,7 +100,7 @@ async fn passwords_come_from_the_referenced_secret_in_the_configured_namespace()
         ));
     });
     let batch = w
-        .wait_for("the new peer", |e| {
+        .wait_for("the new peer", WITHIN, |e| {
             matches!(e, SourceEvent::Changes(cs) if cs.iter().any(|c| matches!(c, TopologyChange::UpsertPeer(p) if p.name == "rr-peer-2")))
         })
         .await;
@@ -118,7 +118,7 @@ async fn passwords_come_from_the_referenced_secret_in_the_configured_namespace()
     // No longer referenced: dropped.
     f.server
         .with_state(|s| s.delete(Resource::BgpPeers, "", "rr-peer-2"));
-    w.wait_for("the dropped password", |e| {
+    w.wait_for("the dropped password", WITHIN, |e| {
         matches!(e, SourceEvent::Changes(cs) if cs.contains(&TopologyChange::RemoveSecret(reference("more-secrets", "k"))))
     })
     .await;
@@ -144,14 +144,14 @@ async fn a_secret_the_api_server_refuses_is_rejected_and_the_rest_is_emitted() {
             "rr",
         ));
     });
-    let mut w = Watch::start(f.config.clone());
-    let SourceEvent::Snapshot(t) = w.wait_for("the snapshot", is_snapshot).await else {
+    let mut w = watch(f.config.clone());
+    let SourceEvent::Snapshot(t) = w.wait_for("the snapshot", WITHIN, is_snapshot).await else {
         unreachable!()
     };
     assert!(t.peers.contains_key("rr-peer"));
     assert!(t.secrets.is_empty());
     let rejection = w
-        .wait_for("the Secret's rejection", |e| {
+        .wait_for("the Secret's rejection", WITHIN, |e| {
             matches!(e, SourceEvent::Rejected { key, .. } if key == "Secret kube-system/bgp-secrets")
         })
         .await;

@@ -20,6 +20,7 @@ async fn tls_fixture(
     let mut creds = Credentials {
         token: Some(kubeconfig_token.into()),
         tls: Some(tls),
+        tls_server_name: None,
     };
     if let (Some(other), Some(own)) = (ca, creds.tls.as_mut()) {
         own.ca_pem = other.ca_pem;
@@ -57,4 +58,31 @@ async fn a_server_certificate_from_another_ca_is_refused() {
     let mut source = KubernetesSource::new(f.config.clone()).unwrap();
     let e = source.snapshot().await.unwrap_err();
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_server_name_is_the_name_the_certificate_is_checked_against() {
+    let tls = TlsMaterial::generate(false);
+    let server = FakeApiServer::start_tls(tls.clone()).await;
+    let mut f = KubernetesFixture::around(server);
+    f.write_topology(&fixtures::seed());
+    for (name, ok) in [("localhost", true), ("api.wrong.example", false)] {
+        let creds = Credentials {
+            token: None,
+            tls: Some(tls.clone()),
+            tls_server_name: Some(name.into()),
+        };
+        f.config.kubeconfig = Some(write_kubeconfig(f.dir.path(), &f.server.url(), &creds));
+        let result = KubernetesSource::new(f.config.clone())
+            .unwrap()
+            .snapshot()
+            .await;
+        match (result, ok) {
+            (Ok(t), true) => assert_eq!(t, expected_for(&fixtures::seed())),
+            (Err(e), false) => {
+                assert!(e.to_string().to_lowercase().contains("certificate"), "{e}")
+            }
+            (r, _) => panic!("tls-server-name {name}: {:?}", r.map(|_| ())),
+        }
+    }
 }

@@ -59,3 +59,25 @@ pub fn gobgp() -> PathBuf {
 pub fn etcd() -> PathBuf {
     require(PathBuf::from("/usr/bin/etcd"))
 }
+
+/// Prometheus' `promtool` (`check metrics`, `test rules`): `promtool` on
+/// the PATH, else unpacked from the `prometheus` package into
+/// `.deps/prometheus` (without installing, and so starting, a Prometheus
+/// server).
+pub fn promtool() -> PathBuf {
+    let unpacked = workspace_root().join(".deps/prometheus/usr/bin/promtool");
+    if unpacked.exists() {
+        return unpacked;
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("promtool"))
+        .find(|p| p.exists());
+    require(on_path.unwrap_or(unpacked))
+}
+
+/// `systemd-analyze` (`systemd` package).
+pub fn systemd_analyze() -> PathBuf {
+    require(PathBuf::from("/usr/bin/systemd-analyze"))
+}

@@ -202,6 +202,25 @@ impl Host {
         Process::spawn(name, cmd, log)
     }
 
+    /// Run `f` on a thread of its own that entered this host's network
+    /// namespace: every socket it opens and every process it starts lives
+    /// there (an engine that runs its daemon itself). A panic inside is
+    /// raised again here.
+    pub fn run_inside<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = PathBuf::from("/run/netns").join(&self.ns);
+        let thread = std::thread::spawn(move || {
+            let file = std::fs::File::open(&path)
+                .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("setns into the host's namespace");
+            f()
+        });
+        match thread.join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
     /// Prefixes the kernel routing table holds from BIRD (`proto bird`).
     pub fn bird_routes(&self) -> Vec<String> {
         let out = Command::new("ip")

@@ -139,9 +139,10 @@ impl RouteReflectorHost {
         let config = p("rrd.toml");
         let text = format!(
             "[identity]\nipv4 = \"{}\"\n\n[source]\nkind = \"file\"\n[source.file]\npath = \"{}\"\npoll_interval = \"100ms\"\n\n{engine}\n\
-             [http]\nlisten = \"{RRD_HTTP}\"\n\n[log]\nlevel = \"debug\"\n\n{extra_config}",
+             [http]\nlisten = \"{RRD_HTTP}\"\nadmin_socket = \"{}\"\n\n[log]\nlevel = \"debug\"\n\n{extra_config}",
             host.ipv4,
             topology.display(),
+            p("rrd.sock").display(),
         );
         std::fs::write(&config, text).expect("write rrd.toml");
         let mut rr = RouteReflectorHost {

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
 use crate::engine::{
-    ApplyReport, BgpEngine, DaemonState, EngineError, EngineInfo, Observation, Recovery,
-    SessionState, SessionStatus, StartMode, StopMode,
+    ApplyReport, BgpEngine, DaemonState, EngineError, EngineInfo, MigrationRole, Observation,
+    Recovery, SessionState, SessionStatus, StartMode, StopMode,
 };
 use crate::model::{PeerKey, RrConfig, Topology};
 use crate::plan::Plan;
@@ -150,6 +150,22 @@ impl BgpEngine for FakeEngine {
             version: None,
             endpoint: "memory".into(),
         }
+    }
+
+    /// One line per session: name, address, remote AS.
+    fn render(&self, desired: &RrConfig) -> Result<String, EngineError> {
+        Ok(desired
+            .neighbors
+            .iter()
+            .map(|(k, n)| format!("{k} {} AS {}\n", n.address, n.remote_as.0))
+            .collect())
+    }
+
+    async fn prepare_migration(
+        &mut self,
+        _role: MigrationRole,
+    ) -> Result<Vec<String>, EngineError> {
+        Ok(Vec::new())
     }
 
     async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {

@@ -5,7 +5,10 @@
 //!   so that the same topology yields the same sessions whatever the
 //!   datastore and whatever the daemon.
 //! * [`fixtures`] — topologies the suites and golden tests share.
+//! * [`recorder`] — a watching source whose events are recorded and
+//!   folded, with deadline-bounded waits: every source's tests use it.
 
 pub mod conformance;
 pub mod fakes;
 pub mod fixtures;
+pub mod recorder;

@@ -1,37 +1,35 @@
-//! `rrd migrate --to gobgp|bird`: move this RR between daemons without a
+//! `rrd migrate --to <kind>`: move this RR between daemons without a
 //! routing outage (docs/migration.md).
 //!
-//! The binary's part: refuse while `rrd run` still drives this RR, make
-//! sure the daemon to move from runs, read the datastore once, compute the
-//! desired sessions, build both engines from `[engine.bird]` and
-//! `[engine.gobgp]`, and hand over to
+//! The binary's part: refuse while `rrd run` still drives this RR, read the
+//! datastore once, compute the desired sessions, build the engine
+//! `engine.kind` names and the one to move to, let each refuse what it
+//! cannot do ([`BgpEngine::prepare_migration`]: managed daemons only, the
+//! source's daemon running), and hand over to
 //! [`rrd_runtime::migration::migrate`], printing its progress lines. The
 //! daemon that ends up holding the RR keeps running after this command, for
-//! the next `rrd run` to adopt.
+//! the next `rrd run` to adopt. Nothing here knows a particular daemon.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use rrd_core::{compute, PeerSource, RrConfig};
-use rrd_engine_bird::{BirdConfig, BirdEngine, BirdVersion};
-use rrd_engine_gobgp::{GobgpConfig, GobgpEngine};
+use rrd_core::{compute, BgpEngine, MigrationRole, PeerSource, RrConfig};
 use rrd_runtime::migration::{migrate, MigrationError, MigrationOptions, Progress};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::cli::MigrateTarget;
 use crate::config::{Config, EngineKind};
-use crate::plugins::AnySource;
+use crate::plugins::{AnyEngine, AnySource};
 
 /// How long a probe of an endpoint may take.
 const PROBE: Duration = Duration::from_millis(500);
 
 pub async fn migrate_command(
     config: Config,
-    to: MigrateTarget,
+    to: EngineKind,
     deadline: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let (bird, gobgp, desired) = match prepare(&config, to).await {
+    let (mut source, mut target, desired) = match prepare(&config, to).await {
         Ok(prepared) => prepared,
         Err(e) => {
             println!("refused, nothing was stopped: {e:#}");
@@ -54,29 +52,21 @@ pub async fn migrate_command(
         interrupt: Some(interrupt),
         ..MigrationOptions::default()
     };
-    let mut bird = BirdEngine::new(bird);
-    let mut gobgp = GobgpEngine::new(gobgp);
     let mut print = |p: &Progress| println!("{p}");
-    let result = match to {
-        MigrateTarget::Gobgp => {
-            migrate(&mut bird, &mut gobgp, &desired, &options, &mut print).await
-        }
-        MigrateTarget::Bird => migrate(&mut gobgp, &mut bird, &desired, &options, &mut print).await,
-    };
+    let result = migrate(&mut source, &mut target, &desired, &options, &mut print).await;
     interrupts.abort();
-    let target = match to {
-        MigrateTarget::Gobgp => "gobgp",
-        MigrateTarget::Bird => "bird",
-    };
+    let kind = target.info().kind;
     Ok(match result {
         Ok(report) => {
             print!("\n{report}");
-            let pid = match to {
-                MigrateTarget::Gobgp => gobgp.daemon_pid().into_iter().collect(),
-                MigrateTarget::Bird => bird.daemon_pids(),
-            };
+            let daemons: Vec<String> = target
+                .running_daemons()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             println!(
-                "\nmigrated. Next: set engine.kind = \"{target}\" in the configuration and start `rrd run`; it adopts the running daemon (pid {pid:?}) and changes nothing."
+                "\nmigrated. Next: set engine.kind = \"{kind}\" in the configuration and start `rrd run`; it adopts the running daemon ({}) and changes nothing.",
+                daemons.join(", ")
             );
             ExitCode::SUCCESS
         }
@@ -94,54 +84,32 @@ pub async fn migrate_command(
     })
 }
 
-/// Everything checked before an engine is touched: the engine tables,
-/// `engine.kind`, no `rrd run`, a running daemon to move from; then the
-/// desired sessions from one read of the datastore.
+/// Everything checked before an engine is touched: `engine.kind`, no
+/// `rrd run`, what each engine needs for its side; then the desired
+/// sessions from one read of the datastore.
 async fn prepare(
     config: &Config,
-    to: MigrateTarget,
-) -> anyhow::Result<(BirdConfig, GobgpConfig, RrConfig)> {
-    let (bird, gobgp) = engine_configs(config)?;
-    let from_kind = match to {
-        MigrateTarget::Gobgp => EngineKind::Bird,
-        MigrateTarget::Bird => EngineKind::Gobgp,
-    };
-    if config.engine.kind != from_kind {
+    to: EngineKind,
+) -> anyhow::Result<(AnyEngine, AnyEngine, RrConfig)> {
+    if config.engine.kind == to {
         bail!(
-            "engine.kind is {:?}, the daemon to migrate to: after a migration, start `rrd run`; to migrate, engine.kind names the daemon running now",
-            config.engine.kind
+            "engine.kind is already {to:?}: engine.kind names the daemon running now, --to the daemon to move to (after a migration, start `rrd run`)"
         );
     }
+    let mut source = AnyEngine::from_config(config)?;
+    let mut target = AnyEngine::of_kind(config, to)?;
     refuse_if_rrd_runs(config).await?;
-    match to {
-        MigrateTarget::Gobgp => require_bird_running(&bird).await?,
-        MigrateTarget::Bird => require_gobgp_running(&gobgp).await?,
+    // The target first: its refusals do not depend on what runs.
+    for (engine, role) in [
+        (&mut target, MigrationRole::Target),
+        (&mut source, MigrationRole::Source),
+    ] {
+        for warning in engine.prepare_migration(role).await? {
+            eprintln!("warning: {warning}");
+        }
     }
     let desired = desired_config(config).await?;
-    Ok((bird, gobgp, desired))
-}
-
-/// Both engine tables, as a migration needs them: managed daemons (rrd
-/// stops one without NOTIFICATIONs by PID and starts the other with the
-/// restart flags), left running when this command exits.
-fn engine_configs(config: &Config) -> anyhow::Result<(BirdConfig, GobgpConfig)> {
-    let mut bird = config.engine.bird.clone();
-    let mut gobgp = config.engine.gobgp.clone();
-    bird.validate()?;
-    gobgp.validate().map_err(anyhow::Error::msg)?;
-    if !bird.manage_process {
-        bail!("engine.bird.manage_process must be true for a migration: rrd stops BIRD by PID (BIRD 1.6: SIGKILL) and restarts it with -R on a rollback");
-    }
-    if !gobgp.manage_process {
-        bail!("engine.gobgp.manage_process must be true for a migration: rrd starts gobgpd, and stops it with SIGKILL (SIGTERM would send Cease to every peer)");
-    }
-    if gobgp.log_file.is_none() {
-        eprintln!("warning: engine.gobgp.log_file is not set: a gobgpd started by this command writes to its output and dies of SIGPIPE once that is gone (a pipe)");
-    }
-    // The daemon that holds the RR at the end must outlive this command.
-    bird.stop_daemon_on_exit = false;
-    gobgp.stop_daemon_on_exit = false;
-    Ok((bird, gobgp))
+    Ok((source, target, desired))
 }
 
 /// `rrd run` for this RR must be stopped: it would fight the migration.
@@ -152,38 +120,6 @@ async fn refuse_if_rrd_runs(config: &Config) -> anyhow::Result<()> {
     let probe = tokio::net::TcpStream::connect(listen);
     if let Ok(Ok(_)) = tokio::time::timeout(PROBE, probe).await {
         bail!("`rrd run` still serves http.listen {listen}: stop it first (the daemon keeps its sessions), then migrate");
-    }
-    Ok(())
-}
-
-async fn require_bird_running(bird: &BirdConfig) -> anyhow::Result<()> {
-    let mut sockets = vec![&bird.socket];
-    if bird.version == BirdVersion::V1_6 {
-        sockets.push(&bird.socket_v6);
-    }
-    for socket in sockets {
-        let probe = tokio::net::UnixStream::connect(socket);
-        match tokio::time::timeout(PROBE, probe).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => bail!(
-                "BIRD does not answer on {} ({e}): there is no running BIRD to migrate from",
-                socket.display()
-            ),
-            Err(_) => bail!(
-                "BIRD does not answer on {} within {PROBE:?}",
-                socket.display()
-            ),
-        }
-    }
-    Ok(())
-}
-
-async fn require_gobgp_running(gobgp: &GobgpConfig) -> anyhow::Result<()> {
-    if GobgpEngine::running_daemon(gobgp).is_none() {
-        bail!(
-            "{} names no running gobgpd of rrd's: there is no gobgpd to migrate from",
-            gobgp.pid_path().display()
-        );
     }
     Ok(())
 }
@@ -205,21 +141,16 @@ async fn desired_config(config: &Config) -> anyhow::Result<RrConfig> {
     Ok(computed.config)
 }
 
-/// For `rrd run`: the daemon a migration left running for the *other*
-/// engine, if one runs (then engine.kind was not switched).
-pub fn other_engines_daemon(config: &Config) -> Option<String> {
-    match config.engine.kind {
-        EngineKind::Bird if config.engine.gobgp.manage_process => {
-            let pid = GobgpEngine::running_daemon(&config.engine.gobgp)?;
-            Some(format!(
-                "gobgpd (pid {pid}, {}) runs",
-                config.engine.gobgp.pid_path().display()
-            ))
-        }
-        EngineKind::Gobgp if config.engine.bird.manage_process => {
-            let pids = BirdEngine::running_daemons(&config.engine.bird);
-            (!pids.is_empty()).then(|| format!("BIRD (pid {pids:?}) runs"))
-        }
-        _ => None,
-    }
+/// For `rrd run`: the daemons a migration left running for *other*
+/// engines, if any run (then engine.kind was not switched).
+pub fn other_engines_daemons(config: &Config) -> Option<String> {
+    use clap::ValueEnum;
+    let found: Vec<String> = EngineKind::value_variants()
+        .iter()
+        .filter(|k| **k != config.engine.kind)
+        .filter_map(|k| AnyEngine::of_kind(config, *k).ok())
+        .flat_map(|e| e.running_daemons())
+        .map(|d| d.to_string())
+        .collect();
+    (!found.is_empty()).then(|| format!("{} runs", found.join(", ")))
 }

@@ -3,7 +3,6 @@
 #[cfg(feature = "source-etcd")]
 mod admin;
 mod check;
-#[cfg(all(feature = "engine-bird", feature = "engine-gobgp"))]
 mod migrate;
 mod render;
 mod run;
@@ -25,7 +24,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Render => render::render(Config::load(cli.config.as_deref())?).await,
         Command::Check { strict } => check::check(cli.config.as_deref(), strict).await,
-        Command::Status { url, json } => status::status(cli.config.as_deref(), url, json).await,
+        Command::Status { url, socket, json } => {
+            status::status(cli.config.as_deref(), url, socket, json).await
+        }
         #[cfg(feature = "source-etcd")]
         Command::Rr(cmd) => admin::rr(cli.config.as_deref(), cmd).await,
         #[cfg(feature = "source-etcd")]
@@ -43,17 +44,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Apply {
             allow_mass_removal,
-            url,
-        } => status::apply(cli.config.as_deref(), url, allow_mass_removal).await,
-        #[cfg(all(feature = "engine-bird", feature = "engine-gobgp"))]
+            socket,
+        } => status::apply(cli.config.as_deref(), socket, allow_mass_removal).await,
         Command::Migrate { to, deadline } => {
             let config = Config::load(cli.config.as_deref())?;
             init_logging(&config.log);
             migrate::migrate_command(config, to, deadline).await
-        }
-        #[cfg(not(all(feature = "engine-bird", feature = "engine-gobgp")))]
-        Command::Migrate { .. } => {
-            anyhow::bail!("rrd migrate needs both engines in the build (cargo features `engine-bird` and `engine-gobgp`)")
         }
     }
 }

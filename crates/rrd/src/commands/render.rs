@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use rrd_core::{compute, PeerSource};
+use rrd_core::{compute, BgpEngine, PeerSource};
 
 use crate::config::Config;
 use crate::plugins::{AnyEngine, AnySource};

@@ -13,8 +13,7 @@ use crate::config::Config;
 use crate::plugins::{AnyEngine, AnySource};
 
 pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
-    #[cfg(all(feature = "engine-bird", feature = "engine-gobgp"))]
-    if let Some(daemon) = super::migrate::other_engines_daemon(&config) {
+    if let Some(daemon) = super::migrate::other_engines_daemons(&config) {
         anyhow::bail!(
             "engine.kind = {:?}, but the other engine's daemon still runs: {daemon}. After `rrd migrate`, set engine.kind to the daemon migrated to; otherwise stop that daemon first",
             config.engine.kind
@@ -42,10 +41,20 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("http.listen: cannot bind {}", config.http.listen))?;
-    info!(listen = %config.http.listen, "serving /metrics /healthz /readyz /status");
+    let admin_socket = &config.http.admin_socket;
+    let admin = rrd_runtime::http::bind_admin(admin_socket)
+        .await
+        .context("http.admin_socket")?;
+    info!(listen = %config.http.listen, admin_socket = %admin_socket.display(), "serving /metrics /healthz /readyz /status; /apply on the admin socket only");
+    let admin_handle = handle.clone();
     let http = tokio::spawn(async move {
-        if let Err(e) = axum_serve(listener, handle).await {
+        if let Err(e) = rrd_runtime::http::serve_on(listener, handle).await {
             error!(error = %e, "HTTP server stopped");
+        }
+    });
+    let admin = tokio::spawn(async move {
+        if let Err(e) = rrd_runtime::http::serve_admin(admin, admin_handle).await {
+            error!(error = %e, "admin socket server stopped");
         }
     });
 
@@ -58,15 +67,10 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     };
     let result = reconciler.run(shutdown).await;
     http.abort();
+    admin.abort();
+    let _ = std::fs::remove_file(admin_socket);
     match result {
         Ok(_engine) => Ok(ExitCode::SUCCESS),
         Err(e) => Err(e.into()),
     }
-}
-
-async fn axum_serve(
-    listener: tokio::net::TcpListener,
-    handle: rrd_runtime::ControlHandle,
-) -> std::io::Result<()> {
-    rrd_runtime::http::serve_on(listener, handle).await
 }

@@ -1,37 +1,56 @@
-//! `rrd status` and `rrd apply`: talk to a running rrd over its HTTP
-//! endpoint.
+//! `rrd status` and `rrd apply`: talk to a running rrd over its admin
+//! socket (`http.admin_socket`), or read the status from the read-only
+//! scrape listener with `--url`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use rrd_runtime::Status;
 
 use crate::config::{Config, HttpConfig};
-use crate::http_client::request;
+use crate::http_client::{request, Endpoint};
 use crate::table;
 
-fn authority(config: Option<&Path>, url: Option<String>) -> anyhow::Result<String> {
-    if let Some(url) = url {
-        return Ok(url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned());
+/// The `[http]` section of the configuration in force: the file given, the
+/// default file, drop-in variables, or the defaults when there is none.
+fn http_config(config: Option<&Path>) -> anyhow::Result<HttpConfig> {
+    match Config::load(config) {
+        Ok(c) => Ok(c.http),
+        Err(_) if config.is_none() && !Path::new(crate::config::DEFAULT_PATH).exists() => {
+            Ok(HttpConfig::default())
+        }
+        Err(e) => Err(e),
     }
-    let listen = match config {
-        Some(_) => Config::load(config)?.http.listen,
-        None if Path::new(crate::config::DEFAULT_PATH).exists() => Config::load(None)?.http.listen,
-        None => HttpConfig::default().listen,
-    };
-    Ok(listen.to_string())
+}
+
+/// `--url` (read-only scrape listener), else `--socket`, else the
+/// configuration's admin socket.
+fn endpoint(
+    config: Option<&Path>,
+    url: Option<String>,
+    socket: Option<PathBuf>,
+) -> anyhow::Result<Endpoint> {
+    if let Some(url) = url {
+        return Ok(Endpoint::Tcp(
+            url.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned(),
+        ));
+    }
+    if let Some(socket) = socket {
+        return Ok(Endpoint::Admin(socket));
+    }
+    Ok(Endpoint::Admin(http_config(config)?.admin_socket))
 }
 
 pub async fn status(
     config: Option<&Path>,
     url: Option<String>,
+    socket: Option<PathBuf>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let authority = authority(config, url)?;
-    let body = request("GET", &authority, "/status").await?;
+    let endpoint = endpoint(config, url, socket)?;
+    let body = request("GET", &endpoint, "/status").await?;
     if json {
         println!("{body}");
         return Ok(ExitCode::SUCCESS);
@@ -47,16 +66,16 @@ pub async fn status(
 
 pub async fn apply(
     config: Option<&Path>,
-    url: Option<String>,
+    socket: Option<PathBuf>,
     allow_mass_removal: bool,
 ) -> anyhow::Result<ExitCode> {
-    let authority = authority(config, url)?;
+    let endpoint = endpoint(config, None, socket)?;
     let path = if allow_mass_removal {
         "/apply?allow_mass_removal=true"
     } else {
         "/apply"
     };
-    let body = request("POST", &authority, path).await?;
+    let body = request("POST", &endpoint, path).await?;
     print!("{body}");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 //! Parsing `show protocols all` as captured from BIRD 2.0.12 and 1.6.8 RRs
 //! (one established client with graceful restart, one neighbor nobody
-//! listens on, one disabled mesh session, one BGP protocol not named by rrd).
+//! listens on, one disabled mesh session, one BGP protocol not named by rrd, which is reported too).
 
 use super::*;
 
@@ -22,8 +22,13 @@ fn bird2_sessions_have_state_counts_capabilities_and_client_flag() {
     let names: Vec<&str> = s.iter().map(|x| x.key.0.as_str()).collect();
     assert_eq!(
         names,
-        ["Node_127_9_2_2", "Node_127_9_2_3", "Mesh_127_9_2_4"],
-        "device, static and `upstream` are not ours"
+        [
+            "Node_127_9_2_2",
+            "Node_127_9_2_3",
+            "Mesh_127_9_2_4",
+            "upstream"
+        ],
+        "device and static are not BGP; `upstream` (not rrd's) is reported for drift"
     );
 
     let up = by_name(&s, "Node_127_9_2_2");
@@ -50,6 +55,10 @@ fn bird2_sessions_have_state_counts_capabilities_and_client_flag() {
     let down = by_name(&s, "Mesh_127_9_2_4");
     assert_eq!(down.state, SessionState::Down);
     assert_eq!(down.info, "");
+
+    let by_hand = by_name(&s, "upstream");
+    assert_eq!(by_hand.state, SessionState::Active);
+    assert_eq!(by_hand.address, "127.9.2.5".parse::<IpAddr>().unwrap());
 }
 
 #[test]

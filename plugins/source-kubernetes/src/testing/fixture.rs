@@ -24,6 +24,8 @@ pub struct Credentials {
     pub token: Option<String>,
     /// Client certificate and CA from this material.
     pub tls: Option<TlsMaterial>,
+    /// The cluster's `tls-server-name`.
+    pub tls_server_name: Option<String>,
 }
 
 /// Write a kubeconfig for `server_url` into `dir`; returns its path.
@@ -36,6 +38,9 @@ pub fn write_kubeconfig(dir: &Path, server_url: &str, credentials: &Credentials)
     }
     if let Some(tls) = &credentials.tls {
         cluster["certificate-authority-data"] = json!(b64(&tls.ca_pem));
+        if let Some(name) = &credentials.tls_server_name {
+            cluster["tls-server-name"] = json!(name);
+        }
         if tls.require_client_cert {
             user["client-certificate-data"] = json!(b64(&tls.client_cert_pem));
             user["client-key-data"] = json!(b64(&tls.client_key_pem));

@@ -286,6 +286,14 @@ fn failure(f: &Failure) -> Response<ResponseBody> {
     )
 }
 
+fn not_found(path: &str) -> Response<ResponseBody> {
+    failure(&Failure {
+        code: 404,
+        reason: "NotFound",
+        message: format!("the server could not find the requested resource ({path})"),
+    })
+}
+
 fn bad_request(message: String) -> Response<ResponseBody> {
     failure(&Failure {
         code: 400,
@@ -299,11 +307,7 @@ fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ResponseBody>
     let query: BTreeMap<String, String> = req
         .uri()
         .query()
-        .map(|q| {
-            reqwest::Url::parse(&format!("http://x/?{q}"))
-                .map(|u| u.query_pairs().into_owned().collect())
-                .unwrap_or_default()
-        })
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     let token = shared
         .token
@@ -340,6 +344,31 @@ fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ResponseBody>
             reason: "MethodNotAllowed",
             message: "the in-test API server only serves GET".into(),
         });
+    }
+    match path.trim_end_matches('/') {
+        "/api" => {
+            let doc = serde_json::json!({ "kind": "APIVersions", "versions": ["v1"] });
+            return json_response(StatusCode::OK, &doc);
+        }
+        "/apis" => return json_response(StatusCode::OK, &shared.lock().api_groups()),
+        "/version" => {
+            let doc = serde_json::json!({ "major": "1", "minor": "33", "gitVersion": "v1.33.0" });
+            return json_response(StatusCode::OK, &doc);
+        }
+        p => {
+            if let Some(group) = Resource::calico_group(p)
+                .filter(|g| p.trim_start_matches('/') == format!("apis/{}", g.api_version()))
+            {
+                return match shared.lock().calico_resources(group) {
+                    Some(doc) => json_response(StatusCode::OK, &doc),
+                    None => not_found(p),
+                };
+            }
+        }
+    }
+    let group = Resource::calico_group(&path);
+    if group.is_some_and(|g| !shared.lock().calico_groups.contains(&g)) {
+        return not_found(&path);
     }
     let Some((resource, namespace)) = Resource::from_path(&path) else {
         return failure(&Failure {
@@ -379,6 +408,7 @@ fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ResponseBody>
         namespace,
         name: None,
         metadata_only: first_type.contains(wanted) && shared.lock().metadata_projection,
+        group,
     };
     if let Some(fs) = query.get("fieldSelector").filter(|f| !f.is_empty()) {
         let Some(name) = fs

@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use crate::api::CalicoApi;
+
 /// The collections the server serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Resource {
@@ -86,11 +88,25 @@ impl Resource {
             ["api", "v1", "namespaces", ns, "secrets"] => {
                 Some((Resource::Secrets, Some((*ns).to_owned())))
             }
-            ["apis", "crd.projectcalico.org", "v1", "bgppeers"] => Some((Resource::BgpPeers, None)),
-            ["apis", "crd.projectcalico.org", "v1", "bgpconfigurations"] => {
+            ["apis", "crd.projectcalico.org", "v1", "bgppeers"]
+            | ["apis", "projectcalico.org", "v3", "bgppeers"] => Some((Resource::BgpPeers, None)),
+            ["apis", "crd.projectcalico.org", "v1", "bgpconfigurations"]
+            | ["apis", "projectcalico.org", "v3", "bgpconfigurations"] => {
                 Some((Resource::BgpConfigurations, None))
             }
             _ => None,
+        }
+    }
+
+    /// The Calico group a path is under, if any.
+    pub fn calico_group(path: &str) -> Option<CalicoApi> {
+        let path = path.trim_start_matches('/');
+        if path.starts_with("apis/crd.projectcalico.org/v1") {
+            Some(CalicoApi::CrdV1)
+        } else if path.starts_with("apis/projectcalico.org/v3") {
+            Some(CalicoApi::V3)
+        } else {
+            None
         }
     }
 }
@@ -159,6 +175,28 @@ pub struct Selection {
     /// `Accept: ...;as=PartialObjectMetadata(List);g=meta.k8s.io;v=v1`:
     /// objects as `PartialObjectMetadata` (kind, apiVersion, metadata).
     pub metadata_only: bool,
+    /// The Calico group a CRD is read through: its objects show that
+    /// group's `apiVersion`.
+    pub group: Option<CalicoApi>,
+}
+
+impl Selection {
+    /// The `apiVersion` the selection's objects show.
+    fn api_version(&self) -> &'static str {
+        match self.group {
+            Some(g) if !self.resource.core() => g.api_version(),
+            _ => self.resource.api_version(),
+        }
+    }
+
+    /// A stored object as this selection shows it (whole, in its group).
+    fn whole(&self, object: &Value) -> Value {
+        let mut o = object.clone();
+        if !self.resource.core() {
+            o["apiVersion"] = Value::from(self.api_version());
+        }
+        o
+    }
 }
 
 /// An object as `PartialObjectMetadata`.
@@ -229,6 +267,9 @@ pub struct ApiState {
     pub forbidden: std::collections::BTreeSet<Resource>,
     /// Resources whose CRD is not installed: 404 Not Found.
     pub not_installed: std::collections::BTreeSet<Resource>,
+    /// The groups Calico's CRDs are served in (discovery and paths):
+    /// `crd.projectcalico.org/v1` unless a test says otherwise.
+    pub calico_groups: std::collections::BTreeSet<CalicoApi>,
     pub(crate) list_hook: Option<ListHook>,
     /// Bumped to make open watches send a bookmark.
     pub(crate) bookmark_epoch: u64,
@@ -259,6 +300,7 @@ impl Default for ApiState {
             metadata_projection: true,
             forbidden: Default::default(),
             not_installed: Default::default(),
+            calico_groups: [CalicoApi::CrdV1].into(),
             list_hook: None,
             bookmark_epoch: 0,
             end_epoch: 0,
@@ -474,10 +516,11 @@ impl ApiState {
         }
         let items: Vec<Value> = rest
             .into_iter()
-            .map(|(_, mut o)| {
+            .map(|(_, o)| {
                 if sel.metadata_only {
                     return partial(&o);
                 }
+                let mut o = sel.whole(&o);
                 if sel.resource.core() {
                     if let Some(m) = o.as_object_mut() {
                         m.remove("kind");
@@ -495,10 +538,7 @@ impl ApiState {
         let (kind, api_version) = if sel.metadata_only {
             ("PartialObjectMetadataList".to_owned(), "meta.k8s.io/v1")
         } else {
-            (
-                format!("{}List", sel.resource.kind()),
-                sel.resource.api_version(),
-            )
+            (format!("{}List", sel.resource.kind()), sel.api_version())
         };
         let list = json!({
             "kind": kind,
@@ -547,10 +587,50 @@ impl ApiState {
             .collect()
     }
 
+    /// The APIResourceList of a Calico group (`None`: not served).
+    pub fn calico_resources(&self, group: CalicoApi) -> Option<Value> {
+        if !self.calico_groups.contains(&group) {
+            return None;
+        }
+        let resources: Vec<Value> = [Resource::BgpPeers, Resource::BgpConfigurations]
+            .into_iter()
+            .filter(|r| !self.not_installed.contains(r))
+            .map(|r| {
+                json!({
+                    "name": r.plural(),
+                    "singularName": r.kind().to_lowercase(),
+                    "namespaced": false,
+                    "kind": r.kind(),
+                    "verbs": ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"],
+                })
+            })
+            .collect();
+        Some(json!({
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group.api_version(),
+            "resources": resources,
+        }))
+    }
+
+    /// `/apis`: the groups served.
+    pub fn api_groups(&self) -> Value {
+        let groups: Vec<Value> = self
+            .calico_groups
+            .iter()
+            .map(|g| {
+                let (group, version) = g.api_version().split_once('/').expect("group/version");
+                let v = json!({ "groupVersion": g.api_version(), "version": version });
+                json!({ "name": group, "versions": [v.clone()], "preferredVersion": v })
+            })
+            .collect();
+        json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
+    }
+
     pub fn bookmark(&self, sel: &Selection) -> Value {
         let object = json!({
             "kind": sel.resource.kind(),
-            "apiVersion": sel.resource.api_version(),
+            "apiVersion": sel.api_version(),
             "metadata": { "resourceVersion": self.rv.to_string() },
         });
         json!({ "type": "BOOKMARK", "object": show(sel, &object) })
@@ -562,7 +642,7 @@ fn show(sel: &Selection, object: &Value) -> Value {
     if sel.metadata_only {
         partial(object)
     } else {
-        object.clone()
+        sel.whole(object)
     }
 }
 
@@ -615,6 +695,7 @@ mod tests {
             namespace: None,
             name: None,
             metadata_only: false,
+            group: None,
         }
     }
 

@@ -1,13 +1,14 @@
-//! Exponential backoff with jitter for reconnects: the delay doubles from
-//! `initial` up to `max`; each delay is drawn from its upper half so that
-//! many route reflectors that lost the same Consul do not retry in step.
+//! Exponential backoff with jitter for reconnects, the one every source
+//! uses: the delay doubles from `initial` up to `max`; each delay is drawn
+//! from its upper half so that many route reflectors that lost the same
+//! datastore do not retry in step.
 
 use std::time::Duration;
 
 use rand::Rng;
 
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     initial: Duration,
     max: Duration,
     current: Option<Duration>,
@@ -36,6 +37,15 @@ impl Backoff {
     /// Back to the initial delay (after a successful read).
     pub fn reset(&mut self) {
         self.current = None;
+    }
+}
+
+/// Endless delays, for APIs that take a `Duration` iterator.
+impl Iterator for Backoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(self.next_delay())
     }
 }
 

@@ -1,0 +1,648 @@
+//! [`FrrEngine`]: the [`BgpEngine`] that makes FRR's bgpd hold an
+//! [`RrConfig`] as one BGP view, over bgpd's vty socket.
+//!
+//! Position in source -> runtime -> engine: the runtime calls `held` ->
+//! `plan` -> `apply` -> `observe`. An apply renders the desired view
+//! ([`crate::render`]), reads the view bgpd runs (`show running-config`),
+//! and sends only the commands that differ ([`crate::delta`]): other
+//! sessions are never reset, bgpd is never restarted for a change of
+//! sessions. Before a command is sent, the neighbors it (re)configures are
+//! checked by bgpd itself (`bgpd -C` on a file holding the view's lines and
+//! those neighbors); if bgpd still refuses a command, what was applied
+//! before it is undone, so bgpd keeps the old configuration, and the apply
+//! is [`EngineError::Rejected`]. Afterwards the running view is compared
+//! with the rendered one.
+//!
+//! What bgpd holds is the record of the last apply
+//! (`<state_dir>/applied.json`) while the running view is exactly its
+//! rendering, else the running view read back ([`crate::readback`]).
+//!
+//! With `manage_process` the engine runs bgpd itself: started with the
+//! first apply (its listen port and addresses come from the RR config),
+//! its file rewritten after every apply, adopted by the next rrd.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use rrd_core::{
+    ApplyReport, BgpEngine, DaemonProcess, DaemonState, EngineError, EngineInfo, MigrationRole,
+    Observation, Plan, RrConfig, StartMode, StopMode,
+};
+use rrd_process::PidFile;
+use tokio::time::Instant;
+
+use crate::config::FrrConfig;
+use crate::daemon::{Bgpd, Listen, ManagedBgpd, OnDrop};
+use crate::delta;
+use crate::error::{FrrError, ENGINE};
+use crate::observe;
+use crate::readback;
+use crate::render::{file_text, render_view};
+use crate::view::View;
+use crate::vty::Vty;
+
+/// Poll interval while waiting for bgpd.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The FRR engine. Create with [`FrrEngine::new`], then
+/// [`BgpEngine::start`].
+#[derive(Debug)]
+pub struct FrrEngine {
+    config: FrrConfig,
+    daemon: Option<ManagedBgpd>,
+    /// The PID file, locked from `start` until a daemon takes it over.
+    pid_file: Option<PidFile>,
+    start_mode: StartMode,
+    version: Option<String>,
+}
+
+impl FrrEngine {
+    pub fn new(config: FrrConfig) -> FrrEngine {
+        FrrEngine {
+            config,
+            daemon: None,
+            pid_file: None,
+            start_mode: StartMode::Fresh,
+            version: None,
+        }
+    }
+
+    pub fn config(&self) -> &FrrConfig {
+        &self.config
+    }
+
+    /// PID of the managed bgpd, while one runs.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().and_then(ManagedBgpd::pid)
+    }
+
+    fn on_drop(&self) -> OnDrop {
+        if self.config.stop_daemon_on_exit {
+            OnDrop::Stop
+        } else {
+            OnDrop::Leave
+        }
+    }
+
+    async fn vty(&self) -> Result<Vty, FrrError> {
+        let vty = Vty::connect(&self.config.vty_path(), self.config.connect_timeout).await?;
+        Ok(vty.with_timeout(self.config.request_timeout))
+    }
+
+    /// Managed, and no bgpd runs (yet): it holds nothing.
+    fn managed_and_down(&self) -> bool {
+        self.config.manage_process && self.daemon_pid().is_none()
+    }
+
+    fn lock_pid_file(&mut self) -> Result<PidFile, FrrError> {
+        match self.pid_file.take() {
+            Some(p) => Ok(p),
+            None => Ok(PidFile::lock(&self.config.pid_path())?),
+        }
+    }
+
+    /// The listener the desired config asks bgpd for.
+    fn listen_of(&self, desired: &RrConfig) -> Listen {
+        let r = &desired.router;
+        Listen {
+            port: self.config.listen_port.or(r.listen_port).unwrap_or(179),
+            addresses: r
+                .ipv4
+                .map(std::net::IpAddr::V4)
+                .into_iter()
+                .chain(r.ipv6.map(std::net::IpAddr::V6))
+                .collect(),
+        }
+    }
+
+    async fn read_version(&mut self, vty: &mut Vty) {
+        if let Ok(r) = vty.run("show version").await {
+            // "FRRouting 8.4.4 (host) on Linux(...)."
+            let mut w = r.text.split_whitespace();
+            if let (Some("FRRouting"), Some(v)) = (w.next(), w.next()) {
+                self.version = Some(format!("FRR {v}"));
+            }
+        }
+    }
+
+    async fn start_inner(&mut self, mode: StartMode) -> Result<(), FrrError> {
+        self.config.validate()?;
+        self.start_mode = mode;
+        if !self.config.manage_process {
+            if mode == StartMode::Restarting {
+                return Err(FrrError::Unsupported(
+                    "starting bgpd as a graceful-restart restarting speaker needs engine.frr.manage_process = true: rrd cannot restart a bgpd it does not run".into(),
+                ));
+            }
+            let mut vty = self.vty().await?;
+            self.read_version(&mut vty).await;
+            return Ok(());
+        }
+        if self.daemon_pid().is_some() {
+            return Ok(());
+        }
+        let pid_file = self.lock_pid_file()?;
+        if let Some((pidfd, args)) = ManagedBgpd::find_adoptable(&self.config, &pid_file) {
+            if mode == StartMode::Restarting {
+                let pid = pidfd.pid();
+                self.pid_file = Some(pid_file);
+                return Err(FrrError::RunningInsteadOfRestarting { pid });
+            }
+            let bgpd = Bgpd::new(&self.config, Listen::of_args(&args));
+            self.daemon = Some(ManagedBgpd::adopt(bgpd, pidfd, pid_file, self.on_drop()));
+            if let Ok(mut vty) = self.vty().await {
+                self.read_version(&mut vty).await;
+            }
+            return Ok(());
+        }
+        if Vty::connect(&self.config.vty_path(), Duration::from_millis(500))
+            .await
+            .is_ok()
+        {
+            self.pid_file = Some(pid_file);
+            return Err(FrrError::AlreadyRunning {
+                socket: self.config.vty_path(),
+            });
+        }
+        self.pid_file = Some(pid_file);
+        if mode == StartMode::Restarting {
+            // A fresh bgpd is the restarting speaker (R bit while it starts
+            // up, F bit from preserve-fw-state): started by the first
+            // apply, with exactly what that apply holds.
+            tracing::info!("bgpd starts as a restarting speaker with the first apply");
+            return Ok(());
+        }
+        match (
+            read_record(&self.config.record_path()),
+            self.config.config_path.exists(),
+        ) {
+            (Some(record), true) => {
+                // bgpd comes back with the file of the last apply.
+                let listen = self.listen_of(&record);
+                self.spawn(listen).await?;
+            }
+            _ => tracing::info!(
+                config = %self.config.config_path.display(),
+                "no configuration yet; bgpd starts with the first apply"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Start bgpd with the file on disk and wait until it answers.
+    async fn spawn(&mut self, listen: Listen) -> Result<(), FrrError> {
+        let pid_file = self.lock_pid_file()?;
+        let bgpd = Bgpd::new(&self.config, listen);
+        let on_drop = self.on_drop();
+        self.daemon = Some(ManagedBgpd::start(bgpd, pid_file, on_drop)?);
+        let deadline = Instant::now() + self.config.connect_timeout;
+        loop {
+            let answer = Vty::connect(&self.config.vty_path(), Duration::from_millis(500)).await;
+            if let Ok(mut vty) = answer {
+                self.read_version(&mut vty).await;
+                return Ok(());
+            }
+            let exited = self
+                .daemon
+                .as_ref()
+                .filter(|d| d.pid().is_none())
+                .and_then(ManagedBgpd::last_exit);
+            if exited.is_some() || Instant::now() >= deadline {
+                if let Some(d) = self.daemon.take() {
+                    d.stop(Signal::SIGKILL).await;
+                }
+                return Err(FrrError::StartTimeout {
+                    socket: self.config.vty_path(),
+                    waited: self.config.connect_timeout,
+                    exit: exited,
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn running_view(&self, vty: &mut Vty) -> Result<Option<View>, FrrError> {
+        let r = vty.run("show running-config").await?;
+        if !r.ok() {
+            return Err(FrrError::Decode {
+                command: "show running-config".into(),
+                detail: r.message(),
+            });
+        }
+        Ok(View::parse(&r.text, &self.config.view))
+    }
+
+    async fn held_inner(&self) -> Result<Option<RrConfig>, FrrError> {
+        if self.managed_and_down() {
+            return Ok(None);
+        }
+        let mut vty = self.vty().await?;
+        let Some(live) = self.running_view(&mut vty).await? else {
+            return Ok(None);
+        };
+        let record = read_record(&self.config.record_path());
+        if let Some(r) = &record {
+            if render_view(r, &self.config.view).ok().as_ref() == Some(&live) {
+                return Ok(record);
+            }
+        }
+        Ok(Some(readback::config_of(
+            &live,
+            record.as_ref().map(|r| &r.router),
+        )))
+    }
+
+    /// `bgpd -C`: load `text` into a scratch bgpd that exits at once; its
+    /// complaints are the configuration's errors.
+    async fn check(&self, text: &str) -> Result<(), FrrError> {
+        let dir = self.config.state_dir.join("check");
+        std::fs::create_dir_all(&dir).map_err(|source| FrrError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let file = dir.join("bgpd.conf");
+        write_file(&file, text.as_bytes(), 0o600)?;
+        let out = tokio::process::Command::new(&self.config.binary)
+            .args(["-C", "-Z", "-S", "-f"])
+            .arg(&file)
+            .arg("--vty_socket")
+            .arg(&dir)
+            .output()
+            .await
+            .map_err(|source| FrrError::RunCheck {
+                binary: self.config.binary.clone(),
+                source,
+            })?;
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let problems: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('%') || l.contains("[EC "))
+            .collect();
+        if problems.is_empty() && out.status.success() {
+            return Ok(());
+        }
+        Err(FrrError::Check {
+            message: if problems.is_empty() {
+                format!("{}: {}", out.status, text.trim())
+            } else {
+                problems.join("; ")
+            },
+        })
+    }
+
+    /// Send `commands` in configuration mode; on the first refusal, undo
+    /// by going back to `before` and report the refused command.
+    async fn configure(
+        &self,
+        vty: &mut Vty,
+        commands: &[String],
+        before: Option<&View>,
+        desired: &View,
+    ) -> Result<(), FrrError> {
+        let conf = vty.run("configure terminal").await?;
+        if !conf.ok() {
+            return Err(FrrError::Refused {
+                command: "configure terminal".into(),
+                message: conf.message(),
+                rolled_back: false,
+            });
+        }
+        let mut refused = None;
+        for c in commands {
+            let r = vty.run(c).await?;
+            if !r.ok() {
+                refused = Some((c.clone(), r.message()));
+                break;
+            }
+        }
+        vty.run("end").await?;
+        let Some((command, message)) = refused else {
+            return Ok(());
+        };
+        tracing::warn!(%command, %message, "bgpd refused a command; undoing what was applied");
+        let now = self.running_view(vty).await?;
+        let undo = match before {
+            Some(b) => delta::commands(now.as_ref(), b),
+            None if now.is_some() => vec![format!("no {}", desired.header())],
+            None => Vec::new(),
+        };
+        vty.run("configure terminal").await?;
+        for c in &undo {
+            let r = vty.run(c).await?;
+            if !r.ok() {
+                tracing::error!(command = %c, message = %r.message(), "undo refused");
+            }
+        }
+        vty.run("end").await?;
+        Err(FrrError::Refused {
+            command,
+            message,
+            rolled_back: true,
+        })
+    }
+
+    async fn apply_inner(
+        &mut self,
+        desired: &RrConfig,
+        plan: &Plan,
+    ) -> Result<ApplyReport, FrrError> {
+        if plan.is_empty() {
+            return Ok(ApplyReport::default());
+        }
+        let view = render_view(desired, &self.config.view)?;
+        let text = file_text(&view, desired);
+        let mut ops = Vec::new();
+        if self.config.manage_process {
+            let listen = self.listen_of(desired);
+            let relisten = self
+                .daemon
+                .as_ref()
+                .filter(|d| d.pid().is_some())
+                .is_some_and(|d| *d.listen() != listen);
+            if relisten {
+                tracing::warn!(?listen, "bgpd's listen port or addresses change: restarting bgpd (its peers keep its routes: graceful restart)");
+                if let Some(d) = self.daemon.take() {
+                    self.pid_file = None;
+                    d.stop(Signal::SIGTERM).await;
+                }
+            }
+            if self.daemon_pid().is_none() {
+                self.check(&text).await?;
+                write_file(&self.config.config_path, text.as_bytes(), 0o600)?;
+                self.spawn(listen).await?;
+                ops.push(format!(
+                    "bgpd started with {} ({} sessions, pid {})",
+                    self.config.config_path.display(),
+                    desired.neighbors.len(),
+                    self.daemon_pid().unwrap_or(0)
+                ));
+                self.verify(&view).await?;
+                self.record(desired, None)?;
+                return Ok(ApplyReport {
+                    changed: true,
+                    operations: ops,
+                });
+            }
+        }
+        let mut vty = self.vty().await?;
+        let live = self.running_view(&mut vty).await?;
+        let commands = delta::commands(live.as_ref(), &view);
+        if commands.is_empty() {
+            self.record(desired, Some(&text))?;
+            return Ok(ApplyReport::default());
+        }
+        let changed = delta::changed_neighbors(live.as_ref(), &view);
+        self.check(&format!("frr defaults traditional\n{}", changed.text()))
+            .await?;
+        ops.push(format!(
+            "bgpd -C: ok ({} neighbors checked)",
+            changed.neighbors.len()
+        ));
+        tracing::info!(engine = ENGINE, plan = %plan.summary(), commands = commands.len(), "applying");
+        self.configure(&mut vty, &commands, live.as_ref(), &view)
+            .await?;
+        ops.extend(commands);
+        self.verify(&view).await?;
+        self.record(desired, Some(&text))?;
+        Ok(ApplyReport {
+            changed: true,
+            operations: ops,
+        })
+    }
+
+    /// The running view must now be the rendered one (a bgpd just started
+    /// may still be reading its file: polled up to `connect_timeout`).
+    async fn verify(&self, view: &View) -> Result<(), FrrError> {
+        let deadline = Instant::now() + self.config.connect_timeout;
+        let live = loop {
+            let mut vty = self.vty().await?;
+            let live = self.running_view(&mut vty).await?;
+            if live.as_ref() == Some(view) {
+                return Ok(());
+            }
+            if live.is_some() || Instant::now() >= deadline {
+                break live;
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        let detail = match &live {
+            None => "bgpd has no such view".to_owned(),
+            Some(l) => delta::commands(Some(l), view).join("; "),
+        };
+        Err(FrrError::Diverged {
+            view: self.config.view.clone(),
+            detail: format!("commands still needed: {detail}"),
+        })
+    }
+
+    /// Keep what was applied: the record, and (managed) the file bgpd
+    /// restarts with.
+    fn record(&self, desired: &RrConfig, text: Option<&str>) -> Result<(), FrrError> {
+        if let (true, Some(text)) = (self.config.manage_process, text) {
+            let same = std::fs::read(&self.config.config_path).is_ok_and(|b| b == text.as_bytes());
+            if !same {
+                write_file(&self.config.config_path, text.as_bytes(), 0o600)?;
+            }
+        }
+        let json = serde_json::to_vec_pretty(desired).map_err(|e| FrrError::Write {
+            path: self.config.record_path(),
+            source: std::io::Error::other(e),
+        })?;
+        write_file(&self.config.record_path(), &json, 0o600)
+    }
+
+    async fn observe_inner(&mut self) -> Result<Observation, FrrError> {
+        let down = |reason: String| Observation {
+            daemon: DaemonState::Down { reason },
+            sessions: Vec::new(),
+        };
+        if self.managed_and_down() {
+            return Ok(down(
+                "bgpd is not running (rrd starts it with the first configuration)".into(),
+            ));
+        }
+        let mut vty = match self.vty().await {
+            Ok(v) => v,
+            Err(e) => return Ok(down(e.to_string())),
+        };
+        let v = &self.config.view;
+        let command = format!("show bgp view {v} neighbors json");
+        let r = vty.run(&command).await?;
+        if !r.ok() {
+            // No such view: bgpd runs without rrd's configuration.
+            return Ok(Observation {
+                daemon: DaemonState::Unconfigured,
+                sessions: Vec::new(),
+            });
+        }
+        let neighbors: serde_json::Value =
+            serde_json::from_str(&r.text).map_err(|e| FrrError::Decode {
+                command: command.clone(),
+                detail: e.to_string(),
+            })?;
+        let mut best = std::collections::BTreeMap::new();
+        for f in observe::families_to_count(&neighbors) {
+            let afi = match f {
+                rrd_core::Family::Ipv4 => "ipv4",
+                rrd_core::Family::Ipv6 => "ipv6",
+            };
+            let command = format!("show bgp view {v} {afi} unicast json");
+            let r = vty.run(&command).await?;
+            if let Ok(table) = serde_json::from_str::<serde_json::Value>(&r.text) {
+                observe::best_paths_by_peer(&table, &mut best);
+            }
+        }
+        if self.version.is_none() {
+            self.read_version(&mut vty).await;
+        }
+        Ok(Observation {
+            daemon: DaemonState::Running,
+            sessions: observe::sessions(&neighbors, &best),
+        })
+    }
+
+    async fn stop_inner(&mut self, mode: StopMode) -> Result<(), FrrError> {
+        let daemon = self.daemon.take();
+        self.pid_file = None;
+        match (daemon, mode) {
+            (Some(d), StopMode::Graceful) => {
+                // With graceful restart on, bgpd closes its sessions on
+                // SIGTERM without a NOTIFICATION; removing the view first
+                // sends Cease to every peer.
+                if let Ok(mut vty) = self.vty().await {
+                    if let Ok(Some(live)) = self.running_view(&mut vty).await {
+                        let _ = vty.run("configure terminal").await;
+                        let _ = vty.run(&format!("no {}", live.header())).await;
+                        let _ = vty.run("end").await;
+                    }
+                }
+                d.stop(Signal::SIGTERM).await;
+            }
+            // SIGKILL: no NOTIFICATION whatever the sessions negotiated.
+            (Some(d), StopMode::PreserveForwarding) => d.stop(Signal::SIGKILL).await,
+            (None, _) if self.config.manage_process => {}
+            // Not ours: an orderly stop detaches and leaves bgpd running.
+            (None, StopMode::Graceful) => {}
+            (None, StopMode::PreserveForwarding) => {
+                return Err(FrrError::Unsupported(
+                    "bgpd is not run by rrd (engine.frr.manage_process = false): rrd cannot stop it without NOTIFICATIONs; SIGKILL it with its service manager".into(),
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The config recorded by the last apply, if readable.
+fn read_record(path: &Path) -> Option<RrConfig> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes)
+        .inspect_err(|e| tracing::warn!(file = %path.display(), error = %e, "ignoring an unreadable record of the applied configuration"))
+        .ok()
+}
+
+/// Write `bytes` to `path` atomically (temp file + rename) with `mode`
+/// (the configuration and the record hold session passwords).
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FrrError> {
+    let err = |source| FrrError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+impl BgpEngine for FrrEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            kind: ENGINE,
+            version: self.version.clone(),
+            endpoint: self.config.vty_path().display().to_string(),
+        }
+    }
+
+    /// The file bgpd starts with: `frr defaults traditional` and the view.
+    fn render(&self, desired: &RrConfig) -> Result<String, EngineError> {
+        let view = render_view(desired, &self.config.view).map_err(FrrError::from)?;
+        Ok(file_text(&view, desired))
+    }
+
+    fn running_daemons(&self) -> Vec<DaemonProcess> {
+        rrd_process::recorded_process(&self.config.pid_path(), |args| {
+            self.config.is_own_daemon(args)
+        })
+        .map(|pid| DaemonProcess {
+            name: "bgpd".into(),
+            pid,
+        })
+        .into_iter()
+        .collect()
+    }
+
+    /// bgpd must be rrd's (SIGKILL is how it stops without NOTIFICATIONs,
+    /// and a fresh bgpd is a restarting speaker) and outlive this engine;
+    /// as the source it must run now.
+    async fn prepare_migration(&mut self, role: MigrationRole) -> Result<Vec<String>, EngineError> {
+        let refuse = |reason: String| EngineError::Precondition {
+            engine: ENGINE,
+            reason,
+        };
+        self.config.validate().map_err(|e| refuse(e.to_string()))?;
+        if !self.config.manage_process {
+            return Err(refuse("engine.frr.manage_process must be true for a migration: rrd starts bgpd as a restarting speaker, and stops it with SIGKILL (no NOTIFICATION)".into()));
+        }
+        self.config.stop_daemon_on_exit = false;
+        if role == MigrationRole::Source && self.running_daemons().is_empty() {
+            return Err(refuse(format!(
+                "{} names no running bgpd of rrd's: there is no bgpd to migrate from",
+                self.config.pid_path().display()
+            )));
+        }
+        Ok(Vec::new())
+    }
+
+    async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
+        Ok(self.start_inner(mode).await?)
+    }
+
+    async fn held(&mut self) -> Result<Option<RrConfig>, EngineError> {
+        Ok(self.held_inner().await?)
+    }
+
+    async fn apply(&mut self, desired: &RrConfig, plan: &Plan) -> Result<ApplyReport, EngineError> {
+        Ok(self.apply_inner(desired, plan).await?)
+    }
+
+    async fn observe(&mut self) -> Result<Observation, EngineError> {
+        Ok(self.observe_inner().await?)
+    }
+
+    fn daemon_restarts(&self) -> u64 {
+        self.daemon.as_ref().map_or(0, ManagedBgpd::restarts)
+    }
+
+    async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
+        Ok(self.stop_inner(mode).await?)
+    }
+}

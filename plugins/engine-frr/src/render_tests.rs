@@ -1,0 +1,182 @@
+use std::net::Ipv4Addr;
+
+use rrd_core::testing::conformance::{suite_config, EngineSuiteParams};
+use rrd_core::{Asn, ClusterId, Role, Secret, Ttl};
+
+use super::*;
+
+fn params() -> EngineSuiteParams {
+    EngineSuiteParams {
+        router_id: "198.51.100.1".parse().unwrap(),
+        local_v4: "198.51.100.1".parse().unwrap(),
+        local_v6: Some("2001:db8::1".parse().unwrap()),
+        neighbors_v4: (2..6).map(|i| Ipv4Addr::new(198, 51, 100, i)).collect(),
+        neighbors_v6: vec!["2001:db8::2".parse().unwrap()],
+    }
+}
+
+#[test]
+fn the_suite_config_renders_as_one_view_in_frr_style() {
+    let c = suite_config(&params());
+    let v = render_view(&c, "rrd").unwrap();
+    let text = file_text(&v, &c);
+    let want = "\
+router bgp 64512 view rrd
+ bgp router-id 198.51.100.1
+ no bgp default ipv4-unicast
+ bgp cluster-id 1.0.0.1
+ bgp graceful-restart
+ bgp graceful-restart preserve-fw-state
+ neighbor 198.51.100.2 remote-as 64512
+ neighbor 198.51.100.2 description Node_198_51_100_2
+ neighbor 198.51.100.2 update-source 198.51.100.1
+ neighbor 198.51.100.3 remote-as 64512
+ neighbor 198.51.100.3 description Node_198_51_100_3
+ neighbor 198.51.100.3 update-source 198.51.100.1
+ neighbor 198.51.100.4 remote-as 64512
+ neighbor 198.51.100.4 description Mesh_198_51_100_4
+ neighbor 198.51.100.4 update-source 198.51.100.1
+ neighbor 2001:db8::2 remote-as 64512
+ neighbor 2001:db8::2 description Node_2001_db8__2
+ neighbor 2001:db8::2 update-source 2001:db8::1
+ !
+ address-family ipv4 unicast
+  neighbor 198.51.100.2 activate
+  neighbor 198.51.100.2 route-reflector-client
+  neighbor 198.51.100.3 activate
+  neighbor 198.51.100.3 route-reflector-client
+  neighbor 198.51.100.4 activate
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  neighbor 2001:db8::2 activate
+  neighbor 2001:db8::2 route-reflector-client
+ exit-address-family
+exit
+";
+    assert!(text.contains(want), "{text}");
+    assert!(text.contains("frr defaults traditional\n"), "{text}");
+}
+
+#[test]
+fn rendering_is_deterministic_and_parses_back_to_the_same_view() {
+    let c = suite_config(&params());
+    let a = file_text(&render_view(&c, "rrd").unwrap(), &c);
+    let b = file_text(&render_view(&c.clone(), "rrd").unwrap(), &c);
+    assert_eq!(a, b);
+    assert_eq!(
+        View::parse(&a, "rrd").unwrap(),
+        render_view(&c, "rrd").unwrap()
+    );
+}
+
+#[test]
+fn session_options_become_frr_neighbor_lines() {
+    let mut c = suite_config(&params());
+    let n = c.neighbors.values_mut().next().unwrap();
+    n.remote_as = Asn(64600);
+    n.local_as = Asn(64700);
+    n.role = Role::NonClient;
+    n.password = Some(Secret::new("s3cret"));
+    n.port = Some(11179);
+    n.passive = true;
+    n.ttl = Ttl::Multihop(None);
+    n.keepalive_time = Some(10);
+    n.graceful_restart.enabled = false;
+    n.next_hop = rrd_core::NextHop::Keep;
+    n.allow_local_as = Some(2);
+    let a = n.address;
+    let v = render_view(&c, "rrd").unwrap();
+    let lines = &v.neighbors[&a];
+    let global: Vec<String> = lines
+        .global
+        .iter()
+        .map(|l| l.replace(&format!("neighbor {a} "), ""))
+        .collect();
+    assert_eq!(
+        global,
+        [
+            "remote-as 64600",
+            "local-as 64700 no-prepend replace-as",
+            "description Mesh_198_51_100_4",
+            "password s3cret",
+            "port 11179",
+            "passive",
+            "ebgp-multihop 255",
+            "update-source 198.51.100.1",
+            "timers 10 30",
+            "graceful-restart-disable",
+        ]
+    );
+    let af: Vec<String> = lines
+        .ipv4
+        .iter()
+        .map(|l| l.replace(&format!("neighbor {a} "), ""))
+        .collect();
+    assert_eq!(
+        af,
+        ["activate", "attribute-unchanged next-hop", "allowas-in 2"]
+    );
+}
+
+#[test]
+fn two_cluster_ids_on_one_rr_are_refused_naming_the_sessions() {
+    let mut c = suite_config(&params());
+    let key = c
+        .neighbors
+        .iter()
+        .find(|(_, n)| n.role.is_client())
+        .map(|(k, _)| k.clone())
+        .unwrap();
+    c.neighbors.get_mut(&key).unwrap().role = Role::RrClient {
+        cluster_id: Some(ClusterId(u32::from(Ipv4Addr::new(2, 0, 0, 2)))),
+    };
+    let err = render_view(&c, "rrd").unwrap_err().to_string();
+    assert!(err.contains("one cluster id per BGP instance"), "{err}");
+    assert!(err.contains(&format!("2.0.0.2 for {key}")), "{err}");
+}
+
+#[test]
+fn what_frr_cannot_express_is_refused_not_approximated() {
+    let mut c = suite_config(&params());
+    let mut keys = c.neighbors.keys().cloned();
+    let (k1, k2, k3) = (
+        keys.next().unwrap(),
+        keys.next().unwrap(),
+        keys.next().unwrap(),
+    );
+    c.neighbors
+        .get_mut(&k1)
+        .unwrap()
+        .graceful_restart
+        .restart_time = Some(60);
+    c.neighbors.get_mut(&k2).unwrap().password = Some(Secret::new("two words"));
+    c.neighbors.get_mut(&k3).unwrap().ttl = Ttl::Multihop(Some(2));
+    let err = render_view(&c, "rrd").unwrap_err();
+    assert_eq!(err.problems.len(), 3, "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("{k2}: FRR takes a password as one word")),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("one graceful-restart time"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("cannot limit it to 2 hops"),
+        "{err}"
+    );
+}
+
+#[test]
+fn one_restart_time_for_every_session_is_the_views() {
+    let mut c = suite_config(&params());
+    for n in c.neighbors.values_mut() {
+        n.graceful_restart.restart_time = Some(90);
+    }
+    let v = render_view(&c, "rrd").unwrap();
+    assert!(v
+        .router
+        .contains(&"bgp graceful-restart restart-time 90".to_owned()));
+}

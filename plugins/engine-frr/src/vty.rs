@@ -1,0 +1,219 @@
+//! bgpd's vty socket (`<socket_dir>/bgpd.vty`), spoken directly: what
+//! `vtysh` does, without a process per command and with a status per
+//! command.
+//!
+//! The protocol (FRR's `lib/vty.c`, vtysh side in `vtysh/vtysh.c`): the
+//! client writes one command followed by a NUL byte; bgpd runs it and
+//! answers with its output followed by three NUL bytes and one status byte
+//! (0 = success; 1 warning; 2 unknown command; 13 configuration refused,
+//! ...). Commands run one at a time per connection, in the CLI node the
+//! previous command left (`configure terminal`, `router bgp ...`). A new
+//! connection starts in the view node; [`Vty::connect`] sends `enable`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// FRR's `CMD_SUCCESS`.
+pub const SUCCESS: u8 = 0;
+
+/// What bgpd answered to one command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u8,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn ok(&self) -> bool {
+        self.status == SUCCESS
+    }
+
+    /// The text as one line, for errors.
+    pub fn message(&self) -> String {
+        let text = self.text.trim();
+        if text.is_empty() {
+            format!("status {}", self.status)
+        } else {
+            text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+        }
+    }
+}
+
+/// Why talking to bgpd failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VtyError {
+    #[error("cannot connect to {}: {source}", path.display())]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: `{command}` got no answer within {after:?}", path.display())]
+    Timeout {
+        path: PathBuf,
+        command: String,
+        after: Duration,
+    },
+    #[error("{}: `{command}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One connection to bgpd's vty socket.
+#[derive(Debug)]
+pub struct Vty {
+    stream: UnixStream,
+    path: PathBuf,
+    timeout: Duration,
+}
+
+impl Vty {
+    /// Connect (within `timeout`) and enter the enable node.
+    pub async fn connect(path: &Path, timeout: Duration) -> Result<Vty, VtyError> {
+        let connect = UnixStream::connect(path);
+        let stream = match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(source)) => {
+                return Err(VtyError::Connect {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+            Err(_) => {
+                return Err(VtyError::Connect {
+                    path: path.to_owned(),
+                    source: std::io::ErrorKind::TimedOut.into(),
+                })
+            }
+        };
+        let mut vty = Vty {
+            stream,
+            path: path.to_owned(),
+            timeout,
+        };
+        vty.run("enable").await?;
+        Ok(vty)
+    }
+
+    /// Use `timeout` for every later command.
+    pub fn with_timeout(mut self, timeout: Duration) -> Vty {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run one command and read its whole answer.
+    pub async fn run(&mut self, command: &str) -> Result<Reply, VtyError> {
+        let io = |source| VtyError::Io {
+            path: self.path.clone(),
+            command: command.to_owned(),
+            source,
+        };
+        let exchange = async {
+            let mut msg = Vec::with_capacity(command.len() + 1);
+            msg.extend_from_slice(command.as_bytes());
+            msg.push(0);
+            self.stream.write_all(&msg).await?;
+            let mut buf: Vec<u8> = Vec::with_capacity(4096);
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                let n = self.stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                // Output never holds NUL bytes: three of them and a status
+                // byte at the end are the terminator.
+                if buf.len() >= 4 && buf[buf.len() - 4..buf.len() - 1] == [0, 0, 0] {
+                    let status = buf[buf.len() - 1];
+                    buf.truncate(buf.len() - 4);
+                    return Ok(Reply {
+                        status,
+                        text: String::from_utf8_lossy(&buf).into_owned(),
+                    });
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(io(e)),
+            Err(_) => Err(VtyError::Timeout {
+                path: self.path.clone(),
+                command: command.to_owned(),
+                after: self.timeout,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::UnixListener;
+
+    /// A stand-in for bgpd that answers every command with its text
+    /// upper-cased, in two writes, and status 13 for `bad`.
+    async fn fake_bgpd(path: PathBuf) {
+        let listener = UnixListener::bind(&path).unwrap();
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while s.read_exact(&mut byte).await.is_ok() {
+            if byte[0] != 0 {
+                buf.push(byte[0]);
+                continue;
+            }
+            let cmd = String::from_utf8(std::mem::take(&mut buf)).unwrap();
+            let status = if cmd == "bad" { 13 } else { 0 };
+            let out = if cmd == "enable" {
+                String::new()
+            } else {
+                cmd.to_uppercase()
+            };
+            let (a, b) = out.as_bytes().split_at(out.len() / 2);
+            s.write_all(a).await.unwrap();
+            s.write_all(b).await.unwrap();
+            s.write_all(&[0, 0, 0, status]).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn commands_are_nul_terminated_and_answers_end_with_a_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bgpd.vty");
+        let server = tokio::spawn(fake_bgpd(path.clone()));
+        let mut vty = loop {
+            match Vty::connect(&path, Duration::from_secs(5)).await {
+                Ok(v) => break v,
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        };
+        let r = vty.run("show bgp summary json").await.unwrap();
+        assert_eq!(r.text, "SHOW BGP SUMMARY JSON");
+        assert!(r.ok());
+        let r = vty.run("bad").await.unwrap();
+        assert_eq!(r.status, 13);
+        assert_eq!(r.message(), "BAD");
+        drop(vty);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_missing_socket_is_a_connect_error_naming_it() {
+        let err = Vty::connect(Path::new("/nonexistent/bgpd.vty"), Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, VtyError::Connect { .. }));
+        assert!(err.to_string().contains("/nonexistent/bgpd.vty"), "{err}");
+    }
+}

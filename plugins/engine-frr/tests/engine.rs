@@ -1,0 +1,189 @@
+//! The FRR engine against a real bgpd (FRR 8.4, `/usr/lib/frr/bgpd`) that
+//! the engine runs itself, inside a lab host's network namespace (root
+//! needed): the core conformance suite, adoption by a new engine, and a
+//! configuration bgpd refuses. Neighbors are addresses of the lab's
+//! segment that nobody holds. Each test has its own pathspace and folder;
+//! the lab kills whatever is left in the namespace.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use rrd_core::testing::conformance::{engine_suite, suite_config, EngineSuiteParams};
+use rrd_core::{plan, BgpEngine, EngineError, StartMode, StopMode, Ttl};
+use rrd_engine_frr::{FrrConfig, FrrEngine};
+use rrd_lab::{Host, Lab};
+
+fn require_bgpd() {
+    assert!(
+        Path::new("/usr/lib/frr/bgpd").exists(),
+        "FRR's bgpd not found (apt-get install frr; see scripts/install-deps.sh)"
+    );
+}
+
+fn params(host: &Host) -> EngineSuiteParams {
+    EngineSuiteParams {
+        router_id: host.ipv4,
+        local_v4: host.ipv4,
+        local_v6: Some(host.ipv6),
+        neighbors_v4: (10..14).map(|i| Ipv4Addr::new(198, 51, 100, i)).collect(),
+        neighbors_v6: vec!["2001:db8::10".parse().unwrap()],
+    }
+}
+
+/// A managed bgpd in `dir`, pathspace unique to this run and test.
+fn managed(dir: &Path, test: &str) -> FrrConfig {
+    FrrConfig {
+        manage_process: true,
+        stop_daemon_on_exit: true,
+        log_file: Some(dir.join("bgpd.log")),
+        ..FrrConfig::in_dir(dir, &format!("rrd{}{test}", std::process::id()))
+    }
+}
+
+/// bgpd creates `/run/frr/<pathspace>` for itself: removed after the
+/// test, when empty. On a failure, bgpd's log is printed.
+struct Pathspace(PathBuf, FrrConfig);
+
+impl Drop for Pathspace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+        if std::thread::panicking() {
+            eprintln!("--- bgpd log (tail)\n{}", log_tail(&self.1));
+        }
+    }
+}
+
+fn pathspace(config: &FrrConfig) -> Pathspace {
+    Pathspace(
+        PathBuf::from("/run/frr").join(&config.pathspace),
+        config.clone(),
+    )
+}
+
+fn lab_host(tag: &str) -> (Lab, Host) {
+    let mut lab = Lab::new(tag);
+    let host = lab.add_host("rr", 1);
+    (lab, host)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn log_tail(config: &FrrConfig) -> String {
+    let text = config
+        .log_file
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+#[test]
+fn frr_passes_the_engine_conformance_suite() {
+    require_bgpd();
+    let (lab, host) = lab_host("frrs");
+    let config = managed(lab.dir(), "suite");
+    let _ps = pathspace(&config);
+    let p = params(&host);
+    let c = config.clone();
+    host.run_inside(move || {
+        runtime().block_on(async move {
+            let mut engine = FrrEngine::new(c.clone());
+            engine_suite(&mut engine, &p).await;
+            assert_eq!(
+                engine.daemon_pid(),
+                None,
+                "stop(Graceful) must end bgpd\n{}",
+                log_tail(&c)
+            );
+        })
+    });
+}
+
+#[test]
+fn a_new_engine_adopts_the_running_bgpd_and_changes_nothing() {
+    require_bgpd();
+    let (lab, host) = lab_host("frra");
+    let mut config = managed(lab.dir(), "adopt");
+    config.stop_daemon_on_exit = false;
+    let _ps = pathspace(&config);
+    let desired = suite_config(&params(&host));
+    host.run_inside(move || {
+        runtime().block_on(async move {
+            let mut first = FrrEngine::new(config.clone());
+            first.start(StartMode::Fresh).await.unwrap();
+            first
+                .apply(&desired, &plan(&desired, None))
+                .await
+                .unwrap_or_else(|e| panic!("{e}\n{}", log_tail(&config)));
+            let pid = first.daemon_pid().expect("bgpd runs");
+            drop(first); // leaves bgpd running
+
+            let mut second = FrrEngine::new(config.clone());
+            second.start(StartMode::Fresh).await.unwrap();
+            assert_eq!(second.daemon_pid(), Some(pid), "adopted, not restarted");
+            let held = second.held().await.unwrap();
+            assert_eq!(held.as_ref(), Some(&desired));
+            let p = plan(&desired, held.as_ref());
+            assert!(p.is_empty(), "{p:?}");
+            let report = second.apply(&desired, &p).await.unwrap();
+            assert!(!report.changed);
+            // A third engine may not manage it while the second does.
+            let mut third = FrrEngine::new(config.clone());
+            let err = third.start(StartMode::Fresh).await.unwrap_err();
+            assert!(err.to_string().contains("locked"), "{err}");
+            second.stop(StopMode::Graceful).await.unwrap();
+            assert!(second.daemon_pid().is_none());
+        })
+    });
+}
+
+#[test]
+fn a_configuration_bgpd_refuses_is_reported_and_the_old_one_keeps_running() {
+    require_bgpd();
+    let (lab, host) = lab_host("frrr");
+    let config = managed(lab.dir(), "reject");
+    let _ps = pathspace(&config);
+    let good = suite_config(&params(&host));
+    host.run_inside(move || {
+        runtime().block_on(async move {
+            let mut engine = FrrEngine::new(config.clone());
+            engine.start(StartMode::Fresh).await.unwrap();
+            engine.apply(&good, &plan(&good, None)).await.unwrap();
+            let mut bad = good.clone();
+            // FRR's TTL security takes 1..254 hops.
+            let n = bad.neighbors.values_mut().next().unwrap();
+            n.ttl = Ttl::Security(255);
+            n.passive = true;
+            let err = engine
+                .apply(&bad, &plan(&bad, Some(&good)))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, EngineError::Rejected { .. }), "{err}");
+            assert!(err.to_string().contains("ttl-security hops 255"), "{err}");
+            assert_eq!(engine.held().await.unwrap().as_ref(), Some(&good));
+            // What rrd cannot ask FRR for at all is refused before bgpd.
+            let mut two = good.clone();
+            let n = two
+                .neighbors
+                .values_mut()
+                .find(|n| n.role.is_client())
+                .unwrap();
+            n.role = rrd_core::Role::RrClient {
+                cluster_id: Some(rrd_core::ClusterId(42)),
+            };
+            let err = engine
+                .apply(&two, &plan(&two, Some(&good)))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, EngineError::Unsupported { .. }), "{err}");
+            assert_eq!(engine.held().await.unwrap().as_ref(), Some(&good));
+            engine.stop(StopMode::Graceful).await.unwrap();
+        })
+    });
+}
