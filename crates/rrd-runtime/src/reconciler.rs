@@ -22,6 +22,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use rrd_core::check::this_rr_warnings;
 use rrd_core::{
     plan, plan_sessions, BgpEngine, DaemonState, DesiredState, EngineError, EventSink, PeerSource,
     Plan, RrConfig, RrIdentity, SourceEvent, SourceStatus, StartMode, Touched,
@@ -106,6 +107,8 @@ struct LoopState {
     held: Option<RrConfig>,
     /// `Status::desired` matches the store but for the touched sessions.
     desired_published: bool,
+    /// [`this_rr_warnings`] as of the last change of sessions.
+    rr_warnings: Option<Vec<rrd_core::Diagnostic>>,
     retry_at: Option<Instant>,
     backoff: Backoff,
     engine_started: bool,
@@ -147,6 +150,13 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
         }
     }
 
+    /// Say how the datastore (API, layout) was chosen, in status.
+    pub fn with_source_choice(self, choice: String) -> Self {
+        self.status_tx
+            .send_modify(|s| s.source.choice = Some(choice));
+        self
+    }
+
     pub fn handle(&self) -> ControlHandle {
         ControlHandle {
             tx: self.control_tx.clone(),
@@ -179,6 +189,7 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
                 touched: Touched::Nothing,
                 held: None,
                 desired_published: false,
+                rr_warnings: None,
                 retry_at: None,
                 backoff: Backoff::new(settings.backoff_initial, settings.backoff_max),
                 engine_started: false,
@@ -351,7 +362,7 @@ impl<E: BgpEngine> Driver<E> {
     /// Sessions changed: plan them when the debounce says so. A change that
     /// touched no session costs nothing more (diagnostics are published).
     fn mark_dirty(&mut self, touched: Touched) {
-        self.publish_diagnostics();
+        self.publish_diagnostics(&touched);
         if touched.is_nothing() {
             return;
         }
@@ -359,14 +370,23 @@ impl<E: BgpEngine> Driver<E> {
         self.st.debounce.changed(Instant::now());
     }
 
-    /// Warn about new diagnostics once and publish them.
-    fn publish_diagnostics(&mut self) {
+    /// Warn about new diagnostics once and publish them: the topology's,
+    /// and what is suspicious about this RR (re-checked when sessions
+    /// changed).
+    fn publish_diagnostics(&mut self, touched: &Touched) {
         let Some(store) = self.st.store.as_ref() else {
             return;
         };
+        if !touched.is_nothing() || self.st.rr_warnings.is_none() {
+            self.st.rr_warnings = Some(match store.config() {
+                Ok(config) => this_rr_warnings(store.topology(), &self.identity, config),
+                Err(_) => Vec::new(),
+            });
+        }
         let diagnostics: Vec<String> = store
             .diagnostics()
             .iter()
+            .chain(self.st.rr_warnings.iter().flatten())
             .map(ToString::to_string)
             .collect();
         if diagnostics != self.st.last_diagnostics {

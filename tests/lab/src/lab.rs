@@ -221,6 +221,26 @@ impl Host {
         }
     }
 
+    /// A TCP socket listening at `addr` inside this host's namespace, for a
+    /// server of the test process (an in-test API server or Consul) that
+    /// the host's programs reach as a local one. The socket is made from a
+    /// thread that joined the namespace; it stays in it wherever it is
+    /// used.
+    pub fn listen_tcp(&self, addr: std::net::SocketAddr) -> std::net::TcpListener {
+        let path = format!("/var/run/netns/{}", self.ns);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+                std::net::TcpListener::bind(addr)
+                    .unwrap_or_else(|e| panic!("bind {addr} in {}: {e}", self.ns))
+            })
+            .join()
+            .expect("the listening thread")
+        })
+    }
+
     /// Prefixes the kernel routing table holds from BIRD (`proto bird`).
     pub fn bird_routes(&self) -> Vec<String> {
         let out = Command::new("ip")

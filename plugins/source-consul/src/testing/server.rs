@@ -82,6 +82,27 @@ impl FakeConsul {
         s
     }
 
+    /// A plain-HTTP fake on a socket the caller made, e.g. one listening
+    /// inside a lab host's network namespace (`url()` is then that
+    /// namespace's 127.0.0.1; `stop` works, `launch` binds in the test's
+    /// own namespace).
+    pub fn serve(listener: std::net::TcpListener) -> FakeConsul {
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let port = listener.local_addr().expect("local address").port();
+        let listener = TcpListener::from_std(listener).expect("a tokio listener");
+        let mut s = FakeConsul::prepare(false);
+        s.port = port;
+        s.accept = Some(tokio::spawn(accept_loop(
+            listener,
+            None,
+            s.shared.clone(),
+            s.drop_connections.clone(),
+        )));
+        s
+    }
+
     /// Start serving (again) on the same port, with the same data.
     pub async fn launch(&mut self) {
         assert!(self.accept.is_none(), "the fake Consul is already serving");

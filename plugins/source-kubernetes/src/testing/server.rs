@@ -93,6 +93,23 @@ impl FakeApiServer {
         s
     }
 
+    /// A plain-HTTP server on a socket the caller made, e.g. one listening
+    /// inside a lab host's network namespace. (`stop` works; `resume`
+    /// binds in the test's own namespace, so such a server is not
+    /// resumed.)
+    pub async fn serve(listener: std::net::TcpListener) -> FakeApiServer {
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let addr = listener.local_addr().expect("local address");
+        let listener = TcpListener::from_std(listener).expect("a tokio listener");
+        let mut s = FakeApiServer::prepare(None).await;
+        s.addr = addr;
+        let task = tokio::spawn(accept_loop(listener, s.shared.clone(), None));
+        *s.acceptor.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
+        s
+    }
+
     /// A server with a port but not listening yet (connections are
     /// refused until [`resume`](Self::resume)): for "API server down at
     /// start".
