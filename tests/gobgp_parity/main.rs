@@ -1,13 +1,13 @@
-//! Scenario: GoBGP as the RR engine holds the same sessions and reflects the
-//! same routes as BIRD 2, for one topology (issue "GoBGP engine over gRPC,
-//! with the same sessions and routes as BIRD").
+//! Scenario: GoBGP and FRR as the RR engine hold the same sessions and
+//! reflect the same routes as BIRD 2, for one topology.
 //!
 //! Topology (legacy rules): RR 198.51.100.10 registered with
 //! cluster id 1.0.0.1 and a global peer in AS 64512; Calico-like BIRD 1.6
 //! clients 198.51.100.21..23, each advertising its 203.0.113.x/30 block.
-//! The same topology file runs in two labs, one after the other: the RR
-//! host runs BIRD 2 (rrd `[engine] kind = "bird"`) in the first and an
-//! unmanaged gobgpd (`kind = "gobgp"`) in the second. Checked:
+//! The same topology file runs in three labs, one after the other: the RR
+//! host runs BIRD 2 (rrd `[engine] kind = "bird"`) in the first, an
+//! unmanaged gobgpd (`kind = "gobgp"`) in the second and an unmanaged FRR
+//! bgpd, alone in its own pathspace (`kind = "frr"`), in the third. Checked:
 //! * `rrd status --json` gives the same sessions: from `desired` (name,
 //!   neighbor address, remote and local AS, client flag, cluster id) and
 //!   from what the daemon reports in `sessions` (Established, address, AS,
@@ -15,7 +15,7 @@
 //! * every client holds every other client's block with the same
 //!   attributes: NEXT_HOP and ORIGINATOR_ID = the originating client,
 //!   CLUSTER_LIST = 1.0.0.1, empty AS path;
-//! * both `rrd status` tables are printed (`--nocapture` shows them).
+//! * the three `rrd status` tables are printed (`--nocapture` shows them).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -219,38 +219,39 @@ fn run(daemon: RrDaemon, tag: &str) -> Run {
 }
 
 #[test]
-fn gobgp_rr_holds_the_same_sessions_and_reflects_the_same_routes_as_bird2() {
+fn gobgp_and_frr_rrs_hold_the_same_sessions_and_reflect_the_same_routes_as_bird2() {
     let bird = run(RrDaemon::Bird2, "pb2");
     eprintln!(
         "rrd status, engine BIRD 2 (up and reflecting after {} ms):\n{}",
         bird.settle.as_millis(),
         bird.table
     );
-    let gobgp = run(RrDaemon::Gobgp, "pgo");
-    eprintln!(
-        "rrd status, engine GoBGP (up and reflecting after {} ms):\n{}",
-        gobgp.settle.as_millis(),
-        gobgp.table
-    );
-
-    assert_eq!(
-        bird.router, gobgp.router,
-        "router id / AS / cluster id / rules differ"
-    );
-    for (key, b) in &bird.sessions {
+    for (daemon, tag) in [(RrDaemon::Gobgp, "pgo"), (RrDaemon::Frr, "pfr")] {
+        let other = run(daemon, tag);
+        eprintln!(
+            "rrd status, engine {daemon:?} (up and reflecting after {} ms):\n{}",
+            other.settle.as_millis(),
+            other.table
+        );
         assert_eq!(
-            Some(b),
-            gobgp.sessions.get(key),
-            "session {key}: BIRD 2 vs GoBGP"
+            bird.router, other.router,
+            "router id / AS / cluster id / rules differ: BIRD 2 vs {daemon:?}"
+        );
+        for (key, b) in &bird.sessions {
+            assert_eq!(
+                Some(b),
+                other.sessions.get(key),
+                "session {key}: BIRD 2 vs {daemon:?}"
+            );
+        }
+        assert_eq!(
+            bird.sessions.keys().collect::<Vec<_>>(),
+            other.sessions.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            bird.routes, other.routes,
+            "clients' routes differ between BIRD 2 and {daemon:?}"
         );
     }
-    assert_eq!(
-        bird.sessions.keys().collect::<Vec<_>>(),
-        gobgp.sessions.keys().collect::<Vec<_>>()
-    );
-    assert_eq!(
-        bird.routes, gobgp.routes,
-        "clients' routes differ between BIRD 2 and GoBGP"
-    );
     assert_eq!(bird.routes.len(), CLIENTS.len() * (CLIENTS.len() - 1));
 }

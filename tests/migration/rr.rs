@@ -1,8 +1,8 @@
-//! The RR host of the migration lab: rrd with *managed* daemons (BIRD and
-//! gobgpd started and supervised by rrd, left running when rrd stops, as
-//! the migration procedure needs), both engine tables in one rrd.toml, and
-//! the operator's commands: `rrd run`, `rrd migrate`, switching
-//! `engine.kind`.
+//! The RR host of the migration lab: rrd with *managed* daemons (BIRD,
+//! gobgpd and FRR's bgpd started and supervised by rrd, left running when
+//! rrd stops, as the migration procedure needs), every engine table in one
+//! rrd.toml, and the operator's commands: `rrd run`, `rrd migrate`,
+//! switching `engine.kind`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -66,10 +66,27 @@ pub struct ManagedRr {
     dir: PathBuf,
     log: PathBuf,
     migrations: usize,
+    /// bgpd's pathspace (`/run/frr/<it>` is removed on drop).
+    frr_pathspace: String,
+}
+
+impl Drop for ManagedRr {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(bins::frr_pathspace_dir(&self.frr_pathspace));
+    }
 }
 
 impl ManagedRr {
-    pub fn new(lab: &Lab, host: &Host, bird: Bird, topology: &Path, rrd_binary: &Path) -> Self {
+    /// The RR host with rrd.toml naming `kind` (`bird`, `gobgp`, `frr`)
+    /// as the engine rrd starts with.
+    pub fn new(
+        lab: &Lab,
+        host: &Host,
+        bird: Bird,
+        kind: &str,
+        topology: &Path,
+        rrd_binary: &Path,
+    ) -> Self {
         let rr = ManagedRr {
             rrd: None,
             host: host.clone(),
@@ -80,8 +97,9 @@ impl ManagedRr {
             dir: lab.dir().to_owned(),
             log: lab.path("rrd.log"),
             migrations: 0,
+            frr_pathspace: format!("{}rr", lab.id),
         };
-        rr.write_config("bird");
+        rr.write_config(kind);
         rr
     }
 
@@ -104,7 +122,9 @@ impl ManagedRr {
              config_path = \"{bc}\"\nconfig_path_v6 = \"{bc6}\"\nsocket = \"{bs}\"\nsocket_v6 = \"{bs6}\"\n\
              binary = \"{bird}\"\nbinary_v6 = \"{bird6}\"\n\
              [engine.gobgp]\nmanage_process = true\napi = \"127.0.0.1:50051\"\nstate_dir = \"{state}\"\n\
-             binary = \"{gobgpd}\"\nlog_file = \"{glog}\"\n\n\
+             binary = \"{gobgpd}\"\nlog_file = \"{glog}\"\n\
+             [engine.frr]\nmanage_process = true\npathspace = \"{ps}\"\nsocket_dir = \"{fs}\"\n\
+             config_path = \"{fc}\"\nstate_dir = \"{fst}\"\nbinary = \"{bgpd}\"\nlog_file = \"{flog}\"\n\n\
              [http]\nlisten = \"{HTTP}\"\nadmin_socket = \"{admin}\"\n\n[log]\nlevel = \"info\"\n",
             ip = self.host.ipv4,
             topology = self.topology.display(),
@@ -117,6 +137,12 @@ impl ManagedRr {
             state = p("gobgp-state"),
             gobgpd = bins::gobgpd().display(),
             glog = p("gobgpd.log"),
+            ps = self.frr_pathspace,
+            fs = p("frr-run"),
+            fc = p("frr-bgpd.conf"),
+            fst = p("frr-state"),
+            bgpd = bins::bgpd().display(),
+            flog = p("bgpd.log"),
             admin = p("rrd.sock"),
         );
         std::fs::write(&self.config, text).expect("write rrd.toml");
@@ -223,6 +249,33 @@ impl ManagedRr {
     /// The managed BIRD's PID (the IPv4 daemon for 1.6), if it runs.
     pub fn bird_pid(&self) -> Option<u32> {
         live_pid(&self.path("rr-bird.conf.rrd.pid"))
+    }
+
+    /// The managed bgpd's PID (rrd's PID file), if it runs.
+    pub fn bgpd_pid(&self) -> Option<u32> {
+        live_pid(&self.path("frr-state/bgpd.pid"))
+    }
+
+    /// The PID of the daemon of engine `kind`, if it runs.
+    pub fn pid_of(&self, kind: &str) -> Option<u32> {
+        match kind {
+            "gobgp" => self.gobgpd_pid(),
+            "frr" => self.bgpd_pid(),
+            _ => self.bird_pid(),
+        }
+    }
+
+    /// `vtysh -c <command>` against the RR's bgpd.
+    pub fn vtysh(&self, command: &str) -> String {
+        let out = self
+            .host
+            .command(bins::vtysh())
+            .arg("--vty_socket")
+            .arg(self.path("frr-run"))
+            .args(["-c", command])
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
     }
 
     /// `show protocols` of the RR's BIRD.

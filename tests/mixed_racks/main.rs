@@ -1,12 +1,13 @@
-//! Scenario: two racks, each served by one BIRD 2 RR and one GoBGP RR
-//! (issue "GoBGP engine over gRPC, with the same sessions and routes as
-//! BIRD"): the seed's top-of-rack model with mixed engines.
+//! Scenario: two racks, each served by two RRs of different engines — BIRD
+//! 2 and GoBGP in one, FRR and BIRD 2 in the other: the seed's top-of-rack
+//! model with mixed engines.
 //!
 //! Topology (legacy rules), one file read by four rrd:
 //! * rack 1: r11 = BIRD 2 at 198.51.100.11, r12 = GoBGP at .12, both
 //!   registered with cluster id 1.0.0.1; clients c31, c32 (.31, .32);
-//! * rack 2: r21 = GoBGP at .21, r22 = BIRD 2 at .22, both registered with
-//!   cluster id 1.0.0.2; clients c41, c42 (.41, .42);
+//! * rack 2: r21 = FRR (bgpd alone, a BGP view) at .21, r22 = BIRD 2 at
+//!   .22, both registered with cluster id 1.0.0.2; clients c41, c42 (.41,
+//!   .42);
 //! * registered RRs form one non-client iBGP full mesh (`Mesh_`, whatever
 //!   the cluster ids); every client has node-specific peerings
 //!   (`[[peers]] node = .., ip = <rr>`) to both RRs of its rack (`Node_`),
@@ -28,14 +29,17 @@
 //!
 //! Then, for each RR in turn, it is *stopped*: rrd first (it leaves the
 //! daemon alone), then the daemon with SIGTERM, which sends a Cease
-//! NOTIFICATION to every peer (BIRD and gobgpd alike; a NOTIFICATION never
-//! starts graceful restart, ENGINE-NOTES B.4), so its clients and the other
-//! RRs flush what it sent at once and keep the same blocks from the rack's
-//! other RR (same-rack blocks directly, cross-rack blocks through the
-//! mesh). Checked once every session to the stopped RR is down (on its
-//! clients and on the three other RRs): every client still holds every
-//! other client's block, the stopped RR's clients only through the
-//! surviving RR. The RR is then restarted as a service manager would
+//! NOTIFICATION to every peer (BIRD and gobgpd; a NOTIFICATION never
+//! starts graceful restart), so its clients and the other RRs flush what it
+//! sent at once and keep the same blocks from the rack's other RR
+//! (same-rack blocks directly, cross-rack blocks through the mesh). Checked
+//! once every session to the stopped RR is down (on its clients and on the
+//! three other RRs): every client still holds every other client's block,
+//! the stopped RR's clients only through the surviving RR. FRR's bgpd,
+//! with graceful restart configured, closes its sessions on SIGTERM
+//! *without* a NOTIFICATION: its peers keep its paths as stale (checked:
+//! its clients still hold them beside the surviving RR's) until it comes
+//! back and sends End-of-RIB. The RR is then restarted as a service manager would
 //! (daemon with its last config — BIRD's rendered file, an empty gobgpd —
 //! then rrd) and everything must be Established again before the next RR
 //! is stopped. A route monitor in every client namespace measures, per
@@ -62,7 +66,7 @@ const ASN: u32 = 64512;
 const RRS: [(&str, u8, RrDaemon, usize); 4] = [
     ("r11", 11, RrDaemon::Bird2, 0),
     ("r12", 12, RrDaemon::Gobgp, 0),
-    ("r21", 21, RrDaemon::Gobgp, 1),
+    ("r21", 21, RrDaemon::Frr, 1),
     ("r22", 22, RrDaemon::Bird2, 1),
 ];
 const CLUSTER_IDS: [&str; 2] = ["1.0.0.1", "1.0.0.2"];
@@ -276,6 +280,20 @@ impl Racks {
         Ok(())
     }
 
+    /// Every client of `rack` still holds each other block from both RRs
+    /// of its rack (one of them stopped without a NOTIFICATION).
+    fn held_through_both(&self, rack: usize) -> Result<(), String> {
+        for (c, _) in self.clients.iter().filter(|(_, r)| *r == rack) {
+            for o in self.others(c) {
+                let paths = c.route_paths(&o.block);
+                if paths.len() != 2 {
+                    return Err(format!("{} -> {}: {paths:#?}", o.block, c.host.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn marks(&self) -> Vec<Mark> {
         self.monitors.iter().map(RouteMonitor::mark).collect()
     }
@@ -296,6 +314,9 @@ impl Racks {
             if rr.daemon == RrDaemon::Gobgp {
                 out += &format!("{:?}\n", rr.gobgp(&["neighbor"]));
             }
+            if rr.daemon == RrDaemon::Frr {
+                out += &rr.vtysh("show bgp view rrd summary");
+            }
         }
         for (c, _) in &self.clients {
             out += &format!("---- {} {:?}\n", c.host.name, c.bgp_sessions());
@@ -305,7 +326,7 @@ impl Racks {
 }
 
 #[test]
-fn two_racks_of_bird2_and_gobgp_rrs_reflect_every_block_and_survive_losing_any_one_rr() {
+fn two_racks_of_bird2_gobgp_and_frr_rrs_reflect_every_block_and_survive_losing_any_one_rr() {
     let started = Instant::now();
     let mut racks = Racks::start();
     racks.converge("the two racks to converge");
@@ -431,22 +452,32 @@ fn two_racks_of_bird2_and_gobgp_rrs_reflect_every_block_and_survive_losing_any_o
         });
         let gone = t0.elapsed();
         // Every block was already held through the rack's other RR: no
-        // re-convergence to wait for beyond BIRD's table update.
+        // re-convergence to wait for beyond BIRD's table update. bgpd left
+        // without a NOTIFICATION: its paths stay, stale, beside the others.
+        let graceful = racks.rrs[k].0.daemon == RrDaemon::Frr;
         poll::until(
             &format!("every block still held without {name}"),
             Duration::from_secs(5),
             || {
                 racks
                     .every_block_held()
-                    .and_then(|()| racks.held_only_through(rack, survivor))
+                    .and_then(|()| match graceful {
+                        false => racks.held_only_through(rack, survivor),
+                        true => racks.held_through_both(rack),
+                    })
                     .map_err(|e| format!("{e}\n{}", racks.daemon_state()))
             },
         );
         let w = racks.withdrawals_since(&stop_marks);
         eprintln!(
             "MEASURED stopping {name}: its sessions down after {} ms; every client still holds every other block \
-             (its rack's clients only through {survivor}); client block deletions {}, longest gap {} ms ({}), missing {:?}",
+             ({}); client block deletions {}, longest gap {} ms ({}), missing {:?}",
             gone.as_millis(),
+            if graceful {
+                format!("its rack's clients through {survivor} and, stale, through {name}")
+            } else {
+                format!("its rack's clients only through {survivor}")
+            },
             w.deletions,
             w.longest_gap.as_millis(),
             w.longest_gap_at.as_deref().unwrap_or("-"),

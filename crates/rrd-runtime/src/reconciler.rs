@@ -14,6 +14,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use rrd_core::check::this_rr_warnings;
 use rrd_core::{
     compute, plan, BgpEngine, DaemonState, EngineError, EventSink, PeerSource, RrConfig,
     RrIdentity, SourceEvent, SourceStatus, StartMode, Topology,
@@ -128,6 +129,13 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
             control_tx,
             control_rx,
         }
+    }
+
+    /// Say how the datastore (API, layout) was chosen, in status.
+    pub fn with_source_choice(self, choice: String) -> Self {
+        self.status_tx
+            .send_modify(|s| s.source.choice = Some(choice));
+        self
     }
 
     pub fn handle(&self) -> ControlHandle {
@@ -357,6 +365,7 @@ impl<E: BgpEngine> Driver<E> {
         let diagnostics: Vec<String> = computed
             .diagnostics
             .iter()
+            .chain(&this_rr_warnings(topology, &self.identity, &desired))
             .map(ToString::to_string)
             .collect();
         if diagnostics != self.st.last_diagnostics {

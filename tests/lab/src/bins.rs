@@ -60,6 +60,20 @@ pub fn etcd() -> PathBuf {
     require(PathBuf::from("/usr/bin/etcd"))
 }
 
+/// FRR's bgpd (`frr` package), run alone: `-Z` (no zebra).
+pub fn bgpd() -> PathBuf {
+    require(PathBuf::from("/usr/lib/frr/bgpd"))
+}
+
+pub fn vtysh() -> PathBuf {
+    require(PathBuf::from("/usr/bin/vtysh"))
+}
+
+/// The folder bgpd makes for pathspace `name` (`-N name`); labs remove it.
+pub fn frr_pathspace_dir(name: &str) -> PathBuf {
+    PathBuf::from("/run/frr").join(name)
+}
+
 /// Prometheus' `promtool` (`check metrics`, `test rules`): `promtool` on
 /// the PATH, else unpacked from the `prometheus` package into
 /// `.deps/prometheus` (without installing, and so starting, a Prometheus

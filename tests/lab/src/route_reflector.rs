@@ -19,6 +19,9 @@ pub enum RrDaemon {
     Bird2,
     Bird16,
     Gobgp,
+    /// FRR's bgpd alone (no zebra) in a pathspace of its own, attached by
+    /// rrd over its vty socket.
+    Frr,
 }
 
 /// How the lab starts the RR's daemon (again after a stop).
@@ -50,6 +53,9 @@ impl DaemonCommand {
     }
 }
 
+/// The BGP view rrd configures in FRR.
+pub const FRR_VIEW: &str = "rrd";
+
 /// gRPC port of gobgpd inside the RR's namespace.
 pub const GOBGP_API: &str = "127.0.0.1:50051";
 /// rrd's HTTP endpoint inside the RR's namespace.
@@ -67,7 +73,18 @@ pub struct RouteReflectorHost {
     pub config: PathBuf,
     pub bird_conf: PathBuf,
     pub bird_ctl: PathBuf,
+    /// FRR: the folder of bgpd's vty socket, and bgpd's pathspace.
+    pub frr_socket_dir: PathBuf,
+    pub frr_pathspace: String,
     pub log: PathBuf,
+}
+
+impl Drop for RouteReflectorHost {
+    fn drop(&mut self) {
+        if self.daemon == RrDaemon::Frr {
+            let _ = std::fs::remove_dir(bins::frr_pathspace_dir(&self.frr_pathspace));
+        }
+    }
 }
 
 impl RouteReflectorHost {
@@ -106,6 +123,8 @@ impl RouteReflectorHost {
         let bird_ctl = p("bird.ctl");
         let bootstrap = format!("router id {};\nprotocol device {{ }}\n", host.ipv4);
         let mut commands = Vec::new();
+        let frr_socket_dir = p("frr-run");
+        let frr_pathspace = format!("{}{}", lab.id, host.name);
         let engine = match daemon {
             RrDaemon::Bird2 | RrDaemon::Bird16 => {
                 let (version, bird, bird6) = if daemon == RrDaemon::Bird2 {
@@ -154,6 +173,41 @@ impl RouteReflectorHost {
                 });
                 format!("[engine]\nkind = \"gobgp\"\n[engine.gobgp]\napi = \"{GOBGP_API}\"\n")
             }
+            RrDaemon::Frr => {
+                // As a service would run it: bgpd alone, its own pathspace,
+                // a file holding no BGP yet (rrd attaches over the socket).
+                std::fs::create_dir_all(&frr_socket_dir).expect("bgpd socket dir");
+                let conf = p("bgpd.conf");
+                std::fs::write(&conf, "frr defaults traditional\n").expect("bootstrap bgpd.conf");
+                let d = |x: &Path| x.display().to_string();
+                commands.push(DaemonCommand {
+                    name: "bgpd".into(),
+                    program: bins::bgpd(),
+                    args: vec![
+                        "-Z".into(),
+                        "-S".into(),
+                        "-N".into(),
+                        frr_pathspace.clone(),
+                        "--vty_socket".into(),
+                        d(&frr_socket_dir),
+                        "-f".into(),
+                        d(&conf),
+                        "-i".into(),
+                        d(&frr_socket_dir.join("bgpd.pid")),
+                        "--log".into(),
+                        "stdout".into(),
+                    ],
+                    log: p("bgpd.log"),
+                    socket: Some(frr_socket_dir.join("bgpd.vty")),
+                });
+                format!(
+                    "[engine]\nkind = \"frr\"\n[engine.frr]\npathspace = \"{frr_pathspace}\"\nsocket_dir = \"{}\"\n\
+                     state_dir = \"{}\"\nview = \"{FRR_VIEW}\"\nbinary = \"{}\"\n",
+                    d(&frr_socket_dir),
+                    d(&p("frr-state")),
+                    d(&bins::bgpd()),
+                )
+            }
         };
         let config = p("rrd.toml");
         let text = format!(
@@ -173,6 +227,8 @@ impl RouteReflectorHost {
             config,
             bird_conf,
             bird_ctl,
+            frr_socket_dir,
+            frr_pathspace,
             log: p("rrd.log"),
         };
         rr.start_daemon();
@@ -181,7 +237,8 @@ impl RouteReflectorHost {
 
     /// Start the BGP daemon as its service manager would: with the config
     /// files on disk (bootstrap at first, then what rrd rendered). Waits
-    /// for BIRD's control socket; gobgpd starts empty.
+    /// for BIRD's control socket (bgpd's vty socket); gobgpd and bgpd
+    /// start without rrd's sessions.
     pub fn start_daemon(&mut self) {
         assert!(self.daemons.is_empty(), "the RR's daemon already runs");
         for c in &self.commands {
@@ -194,7 +251,7 @@ impl RouteReflectorHost {
         }
         for socket in self.commands.iter().filter_map(|c| c.socket.as_ref()) {
             poll::until(
-                "the RR's BIRD control socket",
+                "the RR daemon's control socket",
                 Duration::from_secs(10),
                 || {
                     if socket.exists() {
@@ -235,6 +292,21 @@ impl RouteReflectorHost {
                 String::from_utf8_lossy(&out.stderr).trim()
             ))
         }
+    }
+
+    /// `vtysh -c <command>` against this RR's bgpd (FRR only).
+    pub fn vtysh(&self, command: &str) -> String {
+        let out = self
+            .host
+            .command(bins::vtysh())
+            .arg("--vty_socket")
+            .arg(&self.frr_socket_dir)
+            .args(["-c", command])
+            .output();
+        out.map(|o| {
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+        })
+        .unwrap_or_else(|e| format!("vtysh: {e}"))
     }
 
     /// gobgpd's peers (`gobgp neighbor -j`): `conf.neighbor_address`,
@@ -335,7 +407,7 @@ impl RouteReflectorHost {
         let birdc_bin = match self.daemon {
             RrDaemon::Bird2 => bins::birdc2(),
             RrDaemon::Bird16 => bins::birdc16(),
-            RrDaemon::Gobgp => panic!("bird_since on a GoBGP RR"),
+            RrDaemon::Gobgp | RrDaemon::Frr => panic!("bird_since on a {:?} RR", self.daemon),
         };
         crate::since::since_by_session(&birdc(&birdc_bin, &self.bird_ctl, "show protocols"))
     }
