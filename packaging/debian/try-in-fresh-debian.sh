@@ -15,5 +15,6 @@ trap 'rm -rf "$out"' EXIT
 deb=$("$repo/packaging/debian/build-deb.sh" "$out" | tail -1)
 echo "built $deb ($(du -h "$deb" | cut -f1))"
 dpkg-deb --info "$deb" | sed -n 's/^ \(Package\|Version\|Depends\|Recommends\):/  \1:/p'
-"$repo/scripts/fresh-debian.sh" --bind "$deb:/tmp/$(basename "$deb")" -- \
-  bash packaging/debian/smoke-inside.sh "/tmp/$(basename "$deb")"
+# fresh-debian.sh binds folders (read-only), outside its tmpfs /tmp and /run.
+"$repo/scripts/fresh-debian.sh" --bind "$out:/srv/rrd-deb" -- \
+  bash packaging/debian/smoke-inside.sh "/srv/rrd-deb/$(basename "$deb")"
