@@ -127,48 +127,47 @@ fn exec_kubeconfig(
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exec_plugin_gives_the_token() {
-    let tls = TlsMaterial::generate(false);
+/// The seed read over HTTPS (client certificates required or not, a
+/// token required or not) with the credentials an exec plugin prints.
+async fn read_with_exec_plugin(
+    require_client_cert: bool,
+    token: Option<&str>,
+    status: impl FnOnce(&TlsMaterial) -> serde_json::Value,
+) {
+    let tls = TlsMaterial::generate(require_client_cert);
     let server = FakeApiServer::start_tls(tls.clone()).await;
-    server.require_token("from-plugin");
+    if let Some(t) = token {
+        server.require_token(t);
+    }
     let mut f = KubernetesFixture::around(server);
     f.write_topology(&fixtures::seed());
-    let status = serde_json::json!({ "token": "from-plugin" });
-    f.config.kubeconfig = Some(exec_kubeconfig(
-        f.dir.path(),
-        &f.server.url(),
-        &tls.ca_pem,
-        status,
-    ));
-    let t = KubernetesSource::new(f.config.clone())
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
-    assert_eq!(t, expected_for(&fixtures::seed()));
+    let status = status(&tls);
+    let path = exec_kubeconfig(f.dir.path(), &f.server.url(), &tls.ca_pem, status);
+    f.config.kubeconfig = Some(path);
+    let mut source = KubernetesSource::new(f.config.clone()).unwrap();
+    assert_eq!(
+        source.snapshot().await.unwrap(),
+        expected_for(&fixtures::seed())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_plugin_gives_the_token() {
+    read_with_exec_plugin(
+        false,
+        Some("from-plugin"),
+        |_| serde_json::json!({ "token": "from-plugin" }),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exec_plugin_gives_the_client_certificate() {
-    let tls = TlsMaterial::generate(true);
-    let server = FakeApiServer::start_tls(tls.clone()).await;
-    let mut f = KubernetesFixture::around(server);
-    f.write_topology(&fixtures::seed());
-    let status = serde_json::json!({
-        "clientCertificateData": tls.client_cert_pem,
-        "clientKeyData": tls.client_key_pem,
-    });
-    f.config.kubeconfig = Some(exec_kubeconfig(
-        f.dir.path(),
-        &f.server.url(),
-        &tls.ca_pem,
-        status,
-    ));
-    let t = KubernetesSource::new(f.config.clone())
-        .unwrap()
-        .snapshot()
-        .await
-        .unwrap();
-    assert_eq!(t, expected_for(&fixtures::seed()));
+    read_with_exec_plugin(true, None, |tls| {
+        serde_json::json!({
+            "clientCertificateData": tls.client_cert_pem,
+            "clientKeyData": tls.client_key_pem,
+        })
+    })
+    .await;
 }
