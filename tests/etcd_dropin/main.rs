@@ -10,6 +10,7 @@
 //! configured (20 tries, p50 and max). Also: etcd stopped for 30 s changes
 //! nothing; rrd started before etcd waits and applies nothing.
 
+mod discovery;
 mod seed;
 
 use std::time::{Duration, Instant};

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::model::{ClusterId, RrIdentity, RuleSet, Topology};
+use crate::model::{ClusterId, RrConfig, RrIdentity, RuleSet, Topology};
 use crate::semantics::{compute, Diagnostic};
 
 /// Every registered RR of the topology, as an identity `compute` accepts.
@@ -89,10 +89,114 @@ pub fn shared_cluster_ids(topology: &Topology) -> Vec<Diagnostic> {
     out
 }
 
+/// What makes an RR's configuration suspicious even though it computed:
+/// `rrd render`, `rrd check` and `rrd run` say these out loud, because a
+/// daemon with no sessions looks exactly like one whose datastore was
+/// misread (wrong API, wrong prefix, wrong address).
+pub fn this_rr_warnings(
+    topology: &Topology,
+    me: &RrIdentity,
+    config: &RrConfig,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let who = me
+        .node_name
+        .clone()
+        .or_else(|| me.ipv4.map(|ip| ip.to_string()))
+        .or_else(|| me.ipv6.map(|ip| ip.to_string()))
+        .unwrap_or_else(|| "this RR".into());
+    if topology.route_reflectors.is_empty()
+        && topology.nodes.is_empty()
+        && topology.peers.is_empty()
+        && topology.node_configs.is_empty()
+    {
+        out.push(Diagnostic::new(
+            "datastore",
+            "holds no topology at all (no node, route reflector or peer under the source's \
+             prefix): check the source's API, prefix and layout",
+        ));
+        return out;
+    }
+    if !is_registered(topology, me) {
+        let how = match topology.rules {
+            RuleSet::Legacy => "no rr_v4/<ip> or rr_v6/<ip> key; register it with `rrd rr add`",
+            RuleSet::CalicoV3 => "its node has no routeReflectorClusterID",
+        };
+        out.push(Diagnostic::new(
+            format!("RR {who}"),
+            format!(
+                "not registered as a route reflector ({how}): it runs standalone, without a \
+                 cluster id and without the RR mesh"
+            ),
+        ));
+    }
+    if !config.neighbors.values().any(|n| n.role.is_client()) {
+        let how = match topology.rules {
+            RuleSet::Legacy => {
+                "no global/peer_v4/<ip> record and no host/<node>/peer_v4/<ip> names it"
+            }
+            RuleSet::CalicoV3 => "no BGPPeer makes a node peer with it",
+        };
+        out.push(Diagnostic::new(
+            format!("RR {who}"),
+            format!("has no client sessions ({how})"),
+        ));
+    }
+    out
+}
+
+/// Whether `me` is a registered RR of `topology`.
+fn is_registered(topology: &Topology, me: &RrIdentity) -> bool {
+    match topology.rules {
+        RuleSet::Legacy => [me.ipv4.map(IpAddr::V4), me.ipv6.map(IpAddr::V6)]
+            .into_iter()
+            .flatten()
+            .any(|ip| topology.route_reflectors.contains_key(&ip)),
+        RuleSet::CalicoV3 => topology.nodes.values().any(|n| {
+            let is_me = match &me.node_name {
+                Some(name) => &n.name == name,
+                None => {
+                    (me.ipv4.is_some() && n.ipv4 == me.ipv4)
+                        || (me.ipv6.is_some() && n.ipv6 == me.ipv6)
+                }
+            };
+            is_me && n.rr_cluster_id.is_some()
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::semantics::legacy::tests::rack_topology;
+
+    fn warnings_for(topology: &Topology, ip: &str) -> Vec<Diagnostic> {
+        let me = RrIdentity::v4(ip.parse().unwrap());
+        let computed = compute(topology, &me).unwrap();
+        this_rr_warnings(topology, &me, &computed.config)
+    }
+
+    #[test]
+    fn a_registered_rr_with_clients_gets_no_warning() {
+        let t = rack_topology();
+        let rr = t.route_reflectors.keys().next().unwrap().to_string();
+        assert_eq!(warnings_for(&t, &rr), vec![]);
+    }
+
+    #[test]
+    fn an_empty_datastore_is_said_once() {
+        let w = warnings_for(&Topology::default(), "198.51.100.10");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].message.contains("no topology"), "{w:?}");
+    }
+
+    #[test]
+    fn an_unregistered_rr_without_clients_gets_both_warnings() {
+        let w = warnings_for(&rack_topology(), "198.51.100.99");
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].message.contains("not registered"), "{w:?}");
+        assert!(w[1].message.contains("no client sessions"), "{w:?}");
+    }
 
     #[test]
     fn rack_model_with_consistent_pairs_is_clean() {

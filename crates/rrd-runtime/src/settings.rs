@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeSettings {
-    /// Quiet time after the last datastore change before applying.
+    /// A change after this much quiet is applied at once; changes closer
+    /// together are a burst, applied this long after its last change
+    /// (see [`crate::debounce`]).
     #[serde(with = "humantime_serde")]
     pub debounce: Duration,
-    /// Upper bound on debouncing while changes keep coming.
+    /// Upper bound on batching a burst, from its first change.
     #[serde(with = "humantime_serde")]
     pub debounce_max: Duration,
     /// Full reconcile (re-read what the engine holds, re-plan) this often.
@@ -41,6 +43,54 @@ impl Default for RuntimeSettings {
             backoff_max: Duration::from_secs(30),
             mass_removal: MassRemovalSettings::default(),
         }
+    }
+}
+
+impl RuntimeSettings {
+    /// What is wrong with these settings, as `(key, message)` pairs (keys
+    /// relative to `[runtime]`). A zero interval would make the loop spin
+    /// or the timer panic, so every period must be positive.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (key, value) in [
+            ("debounce_max", self.debounce_max),
+            ("resync_interval", self.resync_interval),
+            ("observe_interval", self.observe_interval),
+            ("backoff_initial", self.backoff_initial),
+            ("backoff_max", self.backoff_max),
+        ] {
+            if value.is_zero() {
+                out.push((key.to_owned(), "must be longer than 0s".to_owned()));
+            }
+        }
+        if self.debounce > self.debounce_max {
+            out.push((
+                "debounce".to_owned(),
+                format!(
+                    "{} must not exceed debounce_max ({})",
+                    humantime::format_duration(self.debounce),
+                    humantime::format_duration(self.debounce_max)
+                ),
+            ));
+        }
+        if self.backoff_initial > self.backoff_max {
+            out.push((
+                "backoff_initial".to_owned(),
+                format!(
+                    "{} must not exceed backoff_max ({})",
+                    humantime::format_duration(self.backoff_initial),
+                    humantime::format_duration(self.backoff_max)
+                ),
+            ));
+        }
+        let threshold = self.mass_removal.threshold;
+        if !(0.0..=1.0).contains(&threshold) {
+            out.push((
+                "mass_removal.threshold".to_owned(),
+                format!("must be between 0.0 and 1.0, got {threshold}"),
+            ));
+        }
+        out
     }
 }
 

@@ -20,6 +20,9 @@ pub fn now_unix() -> u64 {
 pub struct SourceView {
     pub kind: String,
     pub location: String,
+    /// How the datastore's API and layout were chosen (drop-in mode).
+    #[serde(default)]
+    pub choice: Option<String>,
     /// The first complete read arrived.
     pub synced: bool,
     pub connected: bool,

@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::EngineKind;
 
 /// Keeps BGP route reflectors configured from a datastore (etcd, Kubernetes,
 /// Consul, a file) by driving BIRD, GoBGP or FRR.
 #[derive(Debug, Parser)]
-#[command(name = "rrd", version, about)]
+#[command(name = "rrd", version, about, after_help = EXIT_STATUS)]
 pub struct Cli {
     /// Configuration file (TOML). Environment overrides: RRD_<SECTION>__<KEY>,
     /// e.g. RRD_ENGINE__BIRD__SOCKET=/run/bird/bird.ctl.
@@ -26,15 +26,33 @@ pub enum Command {
     /// Run the reconciler: read the datastore, keep the daemon in sync.
     Run,
     /// Print the daemon configuration this RR would get (no changes made).
-    Render,
+    ///
+    /// `-o table` prints the daemon's own configuration (BIRD's files, the
+    /// gobgpd TOML); `-o json|yaml` the computed sessions. Warnings (this
+    /// RR is not registered, has no client, the datastore is empty) go to
+    /// stderr.
+    #[command(after_help = "Exit status: 0 rendered, 1 error.")]
+    Render {
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
     /// Validate the configuration and the topology; warn about unsafe
-    /// cluster ids. Exit status 1 on errors.
+    /// cluster ids, an unregistered RR, an RR without clients, an empty
+    /// datastore.
+    #[command(
+        after_help = "Exit status: 0 valid (warnings allowed), 1 errors (or warnings with --strict)."
+    )]
     Check {
         /// Treat warnings as errors.
         #[arg(long)]
         strict: bool,
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
     },
     /// Show the sessions of a running rrd, like `calicoctl node status`.
+    #[command(
+        after_help = "Exit status: 0 ready (in sync with the datastore and the daemon), 1 rrd unreachable or error, 3 running but not ready."
+    )]
     Status {
         /// Read the status from the running rrd's read-only HTTP listener
         /// (`host:port`, its `http.listen`) instead of its admin socket.
@@ -44,8 +62,10 @@ pub enum Command {
         /// `http.admin_socket`).
         #[arg(long)]
         socket: Option<PathBuf>,
-        /// Print the raw status JSON.
-        #[arg(long)]
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+        /// Same as `-o json`.
+        #[arg(long, hide = true)]
         json: bool,
     },
     /// Registered route reflectors (`rr_v4/<ip>`, `rr_v6/<ip>` in etcd).
@@ -77,6 +97,17 @@ pub enum Command {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         deadline: Duration,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages: rrd.1 and one rrd-<command>.1 per command
+    /// into DIR, or rrd.1 to stdout without --dir.
+    Man {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Ask a running rrd to reconcile now.
     Apply {
         /// Confirm a change that the mass-removal guard holds back.
@@ -88,6 +119,29 @@ pub enum Command {
         socket: Option<PathBuf>,
     },
 }
+
+/// How a command prints its result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people: tables and the daemon's own configuration text.
+    #[default]
+    Table,
+    /// One JSON document (timestamps in RFC 3339).
+    Json,
+    /// One YAML document.
+    Yaml,
+}
+
+/// The exit statuses, shown by `rrd --help`.
+pub const EXIT_STATUS: &str = "\
+Exit status:
+  0  success
+  1  error: bad configuration (every problem is named), datastore or daemon
+     unreachable, `check` found errors (or warnings with --strict),
+     `migrate` rolled back
+  2  usage error; `migrate` refused before changing anything
+  3  `status`: rrd runs but is not ready (not in sync, change held,
+     configuration rejected, datastore unreachable)";
 
 const MIGRATE_ABOUT: &str = "\
 Move this RR from the daemon engine.kind names to another one (--to bird,
@@ -126,7 +180,10 @@ pub enum RrCommand {
         cluster_id: Option<String>,
     },
     /// List registered route reflectors.
-    List,
+    List {
+        #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
     /// Unregister a route reflector.
     Remove { ip: String },
 }

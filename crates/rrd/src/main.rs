@@ -18,6 +18,7 @@ mod dropin {
     }
 }
 mod http_client;
+mod output;
 mod plugins;
 mod table;
 
@@ -38,6 +39,8 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
+        // `rrd check | head -1`: the reader has what it wanted.
+        Err(e) if output::is_closed_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rrd: {e:#}");
             std::process::ExitCode::FAILURE

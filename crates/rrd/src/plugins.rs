@@ -29,6 +29,65 @@ fn not_built(what: &str, feature: &str) -> anyhow::Error {
     anyhow::anyhow!("{what} is not part of this build (cargo feature `{feature}`)")
 }
 
+/// What is wrong with the tables of the configured source and engine, as
+/// `(key, message)` pairs: checked when the configuration loads, so that
+/// `rrd check` refuses exactly what `rrd run` would.
+pub fn config_problems(config: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut table = |section: &str, field: &str, reason: String| {
+        out.push((format!("{section}.{field}"), reason));
+    };
+    match config.source.kind {
+        #[cfg(feature = "source-file")]
+        SourceKind::File if config.source.file.is_none() => table(
+            "source",
+            "file",
+            "source.kind = \"file\" needs a [source.file] table with `path`".into(),
+        ),
+        #[cfg(feature = "source-etcd")]
+        SourceKind::Etcd => {
+            if let Err(rrd_source_etcd::EtcdError::Config { field, reason }) =
+                config.source.etcd.clone().unwrap_or_default().validate()
+            {
+                table("source.etcd", field, reason);
+            }
+        }
+        #[cfg(feature = "source-consul")]
+        SourceKind::Consul => {
+            if let Err(rrd_source_consul::ConsulError::Config { field, reason }) =
+                config.source.consul.clone().unwrap_or_default().validate()
+            {
+                table("source.consul", field, reason);
+            }
+        }
+        #[cfg(feature = "source-kubernetes")]
+        SourceKind::Kubernetes => {
+            if let Err(rrd_source_kubernetes::KubeError::Config { field, reason }) = config
+                .source
+                .kubernetes
+                .clone()
+                .unwrap_or_default()
+                .validate()
+            {
+                table("source.kubernetes", field, reason);
+            }
+        }
+        _ => {}
+    }
+    // Building the engine checks its table; the message starts with the
+    // key it is about (`engine.gobgp.api: ...`).
+    if let Err(e) = AnyEngine::of_kind(config, config.engine.kind) {
+        let message = format!("{e:#}");
+        match message.split_once(": ") {
+            Some((key, reason)) if key.starts_with("engine.") => {
+                out.push((key.to_owned(), reason.to_owned()))
+            }
+            _ => out.push(("engine".into(), message)),
+        }
+    }
+    out
+}
+
 /// The engines, one line each: `Variant "cargo-feature" table Type;`.
 /// Generates [`AnyEngine`], its construction from the configuration and
 /// its [`BgpEngine`] implementation, which hands every call to the engine

@@ -39,6 +39,9 @@ pub fn render(s: &Status) -> String {
             .map(|e| format!(": {e}"))
             .unwrap_or_default()
     );
+    if let Some(choice) = &s.source.choice {
+        let _ = writeln!(out, "datastore: {choice}");
+    }
     let _ = writeln!(
         out,
         "engine: {} {} at {} ({})",

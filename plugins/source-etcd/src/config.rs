@@ -71,10 +71,14 @@ pub struct EtcdConfig {
     pub cert_file: Option<PathBuf>,
     /// PEM private key of `cert_file`.
     pub key_file: Option<PathBuf>,
-    /// etcd user (role-based auth); the password comes from `password_file`.
+    /// etcd user (role-based auth); the password comes from `password_file`
+    /// or `password_env`.
     pub username: Option<String>,
     /// File holding the password (trailing newline ignored); never logged.
     pub password_file: Option<PathBuf>,
+    /// Name of an environment variable holding the password (Calico's
+    /// `ETCD_PASSWORD`); never logged.
+    pub password_env: Option<String>,
     /// TCP + TLS connect timeout. Default 5s.
     #[serde(with = "humantime_serde")]
     pub dial_timeout: Duration,
@@ -120,6 +124,7 @@ impl Default for EtcdConfig {
             key_file: None,
             username: None,
             password_file: None,
+            password_env: None,
             dial_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             watch_timeout: Duration::from_secs(300),
@@ -205,8 +210,19 @@ impl EtcdConfig {
                 "cert_file and key_file go together".into(),
             );
         }
-        if self.password_file.is_some() != self.username.is_some() {
-            return bad("username", "username and password_file go together".into());
+        let passwords =
+            usize::from(self.password_file.is_some()) + usize::from(self.password_env.is_some());
+        if passwords > 1 {
+            return bad(
+                "password_env",
+                "set password_file or password_env, not both".into(),
+            );
+        }
+        if (passwords == 1) != self.username.is_some() {
+            return bad(
+                "username",
+                "username and a password (password_file or password_env) go together".into(),
+            );
         }
         if let Some(p) = &self.prefix {
             if !p.starts_with('/') {
@@ -243,7 +259,19 @@ impl EtcdConfig {
 
     /// The password from `password_file`, if any.
     pub(crate) fn credentials(&self) -> Result<Option<(String, String)>, EtcdError> {
-        let (Some(user), Some(path)) = (&self.username, &self.password_file) else {
+        let Some(user) = &self.username else {
+            return Ok(None);
+        };
+        if let Some(variable) = &self.password_env {
+            return match std::env::var(variable) {
+                Ok(password) => Ok(Some((user.clone(), password))),
+                Err(_) => Err(EtcdError::Config {
+                    field: "password_env",
+                    reason: format!("environment variable {variable} is not set (or not UTF-8)"),
+                }),
+            };
+        }
+        let Some(path) = &self.password_file else {
             return Ok(None);
         };
         let text = read_text("password_file", path)?;

@@ -29,6 +29,7 @@ pub mod testing;
 
 pub use admin::{EtcdAdmin, RrList};
 pub use config::{EtcdApi, EtcdConfig, Layout};
+pub use dropin::{discover, ApiRequest, DropInEtcd};
 pub use error::EtcdError;
 pub use rrd_layouts::calico_v1::admin::{ArgumentError, Command};
 pub use source::EtcdSource;

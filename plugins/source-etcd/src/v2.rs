@@ -328,6 +328,19 @@ impl V2Client {
         Ok(WatchOutcome::Event { event, next_index })
     }
 
+    /// Whether a key or directory exists.
+    pub async fn exists(&self, key: &str) -> Result<bool, EtcdError> {
+        const OP: &str = "v2 get";
+        let a = self
+            .send(OP, Method::GET, key, &[], None, Some(self.request_timeout))
+            .await?;
+        match a.status {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(Self::api_error(OP, &a)),
+        }
+    }
+
     /// The value of one key, `None` if it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<String>, EtcdError> {
         const OP: &str = "v2 get";

@@ -181,6 +181,22 @@ impl V3Client {
         Ok((out, revision))
     }
 
+    /// How many keys start with `prefix` (a count-only range: nothing is
+    /// transferred).
+    pub async fn count_prefix(&self, prefix: &[u8]) -> Result<i64, EtcdError> {
+        let opts = GetOptions::new()
+            .with_range(prefix_end(prefix))
+            .with_count_only();
+        let mut kv = self.client.kv_client();
+        let resp = timed(
+            "v3 count",
+            self.request_timeout,
+            kv.get(prefix.to_vec(), Some(opts)),
+        )
+        .await?;
+        Ok(resp.count())
+    }
+
     /// One watch stream with a watcher on every key starting with each of
     /// `prefixes`, all from `start_revision`.
     pub async fn watch(

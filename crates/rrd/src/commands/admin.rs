@@ -10,9 +10,10 @@ use rrd_source_etcd::EtcdAdmin;
 
 use crate::cli::{PeerCommand, RrCommand};
 use crate::config::{Config, SourceKind};
+use crate::output;
 
-fn admin(config: Option<&Path>) -> anyhow::Result<EtcdAdmin> {
-    let config = Config::load(config)?;
+async fn admin(config: Option<&Path>) -> anyhow::Result<EtcdAdmin> {
+    let config = Config::load(config).await?;
     if config.source.kind != SourceKind::Etcd {
         bail!(
             "admin commands write to etcd, but source.kind is {:?}",
@@ -23,7 +24,7 @@ fn admin(config: Option<&Path>) -> anyhow::Result<EtcdAdmin> {
 }
 
 pub async fn rr(config: Option<&Path>, cmd: RrCommand) -> anyhow::Result<ExitCode> {
-    let admin = admin(config)?;
+    let admin = admin(config).await?;
     match cmd {
         RrCommand::Add { ip, cluster_id } => {
             admin.rr_add(&ip, cluster_id.as_deref()).await?;
@@ -38,28 +39,26 @@ pub async fn rr(config: Option<&Path>, cmd: RrCommand) -> anyhow::Result<ExitCod
             admin.rr_remove(&ip).await?;
             println!("route reflector {ip} removed");
         }
-        RrCommand::List => {
+        RrCommand::List { output: format } => {
             let list = admin.rr_list().await?;
-            println!("{:<40} CLUSTER ID", "ROUTE REFLECTOR");
-            for rr in &list.reflectors {
-                println!(
-                    "{:<40} {}",
-                    rr.ip,
-                    rr.cluster_id
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| "-".into())
-                );
-            }
             for (key, reason) in &list.rejected {
                 eprintln!("warning: {key}: {reason}");
             }
+            output::emit(format, &list.reflectors, || {
+                let mut out = format!("{:<40} CLUSTER ID\n", "ROUTE REFLECTOR");
+                for rr in &list.reflectors {
+                    let cluster = rr.cluster_id.map(|c| c.to_string());
+                    out += &format!("{:<40} {}\n", rr.ip, cluster.as_deref().unwrap_or("-"));
+                }
+                out
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn peer(config: Option<&Path>, cmd: PeerCommand) -> anyhow::Result<ExitCode> {
-    let admin = admin(config)?;
+    let admin = admin(config).await?;
     match cmd {
         PeerCommand::Add { ip, asn, node } => {
             admin.peer_add(&ip, &asn, node.as_deref()).await?;
@@ -80,13 +79,13 @@ pub async fn peer(config: Option<&Path>, cmd: PeerCommand) -> anyhow::Result<Exi
 }
 
 pub async fn node_mesh(config: Option<&Path>, state: Option<String>) -> anyhow::Result<ExitCode> {
-    let on = admin(config)?.node_mesh(state.as_deref()).await?;
+    let on = admin(config).await?.node_mesh(state.as_deref()).await?;
     println!("{}", if on { "on" } else { "off" });
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn default_as(config: Option<&Path>, asn: Option<String>) -> anyhow::Result<ExitCode> {
-    let asn = admin(config)?.default_as(asn.as_deref()).await?;
+    let asn = admin(config).await?.default_as(asn.as_deref()).await?;
     println!("{asn}");
     Ok(ExitCode::SUCCESS)
 }

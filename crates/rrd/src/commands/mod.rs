@@ -3,6 +3,7 @@
 #[cfg(feature = "source-etcd")]
 mod admin;
 mod check;
+mod docs;
 mod migrate;
 mod render;
 mod run;
@@ -10,23 +11,39 @@ mod status;
 
 use std::process::ExitCode;
 
-use tracing_subscriber::EnvFilter;
+use std::io::IsTerminal;
 
-use crate::cli::{Cli, Command};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+use crate::cli::{Cli, Command, OutputFormat};
 use crate::config::{Config, LogConfig, LogFormat};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run => {
-            let config = Config::load(cli.config.as_deref())?;
-            init_logging(&config.log);
-            run::run(config).await
+            let config = Config::load(cli.config.as_deref()).await?;
+            let log = init_logging(&config.log);
+            run::run(config, cli.config, log).await
         }
-        Command::Render => render::render(Config::load(cli.config.as_deref())?).await,
-        Command::Check { strict } => check::check(cli.config.as_deref(), strict).await,
-        Command::Status { url, socket, json } => {
-            status::status(cli.config.as_deref(), url, socket, json).await
+        Command::Render { output } => {
+            render::render(Config::load(cli.config.as_deref()).await?, output).await
         }
+        Command::Check { strict, output } => {
+            check::check(cli.config.as_deref(), strict, output).await
+        }
+        Command::Status {
+            url,
+            socket,
+            output,
+            json,
+        } => {
+            let output = if json { OutputFormat::Json } else { output };
+            status::status(cli.config.as_deref(), url, socket, output).await
+        }
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
         #[cfg(feature = "source-etcd")]
         Command::Rr(cmd) => admin::rr(cli.config.as_deref(), cmd).await,
         #[cfg(feature = "source-etcd")]
@@ -47,20 +64,33 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             socket,
         } => status::apply(cli.config.as_deref(), socket, allow_mass_removal).await,
         Command::Migrate { to, deadline } => {
-            let config = Config::load(cli.config.as_deref())?;
+            let config = Config::load(cli.config.as_deref()).await?;
             init_logging(&config.log);
             migrate::migrate_command(config, to, deadline).await
         }
     }
 }
 
-fn init_logging(log: &LogConfig) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+/// Changes the log filter of a running rrd (SIGHUP reloads `log.level`).
+pub type LogReload = reload::Handle<EnvFilter, Registry>;
+
+/// `RUST_LOG` wins over `log.level`. Escape sequences only on a terminal.
+fn init_logging(log: &LogConfig) -> LogReload {
+    let filter = log_filter(log);
+    let (filter, handle) = reload::Layer::new(filter);
+    let ansi = std::io::stderr().is_terminal();
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    let registry = tracing_subscriber::registry().with(filter);
     match log.format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => registry.with(fmt).init(),
+        LogFormat::Json => registry.with(fmt.json()).init(),
     }
+    handle
+}
+
+/// The filter `log` asks for (validated when the configuration loaded).
+pub fn log_filter(log: &LogConfig) -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level))
 }

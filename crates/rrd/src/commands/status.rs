@@ -7,14 +7,16 @@ use std::process::ExitCode;
 
 use rrd_runtime::Status;
 
+use crate::cli::OutputFormat;
 use crate::config::{Config, HttpConfig};
 use crate::http_client::{request, Endpoint};
+use crate::output;
 use crate::table;
 
 /// The `[http]` section of the configuration in force: the file given, the
 /// default file, drop-in variables, or the defaults when there is none.
-fn http_config(config: Option<&Path>) -> anyhow::Result<HttpConfig> {
-    match Config::load(config) {
+async fn http_config(config: Option<&Path>) -> anyhow::Result<HttpConfig> {
+    match Config::load(config).await {
         Ok(c) => Ok(c.http),
         Err(_) if config.is_none() && !Path::new(crate::config::DEFAULT_PATH).exists() => {
             Ok(HttpConfig::default())
@@ -25,7 +27,7 @@ fn http_config(config: Option<&Path>) -> anyhow::Result<HttpConfig> {
 
 /// `--url` (read-only scrape listener), else `--socket`, else the
 /// configuration's admin socket.
-fn endpoint(
+async fn endpoint(
     config: Option<&Path>,
     url: Option<String>,
     socket: Option<PathBuf>,
@@ -40,27 +42,26 @@ fn endpoint(
     if let Some(socket) = socket {
         return Ok(Endpoint::Admin(socket));
     }
-    Ok(Endpoint::Admin(http_config(config)?.admin_socket))
+    Ok(Endpoint::Admin(http_config(config).await?.admin_socket))
 }
+
+/// Exit status 3: rrd answers but is not ready (documented in `--help`).
+const NOT_READY: u8 = 3;
 
 pub async fn status(
     config: Option<&Path>,
     url: Option<String>,
     socket: Option<PathBuf>,
-    json: bool,
+    format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    let endpoint = endpoint(config, url, socket)?;
+    let endpoint = endpoint(config, url, socket).await?;
     let body = request("GET", &endpoint, "/status").await?;
-    if json {
-        println!("{body}");
-        return Ok(ExitCode::SUCCESS);
-    }
     let status: Status = serde_json::from_str(&body)?;
-    print!("{}", table::render(&status));
+    output::emit(format, &status, || table::render(&status))?;
     Ok(if status.ready() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(3)
+        ExitCode::from(NOT_READY)
     })
 }
 
@@ -69,13 +70,13 @@ pub async fn apply(
     socket: Option<PathBuf>,
     allow_mass_removal: bool,
 ) -> anyhow::Result<ExitCode> {
-    let endpoint = endpoint(config, None, socket)?;
+    let endpoint = endpoint(config, None, socket).await?;
     let path = if allow_mass_removal {
         "/apply?allow_mass_removal=true"
     } else {
         "/apply"
     };
     let body = request("POST", &endpoint, path).await?;
-    print!("{body}");
+    output::print(&body)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -43,6 +43,8 @@ pub struct EtcdServer {
     client_port: u16,
     peer_port: u16,
     tls: Option<TlsMaterial>,
+    /// Serve the v2 API too (etcd 3.4's `--enable-v2`; 3.6 has none).
+    v2_api: bool,
 }
 
 impl EtcdServer {
@@ -65,12 +67,22 @@ impl EtcdServer {
             peer_port: free_port(),
             dir,
             tls,
+            v2_api: true,
         }
     }
 
     /// A plain-HTTP etcd, started and ready.
     pub async fn start() -> EtcdServer {
         let mut s = EtcdServer::prepare(false);
+        s.launch().await;
+        s
+    }
+
+    /// A plain-HTTP etcd without the v2 API (as etcd 3.6 is), started and
+    /// ready.
+    pub async fn start_without_v2() -> EtcdServer {
+        let mut s = EtcdServer::prepare(false);
+        s.v2_api = false;
         s.launch().await;
         s
     }
@@ -146,7 +158,7 @@ impl EtcdServer {
             .arg(&peer)
             .arg("--initial-cluster")
             .arg(format!("{}={peer}", self.name))
-            .arg("--enable-v2=true")
+            .arg(format!("--enable-v2={}", self.v2_api))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);
@@ -166,9 +178,14 @@ impl EtcdServer {
     async fn wait_ready(&mut self) {
         let client =
             V2Client::new(&self.config(EtcdApi::V2, Layout::CalicoV1)).expect("probe client");
+        let v3 = self.config(EtcdApi::V3, Layout::CalicoV1);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if client.read_tree("/rrd-readiness-probe").await.is_ok() {
+            let ready = match self.v2_api {
+                true => client.read_tree("/rrd-readiness-probe").await.is_ok(),
+                false => crate::v3::V3Client::connect(&v3).await.is_ok(),
+            };
+            if ready {
                 return;
             }
             if let Some(status) = self
