@@ -41,8 +41,9 @@ mkdir -p "$root/usr/share/man/man1" \
   "$root/usr/share/bash-completion/completions" \
   "$root/usr/share/zsh/vendor-completions" \
   "$root/usr/share/fish/vendor_completions.d"
-"$bin" man >"$root/usr/share/man/man1/rrd.1"
-gzip -9n "$root/usr/share/man/man1/rrd.1"
+"$bin" man --dir "$root/usr/share/man/man1"
+[ -s "$root/usr/share/man/man1/rrd.1" ] || { echo "build-deb: rrd man wrote no rrd.1" >&2; exit 1; }
+gzip -9n "$root/usr/share/man/man1/"*.1
 "$bin" completions bash >"$root/usr/share/bash-completion/completions/rrd"
 "$bin" completions zsh >"$root/usr/share/zsh/vendor-completions/_rrd"
 "$bin" completions fish >"$root/usr/share/fish/vendor_completions.d/rrd.fish"

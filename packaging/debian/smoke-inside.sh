@@ -68,14 +68,19 @@ unshare --net bash -euo pipefail -c '
   ip addr add 198.51.100.21/32 dev lo
   '"$exec_start"' >/var/log/rrd-smoke.log 2>&1 &
   rrd_pid=$!
+  # Polled: rrd answers on its admin socket, ready, with BIRD holding the
+  # client session and rrd having observed it.
   for _ in $(seq 1 150); do
-    if rrd status >/tmp/status 2>&1; then break; fi
+    if rrd status 2>/dev/null | grep -q "engine: bird.*running" &&
+      birdc -s /run/rrd/bird.ctl show protocols 2>/dev/null | grep -q Global_198_51_100_21; then
+      break
+    fi
     sleep 0.2
   done
   rrd status || { tail -30 /var/log/rrd-smoke.log; exit 1; }
   curl -fsS http://127.0.0.1:9180/healthz
   curl -fsS http://127.0.0.1:9180/readyz
-  birdc -s /run/rrd/bird.ctl show protocols | grep -q Global_198_51_100_21 || { echo "BIRD has no session for the client"; exit 1; }
+  birdc -s /run/rrd/bird.ctl show protocols | grep Global_198_51_100_21 || { echo "BIRD has no session for the client"; exit 1; }
   echo "BIRD started by rrd: $(birdc -s /run/rrd/bird.ctl show status | head -1)"
   curl -fsS http://127.0.0.1:9180/metrics | grep "^rrd_peer_session_state{.*state=\"established\"\|^rrd_build_info" || true
   kill -TERM "$rrd_pid"; wait "$rrd_pid" || true

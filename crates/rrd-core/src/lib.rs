@@ -8,12 +8,15 @@
 //! * [`model`] — the canonical topology (what the datastore says) and the
 //!   per-RR configuration (what one daemon must hold).
 //! * [`semantics`] — the pure function topology + identity -> [`RrConfig`].
+//! * [`desired`] — that function kept current change by change: a change
+//!   costs what it touches, not what the fabric holds.
 //! * [`plan`] — the diff between a desired and a held [`RrConfig`].
 //! * [`check`] — topology-wide safety checks (`rrd check`).
 //! * [`source`] / [`engine`] — the plugin contracts.
 //! * [`testing`] (feature `testing`) — fakes and conformance suites.
 
 pub mod check;
+pub mod desired;
 pub mod engine;
 pub mod model;
 pub mod plan;
@@ -22,6 +25,7 @@ pub mod source;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use desired::{DesiredState, Touched};
 pub use engine::{
     ApplyReport, BgpEngine, DaemonProcess, DaemonState, EngineError, EngineInfo, MigrationRole,
     Observation, Recovery, SessionState, SessionStatus, StartMode, StopMode,
@@ -32,6 +36,6 @@ pub use model::{
     RouterSettings, RrConfig, RrIdentity, RuleSet, Secret, SecretRef, SessionKind, SourceAddress,
     Topology, TopologyChange, Ttl,
 };
-pub use plan::{plan, Plan};
+pub use plan::{plan, plan_sessions, Plan};
 pub use semantics::{compute, Computed, Diagnostic, SemanticsError};
 pub use source::{EventSink, PeerSource, SourceError, SourceEvent, SourceInfo, SourceStatus};

@@ -79,6 +79,35 @@ pub fn plan(desired: &RrConfig, held: Option<&RrConfig>) -> Plan {
     out
 }
 
+/// [`plan`] for the sessions named by `keys` only: what a change touched
+/// ([`crate::Touched::Sessions`]), when `held` is known to equal `desired`
+/// everywhere else. Costs what `keys` holds, not what the configs hold.
+pub fn plan_sessions<'k>(
+    desired: &RrConfig,
+    held: &RrConfig,
+    keys: impl IntoIterator<Item = &'k PeerKey>,
+) -> Plan {
+    let mut out = Plan {
+        router: (held.router != desired.router).then(|| desired.router.clone()),
+        ..Plan::default()
+    };
+    for key in keys {
+        match (desired.neighbors.get(key), held.neighbors.get(key)) {
+            (Some(want), None) => {
+                out.add.insert(key.clone(), want.clone());
+            }
+            (Some(want), Some(have)) if want != have => {
+                out.update.insert(key.clone(), (have.clone(), want.clone()));
+            }
+            (None, Some(have)) => {
+                out.remove.insert(key.clone(), have.clone());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +133,21 @@ mod tests {
         let p = plan(&c, None);
         assert!(p.router.is_some());
         assert_eq!(p.add.len(), 3);
+    }
+
+    #[test]
+    fn a_plan_of_some_sessions_sees_only_those() {
+        let held = seed();
+        let mut desired = held.clone();
+        let first = desired.neighbors.keys().next().unwrap().clone();
+        let last = desired.neighbors.keys().last().unwrap().clone();
+        desired.neighbors.get_mut(&first).unwrap().remote_as = Asn(65001);
+        desired.neighbors.remove(&last);
+        let only_first = plan_sessions(&desired, &held, [&first]);
+        assert_eq!(only_first.update.len(), 1);
+        assert!(only_first.remove.is_empty() && only_first.add.is_empty());
+        let both = plan_sessions(&desired, &held, [&first, &last]);
+        assert_eq!(both, plan(&desired, Some(&held)));
     }
 
     #[test]

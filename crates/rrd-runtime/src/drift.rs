@@ -12,7 +12,7 @@
 //! Pure: the loop owns one [`DriftWatch`] and feeds it; time comes in as
 //! an argument so tests run without a clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -140,14 +140,34 @@ struct Current {
 
 impl DriftWatch {
     /// The daemon now holds `config` (applied, or found held already).
-    pub fn applied(&mut self, config: &RrConfig) {
-        self.applied = Some(
-            config
-                .neighbors
-                .iter()
-                .map(|(k, n)| (k.clone(), (n.address, n.remote_as)))
-                .collect(),
-        );
+    ///
+    /// With `only`, just those sessions changed since the last call (the
+    /// loop applied a plan of the sessions a change touched): the cost is
+    /// theirs, not the whole config's.
+    pub fn applied(&mut self, config: &RrConfig, only: Option<&BTreeSet<PeerKey>>) {
+        match (only, self.applied.as_mut()) {
+            (Some(keys), Some(applied)) => {
+                for k in keys {
+                    match config.neighbors.get(k) {
+                        Some(n) => {
+                            applied.insert(k.clone(), (n.address, n.remote_as));
+                        }
+                        None => {
+                            applied.remove(k);
+                        }
+                    }
+                }
+            }
+            _ => {
+                self.applied = Some(
+                    config
+                        .neighbors
+                        .iter()
+                        .map(|(k, n)| (k.clone(), (n.address, n.remote_as)))
+                        .collect(),
+                );
+            }
+        }
     }
 
     /// What rrd applied is no longer known (the daemon restarted empty).

@@ -1,10 +1,11 @@
 //! rrd-runtime: the reconciliation loop (ARCHITECTURE.md, "The loop").
 //!
 //! ```text
-//! PeerSource::watch ──events──▶ Reconciler (owns the topology store)
-//!                                 │ debounce (200 ms, capped)
-//!                                 │ rrd_core::compute ─▶ RrConfig
-//!                                 │ rrd_core::plan(desired, engine.held())
+//! PeerSource::watch ──events──▶ Reconciler (owns the DesiredState)
+//!                                 │ touched sessions only (rrd_core::desired)
+//!                                 │ debounce: at once after quiet, bursts batched
+//!                                 │ rrd_core::plan_sessions(desired, held, touched)
+//!                                 │   (full plan against engine.held() at resync)
 //!                                 │ mass-removal guard
 //!                                 ▼
 //!                               BgpEngine::apply ─▶ observe ─▶ Status
@@ -19,6 +20,7 @@
 //! the same engine contract, outside the loop (`rrd migrate`).
 
 mod backoff;
+pub mod debounce;
 pub mod drift;
 pub mod http;
 pub mod metrics;

@@ -1,6 +1,14 @@
 //! The reconciler: one task that owns the topology store and drives the
 //! engine.
 //!
+//! Per change, the work is what the change touches: the store is a
+//! [`DesiredState`] (which recomputes only the sessions a change affects and
+//! keeps only what can matter to this RR), the [`Debounce`] policy applies a
+//! change after a quiet period at once and batches bursts, and the plan
+//! covers only the touched sessions against what the loop itself last
+//! applied. The engine is asked what it holds (a full plan) at start, after
+//! a failure, a snapshot, a daemon restart, and at every periodic resync.
+//!
 //! Invariants:
 //! * nothing is applied before the source's first complete snapshot;
 //! * a source outage never changes the engine: the last applied config stays;
@@ -16,14 +24,15 @@ use std::sync::Arc;
 
 use rrd_core::check::this_rr_warnings;
 use rrd_core::{
-    compute, plan, BgpEngine, DaemonState, EngineError, EventSink, PeerSource, RrConfig,
-    RrIdentity, SourceEvent, SourceStatus, StartMode, Topology,
+    plan, plan_sessions, BgpEngine, DaemonState, DesiredState, EngineError, EventSink, PeerSource,
+    Plan, RrConfig, RrIdentity, SourceEvent, SourceStatus, StartMode, Touched,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
+use crate::debounce::Debounce;
 use crate::drift::DriftWatch;
 use crate::metrics::Metrics;
 use crate::settings::RuntimeSettings;
@@ -87,9 +96,19 @@ pub struct Reconciler<S, E> {
 
 /// Loop-local state that is not published.
 struct LoopState {
-    store: Option<Topology>,
-    /// First and last change of the current burst.
-    dirty: Option<(Instant, Instant)>,
+    /// Nothing before the first complete read.
+    store: Option<DesiredState>,
+    /// When the changes not yet applied are due.
+    debounce: Debounce,
+    /// The sessions those changes touched.
+    touched: Touched,
+    /// What the engine holds as far as this loop knows: what it read from
+    /// the engine and applied since. `None`: ask the engine.
+    held: Option<RrConfig>,
+    /// `Status::desired` matches the store but for the touched sessions.
+    desired_published: bool,
+    /// [`this_rr_warnings`] as of the last change of sessions.
+    rr_warnings: Option<Vec<rrd_core::Diagnostic>>,
     retry_at: Option<Instant>,
     backoff: Backoff,
     engine_started: bool,
@@ -166,7 +185,11 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
         let driver = Driver {
             st: LoopState {
                 store: None,
-                dirty: None,
+                debounce: Debounce::new(settings.debounce, settings.debounce_max),
+                touched: Touched::Nothing,
+                held: None,
+                desired_published: false,
+                rr_warnings: None,
                 retry_at: None,
                 backoff: Backoff::new(settings.backoff_initial, settings.backoff_max),
                 engine_started: false,
@@ -217,9 +240,7 @@ impl<E: BgpEngine> Driver<E> {
         let mut observe = tokio::time::interval(self.settings.observe_interval);
         tokio::pin!(shutdown);
         loop {
-            let debounce_at = self.st.dirty.map(|(first, last)| {
-                (last + self.settings.debounce).min(first + self.settings.debounce_max)
-            });
+            let debounce_at = self.st.debounce.due();
             let retry_at = self.st.retry_at;
             tokio::select! {
                 () = &mut shutdown => {
@@ -232,18 +253,22 @@ impl<E: BgpEngine> Driver<E> {
                         return Err(RuntimeError::SourceStopped(source_kind));
                     };
                     self.on_source_event(event);
+                    // Whatever else is queued belongs to the same batch.
+                    while let Ok(event) = events.try_recv() {
+                        self.on_source_event(event);
+                    }
                 }
                 () = sleep_until(debounce_at.unwrap_or_else(far_future)), if debounce_at.is_some() => {
-                    self.st.dirty = None;
-                    self.reconcile().await;
+                    self.st.debounce.take();
+                    self.reconcile(false).await;
                 }
                 () = sleep_until(retry_at.unwrap_or_else(far_future)), if retry_at.is_some() => {
                     self.st.retry_at = None;
-                    self.reconcile().await;
+                    self.reconcile(true).await;
                 }
                 _ = resync.tick() => {
                     debug!("periodic resync");
-                    self.reconcile().await;
+                    self.reconcile(true).await;
                 }
                 _ = observe.tick() => {
                     self.observe().await;
@@ -253,7 +278,7 @@ impl<E: BgpEngine> Driver<E> {
                         info!("mass removal confirmed by the operator");
                         self.st.allow_mass_removal = true;
                     }
-                    self.reconcile().await;
+                    self.reconcile(true).await;
                 }
             }
         }
@@ -282,30 +307,28 @@ impl<E: BgpEngine> Driver<E> {
                     rrs = topology.route_reflectors.len(),
                     "complete topology received"
                 );
-                let changed = self.st.store.as_ref() != Some(&topology);
-                self.st.store = Some(topology);
+                let touched = match self.st.store.as_mut() {
+                    Some(store) => store.replace(topology),
+                    None => {
+                        self.st.store = Some(DesiredState::new(self.identity.clone(), topology));
+                        Touched::Everything
+                    }
+                };
                 self.update(|s| {
                     s.source.synced = true;
                     reachable(s);
                     s.source.snapshots += 1;
                 });
-                if changed {
-                    mark_dirty(&mut self.st);
-                }
+                self.mark_dirty(touched);
             }
             SourceEvent::Changes(changes) => {
                 let Some(store) = self.st.store.as_mut() else {
                     warn!("changes before the first snapshot ignored");
                     return;
                 };
-                let mut changed = false;
-                for c in changes {
-                    changed |= store.apply(c);
-                }
+                let touched = store.apply(changes);
                 self.update(|s| s.source.change_batches += 1);
-                if changed {
-                    mark_dirty(&mut self.st);
-                }
+                self.mark_dirty(touched);
             }
             SourceEvent::Rejected { key, reason } => {
                 warn!(key = %key, reason = %reason, "datastore entry skipped");
@@ -336,7 +359,50 @@ impl<E: BgpEngine> Driver<E> {
         }
     }
 
-    async fn reconcile(&mut self) {
+    /// Sessions changed: plan them when the debounce says so. A change that
+    /// touched no session costs nothing more (diagnostics are published).
+    fn mark_dirty(&mut self, touched: Touched) {
+        self.publish_diagnostics(&touched);
+        if touched.is_nothing() {
+            return;
+        }
+        self.st.touched.merge(touched);
+        self.st.debounce.changed(Instant::now());
+    }
+
+    /// Warn about new diagnostics once and publish them: the topology's,
+    /// and what is suspicious about this RR (re-checked when sessions
+    /// changed).
+    fn publish_diagnostics(&mut self, touched: &Touched) {
+        let Some(store) = self.st.store.as_ref() else {
+            return;
+        };
+        if !touched.is_nothing() || self.st.rr_warnings.is_none() {
+            self.st.rr_warnings = Some(match store.config() {
+                Ok(config) => this_rr_warnings(store.topology(), &self.identity, config),
+                Err(_) => Vec::new(),
+            });
+        }
+        let diagnostics: Vec<String> = store
+            .diagnostics()
+            .iter()
+            .chain(self.st.rr_warnings.iter().flatten())
+            .map(ToString::to_string)
+            .collect();
+        if diagnostics != self.st.last_diagnostics {
+            for d in &diagnostics {
+                warn!(diagnostic = %d, "topology");
+            }
+            self.st.last_diagnostics = diagnostics.clone();
+            self.update(|s| s.diagnostics = diagnostics);
+        }
+    }
+
+    /// Make the engine hold the desired configuration. `full`: ask the
+    /// engine what it holds and plan everything; otherwise plan only the
+    /// sessions changes touched since the last reconcile, against what
+    /// this loop last applied (when it knows).
+    async fn reconcile(&mut self, full: bool) {
         if self.st.store.is_none() {
             debug!("no complete read yet; nothing applied");
             return;
@@ -347,57 +413,55 @@ impl<E: BgpEngine> Driver<E> {
                 return;
             }
         }
-        let Some(topology) = self.st.store.as_ref() else {
+        let touched = std::mem::take(&mut self.st.touched);
+        let Some(store) = self.st.store.as_ref() else {
             return;
         };
-        let computed = match compute(topology, &self.identity) {
+        let desired = match store.config() {
             Ok(c) => c,
             Err(e) => {
                 error!(error = %e, "cannot compute this RR's configuration; the daemon keeps its current one");
+                let text = e.to_string();
+                self.st.desired_published = false;
                 self.update(|s| {
-                    s.compute_error = Some(e.to_string());
+                    s.compute_error = Some(text);
                     s.in_sync = false;
                 });
                 return;
             }
         };
-        let desired = computed.config;
-        let diagnostics: Vec<String> = computed
-            .diagnostics
-            .iter()
-            .chain(&this_rr_warnings(topology, &self.identity, &desired))
-            .map(ToString::to_string)
-            .collect();
-        if diagnostics != self.st.last_diagnostics {
-            for d in &diagnostics {
-                warn!(diagnostic = %d, "topology");
-            }
-            self.st.last_diagnostics = diagnostics.clone();
-        }
-        self.update(|s| {
-            s.compute_error = None;
-            s.rules = Some(match desired.router.rules {
-                rrd_core::RuleSet::Legacy => "legacy".into(),
-                rrd_core::RuleSet::CalicoV3 => "calico-v3".into(),
-            });
-            s.router_id = Some(desired.router.router_id.to_string());
-            s.local_as = Some(desired.router.local_as);
-            s.cluster_id = desired.router.cluster_id;
-            s.desired = desired
-                .neighbors
-                .iter()
-                .map(|(k, n)| (k.clone(), DesiredSession::from(n)))
-                .collect();
-            s.diagnostics = diagnostics;
-        });
+        let incremental = std::mem::replace(&mut self.st.desired_published, true);
+        publish_desired(&self.status_tx, desired, &touched, incremental);
 
-        let held = match self.engine.held().await {
-            Ok(h) => h,
-            Err(e) => return self.engine_failed("read held configuration", e),
+        // A held-back mass removal is always judged on the whole plan.
+        let full = full || self.st.held_back.is_some();
+        let partial = match (&self.st.held, &touched) {
+            (Some(_), Touched::Sessions(_) | Touched::Nothing) => !full,
+            _ => false,
         };
-        let plan = plan(&desired, held.as_ref());
+        let (plan, held_sessions) = match (&self.st.held, &touched) {
+            (Some(held), Touched::Sessions(keys)) if partial => {
+                (plan_sessions(desired, held, keys), held.neighbors.len())
+            }
+            (Some(held), _) if partial => (Plan::default(), held.neighbors.len()),
+            _ => {
+                let held = match self.engine.held().await {
+                    Ok(h) => h,
+                    Err(e) => return self.engine_failed("read held configuration", e),
+                };
+                let plan = plan(desired, held.as_ref());
+                let sessions = held.as_ref().map(|h| h.neighbors.len());
+                self.st.held = held;
+                (plan, sessions.unwrap_or(0))
+            }
+        };
+        // What the drift watch compares observations with.
+        let applied_keys = match &touched {
+            Touched::Sessions(keys) if partial => Some(keys),
+            _ => None,
+        };
         if plan.is_empty() {
-            self.st.drift.applied(&desired);
+            self.st.drift.applied(desired, applied_keys);
             self.st.backoff.reset();
             self.st.held_back = None;
             self.st.allow_mass_removal = false;
@@ -411,21 +475,32 @@ impl<E: BgpEngine> Driver<E> {
             return;
         }
 
-        if let Some(held) = &held {
-            if self.hold_mass_removal(&desired, held.neighbors.len(), plan.remove.len()) {
+        if self.st.held.is_some() {
+            let desired = desired.clone();
+            if self.hold_mass_removal(&desired, held_sessions, plan.remove.len()) {
                 return;
             }
         }
 
+        let Some(store) = self.st.store.as_ref() else {
+            return;
+        };
+        let Ok(desired) = store.config() else {
+            return;
+        };
         let started = Instant::now();
-        let applied = self.engine.apply(&desired, &plan).await;
+        let applied = self.engine.apply(desired, &plan).await;
         self.metrics.apply_took(started.elapsed());
         match applied {
             Ok(report) => {
-                self.st.drift.applied(&desired);
+                self.st.drift.applied(desired, applied_keys);
                 self.st.backoff.reset();
                 self.st.held_back = None;
                 self.st.allow_mass_removal = false;
+                match self.st.held.as_mut() {
+                    Some(held) => apply_plan(held, &plan),
+                    None => self.st.held = Some(desired.clone()),
+                }
                 if report.changed {
                     info!(plan = %plan.summary(), operations = ?report.operations, "engine updated");
                 }
@@ -444,6 +519,7 @@ impl<E: BgpEngine> Driver<E> {
                 });
             }
             Err(e) if !e.is_retryable() => {
+                self.st.held = None;
                 error!(error = %e, "configuration REJECTED; the daemon keeps running its previous configuration");
                 self.update(|s| {
                     s.in_sync = false;
@@ -451,7 +527,10 @@ impl<E: BgpEngine> Driver<E> {
                     s.engine.rejected = Some(e.to_string());
                 });
             }
-            Err(e) => self.engine_failed("apply", e),
+            Err(e) => {
+                self.st.held = None;
+                self.engine_failed("apply", e)
+            }
         }
     }
 
@@ -533,7 +612,8 @@ impl<E: BgpEngine> Driver<E> {
         }
         if std::mem::take(&mut self.st.daemon_was_down) {
             info!("the daemon is reachable again; reconciling");
-            self.reconcile().await;
+            self.st.held = None;
+            self.reconcile(true).await;
         }
         let daemon = match &observation.daemon {
             DaemonState::Running => "running".to_string(),
@@ -572,16 +652,18 @@ impl<E: BgpEngine> Driver<E> {
             s.applies.drift_repairs += u64::from(verdict.repair);
         });
         if verdict.repair {
-            self.reconcile().await;
+            self.st.held = None;
+            self.reconcile(true).await;
         }
         if unconfigured && self.st.store.is_some() && self.st.retry_at.is_none() {
             warn!("the daemon holds no configuration (restarted?); re-creating it");
-            self.reconcile().await;
+            self.st.held = None;
+            self.reconcile(true).await;
         }
         if let Some((_, since)) = &self.st.held_back {
             let release = self.settings.mass_removal.release_after;
             if !release.is_zero() && since.elapsed() >= release {
-                self.reconcile().await;
+                self.reconcile(true).await;
             }
         }
     }
@@ -613,12 +695,63 @@ fn reachable(s: &mut Status) {
     s.source.last_error = None;
 }
 
-fn mark_dirty(st: &mut LoopState) {
-    let now = Instant::now();
-    st.dirty = Some(match st.dirty {
-        Some((first, _)) => (first, now),
-        None => (now, now),
+/// Publish the desired sessions: with `incremental`, only those `touched`
+/// (the status holds the rest already).
+fn publish_desired(
+    status: &watch::Sender<Status>,
+    desired: &RrConfig,
+    touched: &Touched,
+    incremental: bool,
+) {
+    status.send_modify(|s| {
+        s.updated_unix = now_unix();
+        s.compute_error = None;
+        s.rules = Some(match desired.router.rules {
+            rrd_core::RuleSet::Legacy => "legacy".into(),
+            rrd_core::RuleSet::CalicoV3 => "calico-v3".into(),
+        });
+        s.router_id = Some(desired.router.router_id.to_string());
+        s.local_as = Some(desired.router.local_as);
+        s.cluster_id = desired.router.cluster_id;
+        match touched {
+            Touched::Sessions(keys) if incremental => {
+                for k in keys {
+                    match desired.neighbors.get(k) {
+                        Some(n) => {
+                            s.desired.insert(k.clone(), DesiredSession::from(n));
+                        }
+                        None => {
+                            s.desired.remove(k);
+                        }
+                    }
+                }
+            }
+            Touched::Nothing if incremental => {}
+            _ => {
+                s.desired = desired
+                    .neighbors
+                    .iter()
+                    .map(|(k, n)| (k.clone(), DesiredSession::from(n)))
+                    .collect();
+            }
+        }
     });
+}
+
+/// What the engine holds after `plan` was applied to it.
+fn apply_plan(held: &mut RrConfig, plan: &Plan) {
+    if let Some(router) = &plan.router {
+        held.router = router.clone();
+    }
+    for key in plan.remove.keys() {
+        held.neighbors.remove(key);
+    }
+    for (key, (_, want)) in &plan.update {
+        held.neighbors.insert(key.clone(), want.clone());
+    }
+    for (key, n) in &plan.add {
+        held.neighbors.insert(key.clone(), n.clone());
+    }
 }
 
 fn far_future() -> Instant {

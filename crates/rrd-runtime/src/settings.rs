@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeSettings {
-    /// Quiet time after the last datastore change before applying.
+    /// A change after this much quiet is applied at once; changes closer
+    /// together are a burst, applied this long after its last change
+    /// (see [`crate::debounce`]).
     #[serde(with = "humantime_serde")]
     pub debounce: Duration,
-    /// Upper bound on debouncing while changes keep coming.
+    /// Upper bound on batching a burst, from its first change.
     #[serde(with = "humantime_serde")]
     pub debounce_max: Duration,
     /// Full reconcile (re-read what the engine holds, re-plan) this often.

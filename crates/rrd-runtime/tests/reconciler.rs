@@ -119,6 +119,100 @@ async fn debounce_coalesces_a_burst_of_changes_into_one_apply() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_change_after_a_quiet_period_is_applied_at_once() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let mut n = Node::new("late");
+    n.ipv4 = "172.17.42.60".parse().ok();
+    let written = tokio::time::Instant::now();
+    r.source
+        .emit(SourceEvent::Changes(vec![TopologyChange::UpsertNode(n)]));
+    r.wait_for("4 sessions", |s| s.desired.len() == 4 && s.in_sync)
+        .await;
+    assert_eq!(
+        written.elapsed(),
+        Duration::ZERO,
+        "no debounce after a quiet period"
+    );
+    assert_eq!(r.engine.state().applies.len(), 2);
+    assert_eq!(r.engine.state().applies[1].add.len(), 1);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_after_a_quiet_period_makes_two_applies() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for i in 0..1000u32 {
+        let mut n = Node::new(format!("burst-{i}"));
+        n.ipv4 = Some(std::net::Ipv4Addr::from(0xac11_0000 + 1000 + i));
+        r.source
+            .emit(SourceEvent::Changes(vec![TopologyChange::UpsertNode(n)]));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    r.wait_for("1003 sessions", |s| s.desired.len() == 1003 && s.in_sync)
+        .await;
+    let applies = r.engine.state().applies.len();
+    assert!(
+        (2..=3).contains(&applies),
+        "initial apply, the burst's first change at once, the rest together: {applies}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn changes_that_touch_no_session_leave_the_engine_alone() {
+    let (source, script) = FakeSource::new();
+    let engine = FakeEngine::default();
+    let reconciler = Reconciler::new(
+        source,
+        engine.clone(),
+        RrIdentity::v4("198.51.100.11".parse().unwrap()),
+        RuntimeSettings::default(),
+    );
+    let handle = reconciler.handle();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        reconciler
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("reconciler ended with an error");
+    });
+    let r = Running {
+        source: script,
+        engine,
+        handle,
+        stop: Some(stop),
+        task,
+    };
+    r.source.emit(SourceEvent::Snapshot(fixtures::racks()));
+    let before = r.wait_for("ready", Status::ready).await;
+    // N9 is a client of rack 3's RRs, not of 198.51.100.11.
+    for i in 0..100u8 {
+        let mut n = Node::new("N9");
+        n.ipv4 = format!("198.51.100.{}", 150 + i % 50).parse().ok();
+        r.source
+            .emit(SourceEvent::Changes(vec![TopologyChange::UpsertNode(n)]));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let after = r.handle.status();
+    assert_eq!(r.engine.state().applies.len(), 1, "only the first apply");
+    assert_eq!(after.applies.changed, before.applies.changed);
+    assert_eq!(
+        after.applies.noop, before.applies.noop,
+        "not even a reconcile"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn restart_against_an_unchanged_topology_changes_nothing() {
     let engine = FakeEngine::default();
     engine.state().held = Some(desired_seed());

@@ -435,6 +435,11 @@ async fn a_managed_daemon_that_dies_is_restarted() {
     )
     .await;
     assert_eq!(engine.held().await.unwrap(), Some(a));
+    assert_eq!(
+        engine.daemon_restarts(),
+        1,
+        "the runtime's rrd_daemon_restarts_total counts this"
+    );
     let pids = engine.daemon_pids();
     drop(engine);
     assert_gone(&pids).await;

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::net::IpAddr;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
@@ -236,6 +237,40 @@ impl GobgpEngine {
         Ok(Some(RrConfig { router, neighbors }))
     }
 
+    /// What gobgpd runs, for the addresses `plan` touches only: GetBgp plus
+    /// one ListPeer per address. `None` when no BGP instance runs.
+    async fn live_at(&self, client: &Client, plan: &Plan) -> Result<Option<Live>, GobgpError> {
+        let g = client.get_bgp().await?;
+        let Some(global) = spec_of_global(&g)? else {
+            return Ok(None);
+        };
+        let addresses: std::collections::BTreeSet<IpAddr> = plan
+            .add
+            .values()
+            .chain(plan.remove.values())
+            .map(|n| n.address)
+            .chain(
+                plan.update
+                    .values()
+                    .flat_map(|(h, d)| [h.address, d.address]),
+            )
+            .collect();
+        let mut peers = BTreeMap::new();
+        for a in addresses {
+            match client.list_peer(&a.to_string(), false).await {
+                Ok(listed) => {
+                    for p in listed {
+                        let spec = spec_of_peer(&p)?;
+                        peers.insert(spec.address, spec);
+                    }
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(Live::Running { global, peers }))
+    }
+
     async fn apply_inner(
         &mut self,
         desired: &RrConfig,
@@ -244,10 +279,32 @@ impl GobgpEngine {
         if plan.is_empty() {
             return Ok(ApplyReport::default());
         }
-        // Validate everything before the first mutation.
-        let v = ops::validate(desired, &self.config)?;
         let client = self.require_client()?.clone();
-        let live = self.live(&client).await?;
+        // A plan of a few sessions on a running instance (the common case:
+        // one node came or went) is checked and applied for those sessions
+        // only: no listing of every peer. Router changes, a fresh daemon or
+        // big plans take the whole config.
+        let small = plan.add.len() + plan.update.len() + plan.remove.len()
+            <= (desired.neighbors.len() / 4).max(16);
+        let mut targeted = None;
+        if plan.router.is_none() && self.applied.router.is_some() && small {
+            let v = ops::validate_sessions(desired, ops::planned_keys(plan), &self.config)?;
+            if let Some(live) = self.live_at(&client, plan).await? {
+                if matches!(&live, Live::Running { global, .. } if *global == v.global) {
+                    targeted = Some((v, live));
+                }
+            }
+        }
+        let whole = targeted.is_none();
+        let (v, live) = match targeted {
+            Some(t) => t,
+            // Validate everything before the first mutation.
+            None => {
+                let v = ops::validate(desired, &self.config)?;
+                let live = self.live(&client).await?;
+                (v, live)
+            }
+        };
         let ops = ops::operations(&v, plan, &live);
         let bootstrap = ops.iter().any(|o| matches!(o, Op::StartBgp(_)));
         if ops.first() == Some(&Op::StopBgp) {
@@ -267,18 +324,39 @@ impl GobgpEngine {
         // Remember what was asked for before mutating: held() only uses it
         // where gobgpd's peers match it, so a failure half-way is harmless.
         self.applied.router = Some(desired.router.clone());
-        self.applied.neighbors.extend(
-            desired
-                .neighbors
-                .iter()
-                .map(|(k, n)| (k.clone(), n.clone())),
-        );
+        let asked = if whole {
+            desired.neighbors.keys().collect::<Vec<_>>()
+        } else {
+            ops::planned_keys(plan).collect()
+        };
+        for k in asked {
+            if let Some(n) = desired.neighbors.get(k) {
+                self.applied.neighbors.insert(k.clone(), n.clone());
+            }
+        }
 
         let mut report = ApplyReport {
             changed: !ops.is_empty(),
             operations: Vec::with_capacity(ops.len()),
         };
-        for op in &ops {
+        let mut i = 0;
+        while i < ops.len() {
+            // A run of AddPeers (a whole config at start) goes out several
+            // RPCs at a time: gobgpd takes them in turn, without waiting
+            // for rrd between two.
+            let adds = ops[i..]
+                .iter()
+                .take_while(|o| matches!(o, Op::AddPeer { .. }))
+                .count();
+            if adds > 1 {
+                add_peers(&client, &ops[i..i + adds], local_restarting).await?;
+                report
+                    .operations
+                    .extend(ops[i..i + adds].iter().map(Op::describe));
+                i += adds;
+                continue;
+            }
+            let op = &ops[i];
             match op {
                 Op::StopBgp => client.stop_bgp().await?,
                 Op::StartBgp(g) => client.start_bgp(global_of_spec(g)).await?,
@@ -297,13 +375,22 @@ impl GobgpEngine {
                 }
             }
             report.operations.push(op.describe());
+            i += 1;
         }
         if bootstrap {
             self.restarting = false;
         }
-        self.applied
-            .neighbors
-            .retain(|k, _| desired.neighbors.contains_key(k));
+        if whole {
+            self.applied
+                .neighbors
+                .retain(|k, _| desired.neighbors.contains_key(k));
+        } else {
+            for k in plan.remove.keys() {
+                if !desired.neighbors.contains_key(k) {
+                    self.applied.neighbors.remove(k);
+                }
+            }
+        }
         if self.config.manage_process {
             self.save_record();
         }
@@ -405,6 +492,37 @@ impl GobgpEngine {
         });
         Ok(rx)
     }
+}
+
+/// AddPeer RPCs in flight at once for a run of additions.
+const ADDS_IN_FLIGHT: usize = 16;
+
+/// Send a run of AddPeer operations, [`ADDS_IN_FLIGHT`] at a time; the
+/// first failure is returned once the RPCs in flight have ended.
+async fn add_peers(client: &Client, ops: &[Op], local_restarting: bool) -> Result<(), GobgpError> {
+    let mut peers = ops.iter().filter_map(|o| match o {
+        Op::AddPeer { spec, .. } => Some(peer_of_spec(spec, local_restarting)),
+        _ => None,
+    });
+    let mut running = tokio::task::JoinSet::new();
+    let mut first_error = None;
+    loop {
+        while running.len() < ADDS_IN_FLIGHT && first_error.is_none() {
+            let Some(peer) = peers.next() else { break };
+            let client = client.clone();
+            running.spawn(async move { client.add_peer(peer).await });
+        }
+        match running.join_next().await {
+            None => break,
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(e))) => {
+                first_error.get_or_insert(e);
+            }
+            // Never aborted: only a panic ends a task early; pass it on.
+            Some(Err(join)) => std::panic::resume_unwind(join.into_panic()),
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// `gobgpd --version` -> `gobgpd 3.10.0`.

@@ -149,6 +149,12 @@ impl GobgpError {
             )
     }
 
+    /// gobgpd answered that the peer asked for does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, GobgpError::ListPeer(s) if s.code() == tonic::Code::NotFound
+            || s.message().contains("not found"))
+    }
+
     /// The [`EngineError`] the runtime sees.
     pub fn into_engine_error(self, endpoint: &str) -> EngineError {
         if self.is_unreachable() {

@@ -76,6 +76,23 @@ impl Op {
 
 /// Check that GoBGP can hold `desired`; every problem is listed at once.
 pub fn validate(desired: &RrConfig, config: &GobgpConfig) -> Result<Validated, GobgpError> {
+    validate_sessions(desired, desired.neighbors.keys(), config)
+}
+
+/// The sessions a plan adds or changes: what [`validate_sessions`] must
+/// check when the rest of `desired` is known to be held already.
+pub fn planned_keys(plan: &Plan) -> impl Iterator<Item = &PeerKey> {
+    plan.add.keys().chain(plan.update.keys())
+}
+
+/// [`validate`] for the sessions named by `keys` only (a plan that touches
+/// a few sessions of a config gobgpd already holds): each must map to a
+/// GoBGP peer, and none may share its address with another desired session.
+pub fn validate_sessions<'k>(
+    desired: &RrConfig,
+    keys: impl IntoIterator<Item = &'k PeerKey>,
+    config: &GobgpConfig,
+) -> Result<Validated, GobgpError> {
     let ctx = MapContext {
         router_id: desired.router.router_id,
         global_asn: desired.router.local_as.0,
@@ -84,14 +101,24 @@ pub fn validate(desired: &RrConfig, config: &GobgpConfig) -> Result<Validated, G
     };
     let mut problems = Vec::new();
     let mut peers = BTreeMap::new();
-    let mut by_address: BTreeMap<IpAddr, Vec<(&PeerKey, Option<u16>)>> = BTreeMap::new();
-    for (key, n) in &desired.neighbors {
-        by_address.entry(n.address).or_default().push((key, n.port));
+    let mut addresses = std::collections::BTreeSet::new();
+    for key in keys {
+        let Some(n) = desired.neighbors.get(key) else {
+            continue;
+        };
+        addresses.insert(n.address);
         match spec_of_neighbor(key, n, &ctx) {
             Ok(spec) => {
                 peers.insert(key.clone(), spec);
             }
             Err(problem) => problems.push(problem),
+        }
+    }
+    // Other desired sessions to the same addresses (one pass, no RPC).
+    let mut by_address: BTreeMap<IpAddr, Vec<(&PeerKey, Option<u16>)>> = BTreeMap::new();
+    for (key, n) in &desired.neighbors {
+        if addresses.contains(&n.address) {
+            by_address.entry(n.address).or_default().push((key, n.port));
         }
     }
     for (address, sessions) in &by_address {

@@ -1,5 +1,7 @@
 //! HTTPS as real API servers speak it: the kubeconfig's CA, client
-//! certificate and bearer token; wrong credentials are errors that say why.
+//! certificate and bearer token, `tls-server-name`, and credentials from
+//! an `exec` plugin (a token or a client certificate); wrong credentials
+//! are errors that say why.
 
 use rrd_core::testing::fixtures;
 use rrd_core::{PeerSource, SourceError};
@@ -85,4 +87,87 @@ async fn tls_server_name_is_the_name_the_certificate_is_checked_against() {
             (r, _) => panic!("tls-server-name {name}: {:?}", r.map(|_| ())),
         }
     }
+}
+
+/// A kubeconfig whose user is an `exec` credential plugin printing
+/// `status` (an ExecCredential), against `server`.
+fn exec_kubeconfig(
+    dir: &std::path::Path,
+    server: &str,
+    ca_pem: &str,
+    status: serde_json::Value,
+) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let credential = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": status,
+    });
+    let script = dir.join("credential-plugin.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ncat <<'EOF'\n{credential}\nEOF\n"),
+    )
+    .unwrap();
+    let doc = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "exec",
+        "clusters": [{ "name": "fake", "cluster": {
+            "server": server,
+            "certificate-authority-data": base64::engine::general_purpose::STANDARD.encode(ca_pem),
+        }}],
+        "users": [{ "name": "plugin", "user": { "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "/bin/sh", "args": [script.display().to_string()],
+            "interactiveMode": "Never",
+        }}}],
+        "contexts": [{ "name": "exec", "context": { "cluster": "fake", "user": "plugin" } }],
+    });
+    let path = dir.join("exec-kubeconfig");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    path
+}
+
+/// The seed read over HTTPS (client certificates required or not, a
+/// token required or not) with the credentials an exec plugin prints.
+async fn read_with_exec_plugin(
+    require_client_cert: bool,
+    token: Option<&str>,
+    status: impl FnOnce(&TlsMaterial) -> serde_json::Value,
+) {
+    let tls = TlsMaterial::generate(require_client_cert);
+    let server = FakeApiServer::start_tls(tls.clone()).await;
+    if let Some(t) = token {
+        server.require_token(t);
+    }
+    let mut f = KubernetesFixture::around(server);
+    f.write_topology(&fixtures::seed());
+    let status = status(&tls);
+    let path = exec_kubeconfig(f.dir.path(), &f.server.url(), &tls.ca_pem, status);
+    f.config.kubeconfig = Some(path);
+    let mut source = KubernetesSource::new(f.config.clone()).unwrap();
+    assert_eq!(
+        source.snapshot().await.unwrap(),
+        expected_for(&fixtures::seed())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_plugin_gives_the_token() {
+    read_with_exec_plugin(
+        false,
+        Some("from-plugin"),
+        |_| serde_json::json!({ "token": "from-plugin" }),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_plugin_gives_the_client_certificate() {
+    read_with_exec_plugin(true, None, |tls| {
+        serde_json::json!({
+            "clientCertificateData": tls.client_cert_pem,
+            "clientKeyData": tls.client_key_pem,
+        })
+    })
+    .await;
 }

@@ -143,6 +143,35 @@ impl Lab {
             ipv6,
         }
     }
+
+    /// Add host `name` with no link at all: only loopback, which holds
+    /// `ipv4`/32 and `ipv6`/128 as well. Nothing is routed out of it, so a
+    /// daemon's connection attempts to any other address fail at once
+    /// (network unreachable): the setting for scale benchmarks that
+    /// configure thousands of neighbors from 198.18.0.0/15.
+    pub fn add_isolated_host(&mut self, name: &str, ipv4: Ipv4Addr, ipv6: Ipv6Addr) -> Host {
+        let ns = format!("{}-{name}", self.id);
+        ip(&["netns", "add", &ns]);
+        self.namespaces.push(ns.clone());
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        ip(&["-n", &ns, "addr", "add", &format!("{ipv4}/32"), "dev", "lo"]);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{ipv6}/128"),
+            "dev",
+            "lo",
+        ]);
+        Host {
+            name: name.to_owned(),
+            ns,
+            index: 0,
+            ipv4,
+            ipv6,
+        }
+    }
 }
 
 impl Host {
@@ -238,7 +267,13 @@ fn kill_namespace_processes(ns: &str) {
     let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() else {
         return;
     };
+    // A process may have entered the namespace itself (a benchmark that
+    // runs its clients there): it is not ours to kill.
+    let me = std::process::id().to_string();
     for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        if pid == me {
+            continue;
+        }
         if let Ok(pid) = pid.parse::<i32>() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::{Computed, Diagnostic, SemanticsError};
+use super::{untag, About, Computed, Diagnostic, SemanticsError, Tagged};
 use crate::model::{
     session_name, Asn, ClusterId, Family, Neighbor, NodeSelector, PeerKey, PeerMatch, Role,
     RouterSettings, RrConfig, RrIdentity, RuleSet, SessionKind, Topology,
@@ -25,6 +25,18 @@ struct Me {
 }
 
 pub fn compute(topology: &Topology, me: &RrIdentity) -> Result<Computed, SemanticsError> {
+    let (config, tagged) = compute_tagged(topology, me)?;
+    Ok(Computed {
+        config,
+        diagnostics: untag(tagged),
+    })
+}
+
+/// [`compute`], each diagnostic with what it is about.
+pub(crate) fn compute_tagged(
+    topology: &Topology,
+    me: &RrIdentity,
+) -> Result<(RrConfig, Tagged), SemanticsError> {
     if me.ipv4.is_none() && me.ipv6.is_none() {
         return Err(SemanticsError::MissingIdentity);
     }
@@ -69,11 +81,8 @@ pub fn compute(topology: &Topology, me: &RrIdentity) -> Result<Computed, Semanti
         builder.node_clients(side, default_as);
     }
 
-    let mut diagnostics = builder.diagnostics;
-    diagnostics.sort();
-    diagnostics.dedup();
-    Ok(Computed {
-        config: RrConfig {
+    Ok((
+        RrConfig {
             router: RouterSettings {
                 rules: RuleSet::Legacy,
                 router_id,
@@ -85,8 +94,8 @@ pub fn compute(topology: &Topology, me: &RrIdentity) -> Result<Computed, Semanti
             },
             neighbors: builder.neighbors,
         },
-        diagnostics,
-    })
+        builder.diagnostics,
+    ))
 }
 
 struct Builder<'t> {
@@ -95,7 +104,7 @@ struct Builder<'t> {
     neighbors: BTreeMap<PeerKey, Neighbor>,
     /// Which session already owns a neighbor address.
     by_address: BTreeMap<IpAddr, (SessionKind, PeerKey)>,
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: Tagged,
 }
 
 impl Builder<'_> {
@@ -142,9 +151,12 @@ impl Builder<'_> {
                         Some(node.name.clone()),
                     );
                 }
-                None if me.family == Family::Ipv4 => self.diagnostics.push(Diagnostic::new(
-                    format!("node {}", node.name),
-                    "has no IPv4 address (host/<node>/ip_addr_v4 empty or missing); skipped",
+                None if me.family == Family::Ipv4 => self.diagnostics.push((
+                    About::Node(node.name.clone()),
+                    Diagnostic::new(
+                        format!("node {}", node.name),
+                        "has no IPv4 address (host/<node>/ip_addr_v4 empty or missing); skipped",
+                    ),
                 )),
                 None => {}
             }
@@ -161,18 +173,24 @@ impl Builder<'_> {
                 continue;
             }
             let Some(node) = self.topology.nodes.get(node_name) else {
-                self.diagnostics.push(Diagnostic::new(
-                    rule.name.clone(),
-                    format!(
-                        "peers with this RR but node {node_name:?} has no address keys; skipped"
+                self.diagnostics.push((
+                    About::Node(node_name.clone()),
+                    Diagnostic::new(
+                        rule.name.clone(),
+                        format!(
+                            "peers with this RR but node {node_name:?} has no address keys; skipped"
+                        ),
                     ),
                 ));
                 continue;
             };
             let Some(addr) = node.address(me.family) else {
-                self.diagnostics.push(Diagnostic::new(
-                    rule.name.clone(),
-                    format!("node {node_name:?} has no {} address; skipped", me.family),
+                self.diagnostics.push((
+                    About::Node(node_name.clone()),
+                    Diagnostic::new(
+                        rule.name.clone(),
+                        format!("node {node_name:?} has no {} address; skipped", me.family),
+                    ),
                 ));
                 continue;
             };
@@ -218,9 +236,12 @@ impl Builder<'_> {
             let expected = *existing_kind == kind
                 || (*existing_kind == SessionKind::Global && kind == SessionKind::Node);
             if !expected {
-                self.diagnostics.push(Diagnostic::new(
-                    key.0.clone(),
-                    format!("{address} already has session {existing}; this one is skipped"),
+                self.diagnostics.push((
+                    About::Address(address),
+                    Diagnostic::new(
+                        key.0.clone(),
+                        format!("{address} already has session {existing}; this one is skipped"),
+                    ),
                 ));
             }
             return;

@@ -10,6 +10,7 @@ pub mod calico_v3;
 pub mod legacy;
 
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::model::{RrConfig, RrIdentity, RuleSet, Topology};
 
@@ -37,6 +38,30 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// What a [`Diagnostic`] is about: the part of the topology whose change
+/// can make it appear or go away. [`crate::desired`] recomputes only the
+/// sessions and diagnostics of the part a change touched.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum About {
+    /// The topology as a whole (a rule, the identity).
+    Topology,
+    /// One node, by name.
+    Node(String),
+    /// The session(s) to one neighbor address.
+    Address(IpAddr),
+}
+
+/// Diagnostics as the rule sets produce them, each with what it is about.
+pub(crate) type Tagged = Vec<(About, Diagnostic)>;
+
+/// Sorted, deduplicated diagnostics without their tags.
+pub(crate) fn untag(tagged: Tagged) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = tagged.into_iter().map(|(_, d)| d).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The result of [`compute`]: the configuration plus what was skipped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Computed {
@@ -61,8 +86,20 @@ pub enum SemanticsError {
 
 /// Compute the sessions of the RR `me` from `topology`.
 pub fn compute(topology: &Topology, me: &RrIdentity) -> Result<Computed, SemanticsError> {
+    let (config, tagged) = compute_tagged(topology, me)?;
+    Ok(Computed {
+        config,
+        diagnostics: untag(tagged),
+    })
+}
+
+/// [`compute`], with each diagnostic's [`About`].
+pub(crate) fn compute_tagged(
+    topology: &Topology,
+    me: &RrIdentity,
+) -> Result<(RrConfig, Tagged), SemanticsError> {
     match topology.rules {
-        RuleSet::Legacy => legacy::compute(topology, me),
-        RuleSet::CalicoV3 => calico_v3::compute(topology, me),
+        RuleSet::Legacy => legacy::compute_tagged(topology, me),
+        RuleSet::CalicoV3 => calico_v3::compute_tagged(topology, me),
     }
 }

@@ -42,7 +42,7 @@ const RESYNC: Duration = Duration::from_secs(300);
 fn a_daemon_holding_what_was_applied_has_no_drift() {
     let config = seed_config();
     let mut w = DriftWatch::default();
-    w.applied(&config);
+    w.applied(&config, None);
     let v = w.observe(&held_as_applied(&config), Instant::now(), 1000, RESYNC);
     assert_eq!(v.report, None);
     assert!(!v.changed && !v.repair);
@@ -60,7 +60,7 @@ fn nothing_applied_yet_is_not_drift() {
 fn a_hand_added_session_is_unexpected_and_repaired_after_the_resync_interval() {
     let config = seed_config();
     let mut w = DriftWatch::default();
-    w.applied(&config);
+    w.applied(&config, None);
     let mut held = held_as_applied(&config);
     held.push(session(
         "by_hand",
@@ -102,7 +102,7 @@ fn a_hand_added_session_is_unexpected_and_repaired_after_the_resync_interval() {
 fn a_removed_session_is_missing_and_a_changed_as_is_changed() {
     let config = seed_config();
     let mut w = DriftWatch::default();
-    w.applied(&config);
+    w.applied(&config, None);
     let mut held = held_as_applied(&config);
     let removed = held.pop().unwrap();
     held[0].remote_as = Some(Asn(65099));
@@ -123,7 +123,7 @@ fn a_removed_session_is_missing_and_a_changed_as_is_changed() {
 fn a_daemon_that_restarted_empty_forgets_what_was_applied() {
     let config = seed_config();
     let mut w = DriftWatch::default();
-    w.applied(&config);
+    w.applied(&config, None);
     w.forget();
     assert_eq!(w.observe(&[], Instant::now(), 1000, RESYNC).report, None);
 }

@@ -85,7 +85,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{Computed, Diagnostic, SemanticsError};
+use super::{untag, About, Computed, Diagnostic, SemanticsError, Tagged};
 use crate::model::{
     Asn, ClusterId, Family, Node, RouterSettings, RrConfig, RrIdentity, RuleSet, Topology,
 };
@@ -151,6 +151,18 @@ impl<'t> Ctx<'t> {
 
 /// Compute the sessions of the node `me` under the Calico v3 rules.
 pub fn compute(topology: &Topology, me: &RrIdentity) -> Result<Computed, SemanticsError> {
+    let (config, tagged) = compute_tagged(topology, me)?;
+    Ok(Computed {
+        config,
+        diagnostics: untag(tagged),
+    })
+}
+
+/// [`compute`], each diagnostic with what it is about.
+pub(crate) fn compute_tagged(
+    topology: &Topology,
+    me: &RrIdentity,
+) -> Result<(RrConfig, Tagged), SemanticsError> {
     let mut diagnostics = Vec::new();
     let local = resolve_local(topology, me, &mut diagnostics)?;
     let router_id = me
@@ -181,10 +193,8 @@ pub fn compute(topology: &Topology, me: &RrIdentity) -> Result<Computed, Semanti
         }
     }
 
-    diagnostics.sort();
-    diagnostics.dedup();
-    Ok(Computed {
-        config: RrConfig {
+    Ok((
+        RrConfig {
             router: RouterSettings {
                 rules: RuleSet::CalicoV3,
                 router_id,
@@ -197,14 +207,14 @@ pub fn compute(topology: &Topology, me: &RrIdentity) -> Result<Computed, Semanti
             neighbors,
         },
         diagnostics,
-    })
+    ))
 }
 
 /// Rule 1: find the node this identity is.
 fn resolve_local<'t>(
     topology: &'t Topology,
     me: &RrIdentity,
-    diagnostics: &mut Vec<Diagnostic>,
+    diagnostics: &mut Tagged,
 ) -> Result<Local<'t>, SemanticsError> {
     let default_as = topology.default_asn();
     let node = match &me.node_name {
@@ -237,10 +247,13 @@ fn resolve_local<'t>(
                 .flatten()
                 .map(|a| a.to_string())
                 .collect();
-            diagnostics.push(Diagnostic::new(
-                format!("identity {}", addrs.join(" ")),
-                "is not a Calico node (no Node has this address); only global BGPPeers apply, \
-                 no node-to-node mesh",
+            diagnostics.push((
+                About::Topology,
+                Diagnostic::new(
+                    format!("identity {}", addrs.join(" ")),
+                    "is not a Calico node (no Node has this address); only global BGPPeers apply, \
+                     no node-to-node mesh",
+                ),
             ));
             Local {
                 node: None,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::selector::Selector;
-use super::{Ctx, Diagnostic};
+use super::{About, Ctx, Diagnostic, Tagged};
 use crate::model::{
     Asn, ClusterId, Family, NextHop, Node, NodeSelector, PeerMatch, PeerRule, ReversePeering,
     Topology,
@@ -90,17 +90,17 @@ impl<'t> Peerings<'t> {
 
 /// Parse every rule's selectors, in name order. A rule that cannot be
 /// understood is reported and skipped; the others still apply.
-pub(super) fn compile_rules<'t>(
-    topology: &'t Topology,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<Rule<'t>> {
+pub(super) fn compile_rules<'t>(topology: &'t Topology, diagnostics: &mut Tagged) -> Vec<Rule<'t>> {
     let mut rules = Vec::with_capacity(topology.peers.len());
     for rule in topology.peers.values() {
         match compile(rule) {
             Ok(r) => rules.push(r),
-            Err(message) => diagnostics.push(Diagnostic::new(
-                format!("BGPPeer {}", rule.name),
-                format!("{message}; this BGPPeer is skipped"),
+            Err(message) => diagnostics.push((
+                About::Topology,
+                Diagnostic::new(
+                    format!("BGPPeer {}", rule.name),
+                    format!("{message}; this BGPPeer is skipped"),
+                ),
             )),
         }
     }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::peerings::{NextHopPolicy, Peering, Peerings};
-use super::{Ctx, Diagnostic};
+use super::{About, Ctx, Diagnostic, Tagged};
 use crate::model::{
     session_name, Family, GracefulRestart, Neighbor, NextHop, PeerKey, Role, Secret, SecretRef,
     SessionKind, SourceAddress, Ttl,
@@ -21,7 +21,7 @@ pub(super) fn build(
     peerings: &Peerings<'_>,
     family: Family,
     out: &mut BTreeMap<PeerKey, Neighbor>,
-    diagnostics: &mut Vec<Diagnostic>,
+    diagnostics: &mut Tagged,
 ) {
     let Some(me) = ctx.local.address(family) else {
         return;
@@ -49,7 +49,7 @@ fn mesh(
     family: Family,
     me: IpAddr,
     out: &mut BTreeMap<PeerKey, Neighbor>,
-    diagnostics: &mut Vec<Diagnostic>,
+    diagnostics: &mut Tagged,
 ) {
     let defaults = &ctx.topology.defaults;
     if !defaults.node_mesh || ctx.local.node.is_none() || ctx.local.cluster_id.is_some() {
@@ -59,6 +59,7 @@ fn mesh(
         ctx,
         defaults.node_mesh_password.as_ref(),
         "BGPConfiguration default (nodeMeshPassword)",
+        About::Topology,
         diagnostics,
     );
     let restart_time = defaults.node_mesh_max_restart_time.map(whole_seconds);
@@ -108,7 +109,7 @@ fn from_peering(
     kind: SessionKind,
     me: IpAddr,
     p: &Peering<'_>,
-    diagnostics: &mut Vec<Diagnostic>,
+    diagnostics: &mut Tagged,
 ) -> Neighbor {
     let rule = p.rule;
     let local_as = p.local_as.unwrap_or(ctx.local.asn);
@@ -146,7 +147,13 @@ fn from_peering(
             enabled: true,
             restart_time: rule.max_restart_time.map(whole_seconds),
         },
-        password: resolve_password(ctx, rule.password.as_ref(), &subject, diagnostics),
+        password: resolve_password(
+            ctx,
+            rule.password.as_ref(),
+            &subject,
+            About::Address(p.addr),
+            diagnostics,
+        ),
         passive: kind == SessionKind::Global && p.calico_node && greater_as_text(p.addr, me),
         next_hop,
         allow_local_as: p.allow_local_as.filter(|n| *n > 0),
@@ -177,16 +184,20 @@ fn resolve_password(
     ctx: &Ctx<'_>,
     reference: Option<&SecretRef>,
     subject: &str,
-    diagnostics: &mut Vec<Diagnostic>,
+    about: About,
+    diagnostics: &mut Tagged,
 ) -> Option<Secret> {
     let reference = reference?;
     let secret = ctx.topology.secrets.get(reference).cloned();
     if secret.is_none() {
-        diagnostics.push(Diagnostic::new(
-            subject,
-            format!(
-                "password secret {}/{} is not available; the session has no password",
-                reference.name, reference.key
+        diagnostics.push((
+            about,
+            Diagnostic::new(
+                subject,
+                format!(
+                    "password secret {}/{} is not available; the session has no password",
+                    reference.name, reference.key
+                ),
             ),
         ));
     }
@@ -199,15 +210,18 @@ fn insert(
     out: &mut BTreeMap<PeerKey, Neighbor>,
     key: PeerKey,
     neighbor: Neighbor,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Tagged,
 ) {
     if out.contains_key(&key) {
-        diags.push(Diagnostic::new(
-            key.0.clone(),
-            format!(
-                "a second session to {} (node {}) has the same name; it is skipped",
-                neighbor.address,
-                neighbor.peer_node.as_deref().unwrap_or("-")
+        diags.push((
+            About::Address(neighbor.address),
+            Diagnostic::new(
+                key.0.clone(),
+                format!(
+                    "a second session to {} (node {}) has the same name; it is skipped",
+                    neighbor.address,
+                    neighbor.peer_node.as_deref().unwrap_or("-")
+                ),
             ),
         ));
         return;

@@ -1,0 +1,279 @@
+//! The RR's BGP daemon, started by the lab as a service manager would
+//! (BIRD with a bootstrap file, gobgpd empty), and the probes that look
+//! into it: every measurement is taken through the daemon's own interface
+//! (BIRD's control socket, GoBGP's ListPeer), never through rrd.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rrd_core::{Asn, Neighbor, PeerKey, Role, SessionKind};
+use rrd_engine_bird::socket::BirdSocket;
+use rrd_engine_gobgp::mapping::{peer_of_spec, spec_of_neighbor, MapContext};
+use rrd_engine_gobgp::Client;
+use rrd_lab::{bins, poll, Host, Lab, Process};
+
+/// gobgpd's gRPC address inside the RR's namespace.
+pub const GOBGP_API: &str = "127.0.0.1:50051";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Bird,
+    Gobgp,
+}
+
+impl Engine {
+    pub fn label(self) -> &'static str {
+        match self {
+            Engine::Bird => "BIRD 2",
+            Engine::Gobgp => "GoBGP",
+        }
+    }
+}
+
+/// A running daemon plus what rrd needs to know to drive it.
+#[derive(Debug)]
+pub struct Daemon {
+    pub engine: Engine,
+    pub process: Process,
+    pub bird_conf: PathBuf,
+    pub bird_ctl: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(lab: &Lab, host: &Host, engine: Engine, tag: &str) -> anyhow::Result<Daemon> {
+        let bird_conf = lab.path(&format!("{tag}-bird.conf"));
+        let bird_ctl = lab.path(&format!("{tag}-bird.ctl"));
+        let process = match engine {
+            Engine::Bird => {
+                std::fs::write(
+                    &bird_conf,
+                    format!("router id {};\nprotocol device {{ }}\n", host.ipv4),
+                )?;
+                let _ = std::fs::remove_file(&bird_ctl);
+                let p = host.spawn(
+                    "bird",
+                    bins::bird2(),
+                    &[
+                        "-f",
+                        "-c",
+                        bird_conf.to_str().context("path")?,
+                        "-s",
+                        bird_ctl.to_str().context("path")?,
+                    ],
+                    lab.path(&format!("{tag}-bird.log")),
+                );
+                let ctl = bird_ctl.clone();
+                poll::until("BIRD's control socket", Duration::from_secs(10), || {
+                    if ctl.exists() {
+                        Ok(())
+                    } else {
+                        Err("no socket yet".into())
+                    }
+                });
+                p
+            }
+            Engine::Gobgp => host.spawn(
+                "gobgpd",
+                bins::gobgpd(),
+                &["--api-hosts", GOBGP_API, "--pprof-disable", "--log-plain"],
+                lab.path(&format!("{tag}-gobgpd.log")),
+            ),
+        };
+        Ok(Daemon {
+            engine,
+            process,
+            bird_conf,
+            bird_ctl,
+        })
+    }
+
+    /// The `[engine]` tables of rrd's configuration for this daemon.
+    pub fn rrd_engine_config(&self) -> String {
+        match self.engine {
+            Engine::Bird => format!(
+                "[engine]\nkind = \"bird\"\n[engine.bird]\nversion = \"2\"\nconfig_path = \"{}\"\nsocket = \"{}\"\nbinary = \"{}\"\n\
+                 # No per-session debug log: without a syslog daemon BIRD's log\n\
+                 # lines go to the console, ~1 ms each (see BENCHMARKS.md).\n\
+                 debug = \"off\"\n",
+                self.bird_conf.display(),
+                self.bird_ctl.display(),
+                bins::bird2().display()
+            ),
+            Engine::Gobgp => {
+                format!("[engine]\nkind = \"gobgp\"\n[engine.gobgp]\napi = \"{GOBGP_API}\"\n")
+            }
+        }
+    }
+
+    pub async fn probe(&self) -> anyhow::Result<Probe> {
+        Probe::connect(self).await
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+}
+
+/// An open line into the daemon.
+#[derive(Debug)]
+pub enum Probe {
+    Bird(BirdSocket),
+    Gobgp(Client),
+}
+
+/// The session name rrd gives a neighbor, read back to its address:
+/// `Node_198_18_1_0` -> 198.18.1.0.
+fn address_of_name(name: &str) -> Option<IpAddr> {
+    let (_, rest) = name.split_once('_')?;
+    rest.replace('_', ".").parse().ok()
+}
+
+impl Probe {
+    pub async fn connect(daemon: &Daemon) -> anyhow::Result<Probe> {
+        match daemon.engine {
+            Engine::Bird => {
+                let mut s = BirdSocket::connect(&daemon.bird_ctl).await?;
+                s.set_timeout(Duration::from_secs(120));
+                Ok(Probe::Bird(s))
+            }
+            Engine::Gobgp => {
+                let c = Client::new(GOBGP_API, Duration::from_secs(10), Duration::from_secs(120))?;
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while c.get_bgp().await.is_err() {
+                    if std::time::Instant::now() > deadline {
+                        bail!("gobgpd does not answer on {GOBGP_API}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(Probe::Gobgp(c))
+            }
+        }
+    }
+
+    /// The neighbor addresses the daemon holds.
+    pub async fn peers(&mut self) -> anyhow::Result<BTreeSet<IpAddr>> {
+        match self {
+            Probe::Bird(s) => {
+                let reply = s.command("show protocols").await?;
+                if reply.is_error() {
+                    bail!("show protocols: {}", reply.summary());
+                }
+                Ok(reply
+                    .lines
+                    .iter()
+                    .filter(|(code, _)| *code == 1002)
+                    .filter_map(|(_, line)| {
+                        let mut cols = line.split_whitespace();
+                        let name = cols.next()?;
+                        (cols.next()? == "BGP").then_some(name)
+                    })
+                    .filter_map(address_of_name)
+                    .collect())
+            }
+            Probe::Gobgp(c) => Ok(c
+                .list_peer("", false)
+                .await?
+                .iter()
+                .filter_map(|p| p.conf.as_ref()?.neighbor_address.parse().ok())
+                .collect()),
+        }
+    }
+
+    /// Whether the daemon holds a session to `address` (`name` is rrd's
+    /// name for it): one cheap query.
+    pub async fn holds(&mut self, name: &str, address: IpAddr) -> anyhow::Result<bool> {
+        match self {
+            Probe::Bird(s) => {
+                let reply = s.command(&format!("show protocols \"{name}\"")).await?;
+                match reply.code {
+                    0 => Ok(reply.lines.iter().any(|(c, _)| *c == 1002)),
+                    8003 => Ok(false),
+                    _ => bail!("show protocols {name}: {}", reply.summary()),
+                }
+            }
+            Probe::Gobgp(c) => match c.list_peer(&address.to_string(), false).await {
+                Ok(peers) => Ok(!peers.is_empty()),
+                // gobgpd answers an unknown address with an error.
+                Err(e) if e.to_string().contains("not found") => Ok(false),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
+    /// BIRD: `Last reconfiguration on ...` of `show status`; GoBGP: none.
+    pub async fn last_reconfiguration(&mut self) -> anyhow::Result<Option<String>> {
+        match self {
+            Probe::Bird(s) => {
+                let reply = s.command("show status").await?;
+                Ok(reply
+                    .lines
+                    .iter()
+                    .map(|(_, t)| t.trim())
+                    .find(|t| t.starts_with("Last reconfiguration"))
+                    .map(str::to_owned))
+            }
+            Probe::Gobgp(_) => Ok(None),
+        }
+    }
+}
+
+/// BIRD: `configure "file"` over the socket, and when BIRD answers that
+/// the reconfiguration goes on (sessions to shut down), until `show status`
+/// says it is done. Timed by the caller.
+pub async fn bird_configure(socket: &mut BirdSocket, file: &str) -> anyhow::Result<u16> {
+    let reply = socket.command(&format!("configure \"{file}\"")).await?;
+    match reply.code {
+        3 | 19 | 20 => Ok(reply.code),
+        4 | 5 => loop {
+            let st = socket.command("show status").await?;
+            let status = rrd_engine_bird::observe::DaemonStatus::parse(&st);
+            if status.is_settled() {
+                return Ok(reply.code);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        },
+        _ => bail!("configure {file}: {}", reply.summary()),
+    }
+}
+
+/// A client session as rrd would add it to gobgpd (legacy rules).
+pub fn gobgp_peer(me: Ipv4Addr, address: Ipv4Addr) -> rrd_engine_gobgp::apipb::Peer {
+    let asn = Asn(crate::fabric::ASN);
+    let key = rrd_core::model::session_name(SessionKind::Node, address.into(), None);
+    let neighbor = Neighbor::new(
+        SessionKind::Node,
+        address.into(),
+        asn,
+        Role::RrClient { cluster_id: None },
+        Some(me.into()),
+    );
+    let ctx = MapContext {
+        router_id: me,
+        global_asn: asn.0,
+        restart_time: 120,
+        deferral_time: 360,
+    };
+    let spec = spec_of_neighbor(&PeerKey(key.0), &neighbor, &ctx).expect("a plain client session");
+    peer_of_spec(&spec, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_of_name;
+
+    #[test]
+    fn session_names_give_back_their_address() {
+        assert_eq!(
+            address_of_name("Node_198_18_1_0"),
+            Some("198.18.1.0".parse().unwrap())
+        );
+        assert_eq!(
+            address_of_name("Mesh_198_18_0_2"),
+            Some("198.18.0.2".parse().unwrap())
+        );
+        assert_eq!(address_of_name("device1"), None);
+    }
+}

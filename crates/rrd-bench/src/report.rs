@@ -1,0 +1,172 @@
+//! The figures as Markdown tables: one per layout (both engines, every
+//! size), the seed's way beside rrd, memory growth, and the machine.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::daemon::Engine;
+use crate::fabric::Layout;
+use crate::scenario::RunResult;
+use crate::stats::{ms, Summary};
+
+/// Everything measured for one fabric size and layout.
+#[derive(Clone, Debug)]
+pub struct FabricResult {
+    pub nodes: usize,
+    pub layout: Layout,
+    pub keys: usize,
+    pub load: Duration,
+    /// `rrd_core::compute` of RR 0's config from the whole topology.
+    pub compute: Duration,
+    pub runs: Vec<RunResult>,
+    /// The seed's way (calico-v1, BIRD): change -> held, and reloads.
+    pub seed: Option<(Summary, u64)>,
+    /// `uptime` when this fabric's runs ended.
+    pub load_average: String,
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+/// The p99 the issue sets for isolated changes, from this run's floors.
+pub fn target(run: &RunResult) -> Duration {
+    let harness = run.floors.harness.p99;
+    match run.engine {
+        Engine::Bird => {
+            harness
+                + run.floors.bird_configure.map(|s| s.p99).unwrap_or_default()
+                + Duration::from_millis(25)
+        }
+        Engine::Gobgp => harness + Duration::from_millis(10),
+    }
+}
+
+pub fn tables(results: &[FabricResult]) -> String {
+    let mut out = String::new();
+    for layout in [Layout::CalicoV1, Layout::CalicoV3] {
+        let rows: Vec<&FabricResult> = results.iter().filter(|r| r.layout == layout).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n### {} in etcd (v3 API)\n", layout.label());
+        out += "| nodes | engine | sessions | compute (full) | cold start | change → held p50 / p99 / max | harness floor p50 / p99 | daemon floor p50 / p99 | p99 target | met | 1,000 unrelated → applies | burst: 1,000 in | → applies | converged after last | rrd RSS after start (per node) | rrd peak RSS | daemon RSS |\n";
+        out +=
+            "|---:|---|---:|---:|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
+        for f in &rows {
+            for r in &f.runs {
+                let floor = r
+                    .floors
+                    .bird_configure
+                    .or(r.floors.gobgp_add_peer)
+                    .unwrap_or_default();
+                let floor_name = match r.engine {
+                    Engine::Bird => "configure",
+                    Engine::Gobgp => "AddPeer",
+                };
+                let t = target(r);
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} ms | {} ms | {} ms | {} / {} ms | {floor_name} {} / {} ms | {} ms | {} | {}{} | {} ms | {} | {} ms | {} ({:.2} KiB) | {} | {} |",
+                    f.nodes,
+                    r.engine.label(),
+                    r.sessions,
+                    ms(f.compute),
+                    ms(r.cold_start),
+                    r.isolated,
+                    ms(r.floors.harness.p50),
+                    ms(r.floors.harness.p99),
+                    ms(floor.p50),
+                    ms(floor.p99),
+                    ms(t),
+                    if r.isolated.p99 <= t { "yes" } else { "no" },
+                    r.unrelated.applies,
+                    match r.unrelated.bird_reconfigured {
+                        Some(true) => " (BIRD reconfigured)",
+                        _ => "",
+                    },
+                    ms(r.burst.written_in),
+                    r.burst.applies,
+                    ms(r.burst.converged_after_last),
+                    mib(r.rss_after_start.rss_kib),
+                    r.rss_after_start.rss_kib as f64 / f.nodes as f64,
+                    mib(r.peak.peak_kib),
+                    mib(r.daemon.rss_kib),
+                );
+            }
+        }
+    }
+    let seeds: Vec<&FabricResult> = results.iter().filter(|r| r.seed.is_some()).collect();
+    if !seeds.is_empty() {
+        out += "\n### The seed's way beside rrd (calico-v1, BIRD 2)\n\n";
+        out += "| nodes | seed's way: full re-read + re-render + `birdc configure`, change → held p50 / p99 / max (changes) | rrd, change → held p50 / p99 / max |\n|---:|---|---|\n";
+        for f in seeds {
+            let (seed, _) = f.seed.unwrap_or_default();
+            let rrd = f
+                .runs
+                .iter()
+                .find(|r| r.engine == Engine::Bird)
+                .map_or_else(String::new, |r| format!("{} ms", r.isolated));
+            let _ = writeln!(out, "| {} | {seed} ms ({}) | {rrd} |", f.nodes, seed.count);
+        }
+    }
+    out += "\n### Fabric loads\n\n| nodes | layout | keys | etcd load | load average after the runs |\n|---:|---|---:|---:|---|\n";
+    for f in results {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} s | {} |",
+            f.nodes,
+            f.layout.label(),
+            f.keys,
+            f.load.as_secs_f64(),
+            f.load_average
+        );
+    }
+    out
+}
+
+/// CPU, memory, kernel and daemon versions.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:").map(|m| m.trim().to_owned()))
+        .unwrap_or_default();
+    let run = |p: &str, a: &[&str]| {
+        std::process::Command::new(p)
+            .args(a)
+            .output()
+            .map(|o| {
+                let text = [o.stdout, o.stderr].concat();
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            })
+            .unwrap_or_default()
+    };
+    format!(
+        "{cores} × {cpu}, {mem} RAM, Linux {}; {}; BIRD {}; {}",
+        run("uname", &["-r"]),
+        run("etcd", &["--version"]),
+        run("bird", &["--version"]).trim_start_matches("BIRD version "),
+        run("gobgpd", &["--version"]),
+    )
+}
+
+pub fn uptime() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}

@@ -1,0 +1,139 @@
+//! rrd as the benchmark runs it: `rrd run` (release build) in the RR's
+//! namespace, reading the fabric from etcd (v3 API) and driving the daemon;
+//! its memory read from `/proc`, its counters from `/status`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use rrd_lab::{Host, Lab, Process};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::daemon::Daemon;
+use crate::fabric::{Fabric, Layout};
+
+/// rrd's HTTP endpoint inside the namespace.
+const HTTP: &str = "127.0.0.1:9180";
+
+/// The rrd binary: `--rrd PATH`, or the release build next to this
+/// benchmark, built first when cargo runs the benchmark.
+pub fn binary(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p);
+    }
+    let me = std::env::current_exe()?;
+    let dir = me.parent().context("benchmark directory")?;
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        eprintln!("building rrd (release) ...");
+        let status = Command::new(cargo)
+            .args(["build", "--release", "-p", "rrd", "--bin", "rrd"])
+            .status()?;
+        if !status.success() {
+            bail!("cargo build --release -p rrd failed");
+        }
+    }
+    let rrd = dir.join("rrd");
+    if !rrd.exists() {
+        bail!(
+            "{} is missing: `cargo build --release -p rrd`, or pass --rrd",
+            rrd.display()
+        );
+    }
+    Ok(rrd)
+}
+
+/// Memory of a process, from `/proc/<pid>/status`, in KiB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub rss_kib: u64,
+    pub peak_kib: u64,
+}
+
+pub fn memory(pid: u32) -> Memory {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        rss_kib: field("VmRSS:"),
+        peak_kib: field("VmHWM:"),
+    }
+}
+
+/// A running `rrd run`.
+#[derive(Debug)]
+pub struct Rrd {
+    pub process: Process,
+}
+
+impl Rrd {
+    /// Write rrd's configuration and start it.
+    pub fn start(
+        lab: &Lab,
+        host: &Host,
+        binary: &Path,
+        etcd_url: &str,
+        layout: Layout,
+        daemon: &Daemon,
+        tag: &str,
+    ) -> anyhow::Result<Rrd> {
+        let config = lab.path(&format!("{tag}-rrd.toml"));
+        let text = format!(
+            "[identity]\nipv4 = \"{me}\"\n\n[source]\nkind = \"etcd\"\n[source.etcd]\napi = \"v3\"\n\
+             endpoints = [\"{etcd_url}\"]\nlayout = \"{layout}\"\n\n{engine}\n[http]\nlisten = \"{HTTP}\"\n\n\
+             [log]\nlevel = \"info\"\n",
+            me = Fabric::me(),
+            layout = layout.label(),
+            engine = daemon.rrd_engine_config(),
+        );
+        std::fs::write(&config, text)?;
+        let process = host.spawn(
+            "rrd",
+            binary,
+            &["run", "--config", config.to_str().context("path")?],
+            lab.path(&format!("{tag}-rrd.log")),
+        );
+        Ok(Rrd { process })
+    }
+
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        self.process.pid().context("rrd is not running")
+    }
+
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        Ok(memory(self.pid()?))
+    }
+
+    /// rrd's `/status` as JSON.
+    pub async fn status(&self) -> anyhow::Result<serde_json::Value> {
+        let mut stream = tokio::net::TcpStream::connect(HTTP).await?;
+        stream
+            .write_all(b"GET /status HTTP/1.0\r\nHost: rrd\r\n\r\n")
+            .await?;
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await?;
+        let text = String::from_utf8_lossy(&buf);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        Ok(serde_json::from_str(body)?)
+    }
+
+    /// Applies that changed the daemon, as rrd counts them.
+    pub async fn applies(&self) -> anyhow::Result<u64> {
+        let s = self.status().await?;
+        Ok(s["applies"]["changed"].as_u64().unwrap_or(0))
+    }
+
+    /// Stop rrd (SIGTERM); the daemon keeps running.
+    pub fn stop(mut self) -> Memory {
+        let m = self.process.pid().map(memory).unwrap_or_default();
+        tokio::task::block_in_place(|| self.process.stop());
+        m
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        rrd_lab::route_reflector::tail(&self.process.log_text(), lines)
+    }
+}

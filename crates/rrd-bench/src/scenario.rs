@@ -1,0 +1,470 @@
+//! One benchmark run: one fabric (size, layout) in etcd, one engine, rrd
+//! started against it. Every step is timed from outside: from the etcd
+//! write to the daemon holding the session, looked for through the daemon.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rrd_core::model::session_name;
+use rrd_core::SessionKind;
+use rrd_lab::{Host, Lab};
+
+use crate::daemon::{bird_configure, gobgp_peer, Daemon, Engine, Probe};
+use crate::etcd::Etcd;
+use crate::fabric::{Fabric, Layout, Write};
+use crate::rrd::{Memory, Rrd};
+use crate::stats::{Samples, Summary};
+
+/// What a run is asked to do.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Isolated changes (half adds, half removes).
+    pub changes: usize,
+    /// Quiet time between two isolated changes.
+    pub gap: Duration,
+    pub unrelated: usize,
+    pub burst: usize,
+    /// Samples of each floor.
+    pub floor_samples: usize,
+}
+
+/// Floors measured in the same run.
+#[derive(Clone, Debug, Default)]
+pub struct Floors {
+    /// An etcd write plus one daemon query.
+    pub harness: Summary,
+    /// BIRD `configure` of rrd's own file with one protocol added / removed.
+    pub bird_configure: Option<Summary>,
+    /// One GoBGP AddPeer.
+    pub gobgp_add_peer: Option<Summary>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Unrelated {
+    pub changes: usize,
+    /// Applies rrd made meanwhile (its `/status` counter).
+    pub applies: u64,
+    /// BIRD's `Last reconfiguration` moved.
+    pub bird_reconfigured: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Burst {
+    pub changes: usize,
+    /// From the first to the last write.
+    pub written_in: Duration,
+    pub applies: u64,
+    /// From the last write until the daemon holds every new session.
+    pub converged_after_last: Duration,
+}
+
+/// Everything one run measured.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub engine: Engine,
+    pub sessions: usize,
+    pub cold_start: Duration,
+    pub rss_after_start: Memory,
+    pub floors: Floors,
+    pub isolated: Summary,
+    pub unrelated: Unrelated,
+    pub burst: Burst,
+    pub peak: Memory,
+    pub daemon: Memory,
+}
+
+/// Node ids past the fabric's own, for changes: isolated, unrelated, burst.
+fn extra(fabric: &Fabric, offset: usize) -> usize {
+    fabric.nodes + offset
+}
+
+fn session_of(node: usize) -> (String, IpAddr) {
+    let ip = IpAddr::V4(Fabric::node_ip(node));
+    (session_name(SessionKind::Node, ip, None).0, ip)
+}
+
+/// Poll `probe` until it returns `Some`, at `every`, for at most `within`.
+pub async fn until<T, F, Fut>(
+    what: &str,
+    within: Duration,
+    every: Duration,
+    mut probe: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await? {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Poll the daemon until it holds exactly `want`; when it did.
+pub async fn wait_for_peers(
+    probe: &mut Probe,
+    want: &BTreeSet<IpAddr>,
+    within: Duration,
+    every: Duration,
+) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + within;
+    loop {
+        let held = probe.peers().await.unwrap_or_default();
+        if held == *want {
+            return Ok(Instant::now());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "timed out after {within:?}: the daemon holds {} sessions, {} expected",
+                held.len(),
+                want.len()
+            );
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Time from a write to the daemon holding (or no longer holding) `node`'s
+/// session.
+async fn timed_change(
+    etcd: &Etcd,
+    probe: &mut Probe,
+    write: &Write,
+    node: usize,
+    present: bool,
+) -> anyhow::Result<Duration> {
+    let (name, ip) = session_of(node);
+    let started = Instant::now();
+    etcd.write(write).await?;
+    loop {
+        if probe.holds(&name, ip).await? == present {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!(
+                "{name} not {} after 60 s",
+                if present { "added" } else { "removed" }
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+pub struct Run<'a> {
+    pub lab: &'a Lab,
+    pub host: &'a Host,
+    pub rrd_binary: &'a Path,
+    pub etcd: &'a Etcd,
+    pub fabric: Fabric,
+    pub layout: Layout,
+    pub plan: &'a Plan,
+}
+
+impl Run<'_> {
+    fn tag(&self, engine: Engine) -> String {
+        format!(
+            "{}-{}-{}",
+            self.fabric.nodes,
+            self.layout.label(),
+            match engine {
+                Engine::Bird => "bird",
+                Engine::Gobgp => "gobgp",
+            }
+        )
+    }
+
+    /// Start the daemon and rrd, measure, stop rrd. The daemon is returned
+    /// still running (the seed's way reuses BIRD).
+    pub async fn run(&self, engine: Engine) -> anyhow::Result<(RunResult, Daemon)> {
+        let tag = self.tag(engine);
+        let daemon = Daemon::start(self.lab, self.host, engine, &tag)?;
+        let mut probe = daemon.probe().await?;
+        let expected = self.fabric.expected_peers();
+        eprintln!("  [{tag}] cold start: {} sessions expected", expected.len());
+        let started = Instant::now();
+        let rrd = Rrd::start(
+            self.lab,
+            self.host,
+            self.rrd_binary,
+            &self.etcd.url(),
+            self.layout,
+            &daemon,
+            &tag,
+        )?;
+        let cold = wait_for_peers(
+            &mut probe,
+            &expected,
+            Duration::from_secs(300),
+            Duration::from_millis(20),
+        )
+        .await
+        .with_context(|| rrd.log_tail(20))?
+            - started;
+        until(
+            "rrd in sync",
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            || async {
+                let s = rrd.status().await.ok();
+                Ok(s.filter(|s| s["in_sync"] == true).map(|_| ()))
+            },
+        )
+        .await?;
+        let rss_after_start = rrd.memory()?;
+        eprintln!(
+            "  [{tag}] cold start {cold:?}, rrd RSS {} MiB",
+            rss_after_start.rss_kib / 1024
+        );
+
+        let floors = self.floors(&daemon, &mut probe).await?;
+        eprintln!("  [{tag}] floors: harness {}", floors.harness);
+        let isolated = self.isolated(&mut probe).await?;
+        eprintln!("  [{tag}] isolated changes: {isolated}");
+        let unrelated = self.unrelated(&rrd, &mut probe).await?;
+        eprintln!(
+            "  [{tag}] unrelated: {} changes, {} applies",
+            unrelated.changes, unrelated.applies
+        );
+        let burst = self.burst(&rrd, &mut probe, &expected).await?;
+        eprintln!(
+            "  [{tag}] burst: {} changes in {:?}, {} applies, converged {:?} after the last",
+            burst.changes, burst.written_in, burst.applies, burst.converged_after_last
+        );
+        let peak = rrd.stop();
+        let daemon_memory = daemon.pid().map(crate::rrd::memory).unwrap_or_default();
+        // Put the fabric back as it was for the next run.
+        for j in 0..self.plan.burst {
+            self.etcd
+                .write(
+                    &self
+                        .fabric
+                        .remove_node(self.layout, extra(&self.fabric, BURST + j)),
+                )
+                .await?;
+        }
+        Ok((
+            RunResult {
+                engine,
+                sessions: expected.len(),
+                cold_start: cold,
+                rss_after_start,
+                floors,
+                isolated,
+                unrelated,
+                burst,
+                peak,
+                daemon: daemon_memory,
+            },
+            daemon,
+        ))
+    }
+
+    async fn floors(&self, daemon: &Daemon, probe: &mut Probe) -> anyhow::Result<Floors> {
+        let n = self.plan.floor_samples;
+        // The harness: one etcd write rrd does not read, one daemon query.
+        let (name, ip) = session_of(
+            (0..self.fabric.nodes)
+                .find(|i| self.fabric.rack_of(*i) == 0)
+                .context("rack 0 is empty")?,
+        );
+        let mut harness = Samples::default();
+        for i in 0..n {
+            let t = Instant::now();
+            self.etcd.put_unwatched(&i.to_string()).await?;
+            if !probe.holds(&name, ip).await? {
+                bail!("{name} missing from the daemon");
+            }
+            harness.push(t.elapsed());
+        }
+        let mut floors = Floors {
+            harness: harness.summary(),
+            ..Floors::default()
+        };
+        match probe {
+            Probe::Bird(socket) => {
+                let live = std::fs::read_to_string(&daemon.bird_conf)?;
+                let plus_one = self
+                    .lab
+                    .path(&format!("{}-floor.conf", self.tag(Engine::Bird)));
+                std::fs::write(&plus_one, with_extra_protocol(&live)?)?;
+                let live_path = daemon.bird_conf.display().to_string();
+                let plus_path = plus_one.display().to_string();
+                let mut configure = Samples::default();
+                for _ in 0..n.div_ceil(2) {
+                    for file in [&plus_path, &live_path] {
+                        let t = Instant::now();
+                        bird_configure(socket, file).await?;
+                        configure.push(t.elapsed());
+                    }
+                }
+                floors.bird_configure = Some(configure.summary());
+            }
+            Probe::Gobgp(client) => {
+                let mut add = Samples::default();
+                for j in 0..n {
+                    let addr = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 19, 250, 0)) + j as u32);
+                    let peer = gobgp_peer(Fabric::me(), addr);
+                    let t = Instant::now();
+                    client.add_peer(peer).await?;
+                    add.push(t.elapsed());
+                    client.delete_peer(&addr.to_string(), "floor").await?;
+                }
+                floors.gobgp_add_peer = Some(add.summary());
+            }
+        }
+        Ok(floors)
+    }
+
+    async fn isolated(&self, probe: &mut Probe) -> anyhow::Result<Summary> {
+        self.isolated_from(probe, ISOLATED, self.plan.changes).await
+    }
+
+    /// The same isolated changes, for the seed's confd-style loop.
+    pub async fn seed_isolated(
+        &self,
+        probe: &mut Probe,
+        changes: usize,
+    ) -> anyhow::Result<Summary> {
+        self.isolated_from(probe, SEED, changes).await
+    }
+
+    async fn isolated_from(
+        &self,
+        probe: &mut Probe,
+        offset: usize,
+        changes: usize,
+    ) -> anyhow::Result<Summary> {
+        let mut samples = Samples::default();
+        for j in 0..changes.div_ceil(2) {
+            let node = extra(&self.fabric, offset + j);
+            let add = self.fabric.add_node(self.layout, node, 0);
+            tokio::time::sleep(self.plan.gap).await;
+            samples.push(timed_change(self.etcd, probe, &add, node, true).await?);
+            tokio::time::sleep(self.plan.gap).await;
+            let remove = self.fabric.remove_node(self.layout, node);
+            samples.push(timed_change(self.etcd, probe, &remove, node, false).await?);
+        }
+        Ok(samples.summary())
+    }
+
+    async fn unrelated(&self, rrd: &Rrd, probe: &mut Probe) -> anyhow::Result<Unrelated> {
+        let before = quiet_applies(rrd).await?;
+        let reconfigured_before = probe.last_reconfiguration().await?;
+        let mut changes = 0;
+        for j in 0..self.plan.unrelated.div_ceil(2) {
+            let node = extra(&self.fabric, UNRELATED + j);
+            self.etcd
+                .write(&self.fabric.add_node(self.layout, node, 1))
+                .await?;
+            self.etcd
+                .write(&self.fabric.remove_node(self.layout, node))
+                .await?;
+            changes += 2;
+        }
+        // Longer than any debounce: whatever rrd would do, it has done.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let applies = rrd.applies().await? - before;
+        let after = probe.last_reconfiguration().await?;
+        Ok(Unrelated {
+            changes,
+            applies,
+            bird_reconfigured: reconfigured_before.map(|b| Some(b) != after),
+        })
+    }
+
+    async fn burst(
+        &self,
+        rrd: &Rrd,
+        probe: &mut Probe,
+        expected: &BTreeSet<IpAddr>,
+    ) -> anyhow::Result<Burst> {
+        let before = quiet_applies(rrd).await?;
+        let n = self.plan.burst;
+        let mut want = expected.clone();
+        let mut writes = tokio::task::JoinSet::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1) / n.max(1) as u32);
+        let first = Instant::now();
+        for j in 0..n {
+            tick.tick().await;
+            let node = extra(&self.fabric, BURST + j);
+            want.insert(IpAddr::V4(Fabric::node_ip(node)));
+            let write = self.fabric.add_node(self.layout, node, 0);
+            let client = self.etcd.writer();
+            writes.spawn(async move { client.write(&write).await });
+        }
+        while let Some(r) = writes.join_next().await {
+            r??;
+        }
+        let last = Instant::now();
+        let converged = wait_for_peers(
+            probe,
+            &want,
+            Duration::from_secs(120),
+            Duration::from_millis(5),
+        )
+        .await?;
+        // Let a trailing apply land before counting.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Ok(Burst {
+            changes: n,
+            written_in: last - first,
+            applies: rrd.applies().await? - before,
+            converged_after_last: converged.saturating_duration_since(last),
+        })
+    }
+}
+
+/// rrd's apply count once it stopped moving (an apply the daemon already
+/// shows may not be counted yet).
+async fn quiet_applies(rrd: &Rrd) -> anyhow::Result<u64> {
+    let mut last = rrd.applies().await?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = rrd.applies().await?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+}
+
+/// Offsets of the extra node ids of each step.
+const ISOLATED: usize = 0;
+const UNRELATED: usize = 1_000;
+const BURST: usize = 2_000;
+const SEED: usize = 4_000;
+
+/// rrd's BIRD file with one more client protocol: a copy of the last
+/// `protocol bgp` block under a new name and address.
+fn with_extra_protocol(live: &str) -> anyhow::Result<String> {
+    let start = live
+        .rfind("\nprotocol bgp ")
+        .context("no protocol bgp in the live file")?
+        + 1;
+    let end = live[start..]
+        .find("\n}\n")
+        .context("unterminated protocol")?
+        + start
+        + 3;
+    let block = &live[start..end];
+    let name = block
+        .split_whitespace()
+        .nth(2)
+        .context("protocol name")?
+        .to_owned();
+    let address = name.split_once('_').context("name")?.1.replace('_', ".");
+    let extra_ip = "198.19.251.1";
+    let copy = block
+        .replace(&name, "Node_198_19_251_1")
+        .replace(&address, extra_ip);
+    Ok(format!("{live}{copy}"))
+}

@@ -1,0 +1,68 @@
+//! Latency samples and their summary (p50 / p99 / max, nearest rank).
+
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Default)]
+pub struct Samples(Vec<Duration>);
+
+/// p50 / p99 / max of a set of samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub count: usize,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl Samples {
+    pub fn push(&mut self, d: Duration) {
+        self.0.push(d);
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut v = self.0.clone();
+        v.sort();
+        let rank = |q: f64| -> Duration {
+            if v.is_empty() {
+                return Duration::ZERO;
+            }
+            let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            v[i - 1]
+        };
+        Summary {
+            count: v.len(),
+            p50: rank(0.50),
+            p99: rank(0.99),
+            max: v.last().copied().unwrap_or_default(),
+        }
+    }
+}
+
+/// Milliseconds with one decimal.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} / {} / {}", ms(self.p50), ms(self.p99), ms(self.max))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let mut s = Samples::default();
+        for i in 1..=200 {
+            s.push(Duration::from_millis(i));
+        }
+        let sum = s.summary();
+        assert_eq!(sum.p50, Duration::from_millis(100));
+        assert_eq!(sum.p99, Duration::from_millis(198));
+        assert_eq!(sum.max, Duration::from_millis(200));
+    }
+}
