@@ -120,6 +120,20 @@ fn scenario(daemon: RrDaemon) {
     );
     assert_eq!(s.rr_config_bytes(), live);
     rrd_lab::since::assert_not_restarted(&before, &s.rr_since(), "when rrd restarted");
+    // rrd reports `since` as an RFC 3339 timestamp of the instant BIRD shows.
+    let bird_since = s.rr_since();
+    let reported = st["sessions"].as_array().expect("status sessions");
+    assert!(!reported.is_empty());
+    for session in reported {
+        let name = session["key"].as_str().expect("session key");
+        let since = session["since"].as_str().expect("since");
+        assert!(since.parse::<jiff::Timestamp>().is_ok(), "{name}: {since}");
+        assert!(
+            rrd_lab::since::same_instant(&bird_since[name], since),
+            "{name}: rrd says {since}, BIRD {}",
+            bird_since[name]
+        );
+    }
     for c in &s.clients[..3] {
         let others: Vec<String> = blocks.iter().filter(|b| **b != c.block).cloned().collect();
         c.wait_for_routes(&others, Duration::from_secs(5));

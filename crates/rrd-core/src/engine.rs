@@ -150,7 +150,8 @@ pub struct SessionStatus {
     pub address: IpAddr,
     pub remote_as: Option<Asn>,
     pub state: SessionState,
-    /// Since when the session is in this state, in the daemon's own words.
+    /// Since when the session is in this state: an RFC 3339 timestamp
+    /// (UTC), converted by the engine from what its daemon reports.
     pub since: Option<String>,
     /// Last error or extra info (`Socket: Connection refused`).
     pub info: String,

@@ -112,7 +112,8 @@ pub fn render(s: &Status) -> String {
             d.remote_as.to_string(),
             o.map(|o| o.state.label().to_string())
                 .unwrap_or_else(|| "not in daemon".into()),
-            o.and_then(|o| o.since.clone()).unwrap_or_default(),
+            o.and_then(|o| o.since.as_deref().map(local_since))
+                .unwrap_or_default(),
             o.map(|o| {
                 format!(
                     "{}/{}",
@@ -136,7 +137,7 @@ pub fn render(s: &Status) -> String {
                 "NOT DESIRED".into(),
                 o.remote_as.map(|a| a.to_string()).unwrap_or_default(),
                 o.state.label().into(),
-                o.since.clone().unwrap_or_default(),
+                o.since.as_deref().map(local_since).unwrap_or_default(),
                 String::new(),
                 o.info.clone(),
             ]);
@@ -162,4 +163,19 @@ pub fn render(s: &Status) -> String {
     }
     out += &sep;
     out
+}
+
+/// `since` for people, in local time like `calicoctl node status`: the time
+/// of day for today, else the date and time.
+fn local_since(since: &str) -> String {
+    let Ok(at) = since.parse::<jiff::Timestamp>() else {
+        return since.to_owned();
+    };
+    let tz = jiff::tz::TimeZone::system();
+    let local = at.to_zoned(tz.clone());
+    if local.date() == jiff::Zoned::now().with_time_zone(tz).date() {
+        local.strftime("%H:%M:%S").to_string()
+    } else {
+        local.strftime("%Y-%m-%d %H:%M").to_string()
+    }
 }

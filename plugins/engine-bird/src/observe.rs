@@ -107,7 +107,7 @@ fn session(
         address,
         remote_as: d.remote_as,
         state,
-        since: Some(row.since),
+        since: since_timestamp(&row.since, &jiff::Zoned::now()),
         info,
         routes_received: d.imported,
         routes_sent: d.exported,
@@ -115,6 +115,29 @@ fn session(
         rr_client: d.rr_client,
         recovery: d.recovery,
     })
+}
+
+/// BIRD's Since column as an RFC 3339 UTC timestamp. BIRD prints local
+/// wall-clock time: `HH:MM:SS[.mmm]` for the last 20 hours (today, or
+/// yesterday when that time of day is still ahead), a bare date
+/// (`YYYY-MM-DD`, read as its midnight) for anything older.
+pub fn since_timestamp(text: &str, now: &jiff::Zoned) -> Option<String> {
+    let tz = now.time_zone().clone();
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        return Some(date.to_zoned(tz).ok()?.timestamp().to_string());
+    }
+    let time: jiff::civil::Time = text.parse().ok()?;
+    let mut at = now.date().to_datetime(time).to_zoned(tz.clone()).ok()?;
+    if at.timestamp() > now.timestamp() + jiff::SignedDuration::from_secs(60) {
+        at = now
+            .date()
+            .yesterday()
+            .ok()?
+            .to_datetime(time)
+            .to_zoned(tz)
+            .ok()?;
+    }
+    Some(at.timestamp().to_string())
 }
 
 /// BIRD's Info column: the BGP state (`Established`, `Active`, ...) padded

@@ -130,8 +130,15 @@ pub fn session_of(
             .and_then(|a| u32::try_from(a).ok())
             .map(Asn),
         state,
+        // bgpd's own epoch of the Established transition (`bgpTimerUpString`
+        // is an uptime, not a time).
         since: if established {
-            n["bgpTimerUpString"].as_str().map(str::to_owned)
+            n["bgpTimerUpEstablishedEpoch"].as_u64().map(|secs| {
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+                )
+                .to_string()
+            })
         } else {
             None
         },
@@ -223,7 +230,7 @@ mod tests {
         assert_eq!(s.rr_client, Some(true));
         assert_eq!(s.peer_graceful_restart, BTreeSet::from([Family::Ipv4]));
         assert_eq!(s.recovery, Recovery::Done);
-        assert_eq!(s.since.as_deref(), Some("00:00:14"));
+        assert_eq!(s.since.as_deref(), Some("2026-12-03T18:37:14Z"));
     }
 
     #[test]

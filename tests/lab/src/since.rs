@@ -36,7 +36,21 @@ pub fn since_by_session(show_protocols: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Milliseconds into the (local) day: BIRD's `HH:MM:SS[.mmm]`, or an RFC
+/// 3339 timestamp as rrd reports `since`, converted to local time.
 fn since_ms(text: &str) -> i64 {
+    let local;
+    let text = match text.parse::<jiff::Timestamp>() {
+        Ok(at) => {
+            local = at
+                .to_zoned(jiff::tz::TimeZone::system())
+                .time()
+                .strftime("%H:%M:%S%.f")
+                .to_string();
+            local.as_str()
+        }
+        Err(_) => text,
+    };
     let mut parts = text.split(':');
     let h: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let m: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
@@ -44,7 +58,8 @@ fn since_ms(text: &str) -> i64 {
     (h * 3600 + m * 60) * 1000 + (s * 1000.0).round() as i64
 }
 
-/// Whether two "since" readings of BIRD can be the same instant.
+/// Whether two "since" readings of BIRD (as it prints them, or as rrd
+/// reports them) can be the same instant.
 pub fn same_instant(a: &str, b: &str) -> bool {
     (since_ms(a) - since_ms(b)).abs() <= 1000
 }
@@ -110,5 +125,14 @@ mod tests {
     #[should_panic(expected = "changed state")]
     fn a_state_change_is_reported() {
         assert_same_sessions(BIRD2, &BIRD2.replace("Established", "Active"), "now");
+    }
+
+    #[test]
+    fn birds_time_of_day_and_rrds_timestamp_of_the_same_instant_match() {
+        let at: jiff::Timestamp = "2026-12-03T18:41:55.691Z".parse().unwrap();
+        let local = at.to_zoned(jiff::tz::TimeZone::system()).time();
+        let bird = local.strftime("%H:%M:%S%.3f").to_string();
+        assert!(same_instant(&bird, "2026-12-03T18:41:55.691Z"), "{bird}");
+        assert!(!same_instant(&bird, "2026-12-03T18:41:58.691Z"), "{bird}");
     }
 }

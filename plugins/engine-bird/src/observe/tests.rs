@@ -35,7 +35,7 @@ fn bird2_sessions_have_state_counts_capabilities_and_client_flag() {
     assert_eq!(up.state, SessionState::Established);
     assert_eq!(up.address, "127.9.2.2".parse::<IpAddr>().unwrap());
     assert_eq!(up.remote_as, Some(Asn(64512)));
-    assert_eq!(up.since.as_deref(), Some("20:57:55.955"));
+    assert_local_time_of_day(up.since.as_deref(), "20:57:55.955");
     assert_eq!(up.info, "");
     // Two channels: ipv4 1/1 and ipv6 1/1.
     assert_eq!((up.routes_received, up.routes_sent), (Some(2), Some(2)));
@@ -73,7 +73,7 @@ fn bird16_sessions_parse_despite_the_other_section_order() {
 
     let up = by_name(&s, "Global_127_9_3_2");
     assert_eq!(up.state, SessionState::Established);
-    assert_eq!(up.since.as_deref(), Some("20:57:55"));
+    assert_local_time_of_day(up.since.as_deref(), "20:57:55");
     assert_eq!((up.routes_received, up.routes_sent), (Some(1), Some(1)));
     assert_eq!(up.peer_graceful_restart, BTreeSet::from([Family::Ipv4]));
     assert_eq!(up.rr_client, Some(true));
@@ -228,4 +228,36 @@ fn bird16_in_graceful_restart_recovery_waits_for_the_peer() {
     let unlocked = text.replace("GR recovery:    pending", "GR recovery:   ");
     let s = sessions(&reply(&unlocked), Some(Family::Ipv4));
     assert_eq!(by_name(&s, "Global_127_9_9_2").recovery, Recovery::Done);
+}
+
+/// `since` is an RFC 3339 timestamp whose local time of day is BIRD's.
+fn assert_local_time_of_day(since: Option<&str>, bird: &str) {
+    let since = since.expect("since");
+    let at: jiff::Timestamp = since.parse().expect("RFC 3339");
+    let local = at.to_zoned(jiff::tz::TimeZone::system()).time();
+    assert_eq!(local, bird.parse::<jiff::civil::Time>().unwrap(), "{since}");
+}
+
+#[test]
+fn since_is_read_in_birds_local_time_and_never_in_the_future() {
+    use super::since_timestamp;
+    let tz = jiff::tz::TimeZone::fixed(jiff::tz::offset(2));
+    let now = jiff::civil::date(2026, 12, 3)
+        .at(18, 0, 0, 0)
+        .to_zoned(tz)
+        .unwrap();
+    assert_eq!(
+        since_timestamp("17:30:00.250", &now).as_deref(),
+        Some("2026-12-03T15:30:00.25Z")
+    );
+    // Later in the day than now: BIRD printed yesterday's session.
+    assert_eq!(
+        since_timestamp("20:00:00", &now).as_deref(),
+        Some("2026-12-02T18:00:00Z")
+    );
+    assert_eq!(
+        since_timestamp("2026-11-30", &now).as_deref(),
+        Some("2026-11-29T22:00:00Z")
+    );
+    assert_eq!(since_timestamp("Dec03", &now), None);
 }
