@@ -24,7 +24,7 @@
 //! blocks; printed, not asserted. While gobgpd is down the clients keep
 //! its routes as graceful-restart helpers; the fresh gobgpd does not
 //! announce the F bit, so they drop those stale routes when the session
-//! returns (ENGINE-NOTES B.4) and learn them again within milliseconds.
+//! returns (docs/migration.md) and learn them again within milliseconds.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;

@@ -19,6 +19,11 @@ pub fn render(s: &Status) -> String {
         "CONFIGURATION REJECTED by the daemon (previous one still running)".to_string()
     } else if !s.source.connected {
         "datastore unreachable; last applied configuration kept".to_string()
+    } else if let Some(d) = &s.drift {
+        format!(
+            "DRIFTED: the daemon does not hold what rrd applied ({}); repaired at the next resync",
+            d.drift.summary()
+        )
     } else {
         "not in sync".to_string()
     };

@@ -47,7 +47,7 @@ fn rfc3339(t: &prost_types::Timestamp) -> Option<String> {
 }
 
 /// Families in the peer's graceful-restart capability (the tuples: a
-/// capability without tuples protects nothing, ENGINE-NOTES B.4).
+/// capability without tuples protects nothing: docs/migration.md).
 pub fn graceful_restart_families(caps: &[prost_types::Any]) -> BTreeSet<Family> {
     let mut out = BTreeSet::new();
     for cap in caps {

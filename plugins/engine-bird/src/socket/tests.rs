@@ -1,5 +1,5 @@
 //! The client against a scripted fake daemon speaking the literal replies
-//! captured from BIRD 2.0.12 and 1.6.8 (ENGINE-NOTES B.1).
+//! captured from BIRD 2.0.12 and 1.6.8 (the protocol: plugins/engine-bird/README.md).
 
 use std::path::PathBuf;
 use std::time::Duration;
