@@ -371,31 +371,36 @@ fn a_client_without_graceful_restart_makes_migrate_refuse_before_anything_stops(
     assert_eq!(status["applies"]["changed"], 0, "{:#}", status["applies"]);
 }
 
-#[test]
-fn a_missed_deadline_rolls_back_to_bird_without_deleting_client_routes() {
-    let mut s = Scenario::start("migdl", Bird::V2, [true; 3]);
+/// rrd on `from` migrates to `to` with a 300 ms deadline, too short for
+/// the clients to reconnect: it rolls back (the target stopped without
+/// NOTIFICATIONs, the source restarted as a restarting speaker with its
+/// configuration) without a client route deleted, and `rrd run` adopts the
+/// restarted source and changes nothing.
+fn deadline_rollback(tag: &str, from: &str, to: &str) {
+    let mut s = Scenario::start_on(from, tag, Bird::V2, [true; 3]);
     let marks = s.marks();
-    let old_bird = s.rr.bird_pid().expect("rrd runs BIRD");
+    let old = s.rr.pid_of(from).expect("rrd runs the source daemon");
     s.rr.stop_rrd();
-    let run = s.rr.migrate("gobgp", Some("300ms"));
+    let run = s.rr.migrate(to, Some("300ms"));
     eprintln!("{}", run.output);
     assert_eq!(run.code, Some(1), "{}", run.output);
     assert!(run.output.contains("rolled back"), "{}", run.output);
     assert!(
         !run.output.contains("without its routes"),
-        "a session had come up on gobgpd: {}",
+        "a session had come up on {to}: {}",
         run.output
     );
-    let new_bird = s.rr.bird_pid().expect("BIRD runs again");
-    assert_ne!(new_bird, old_bird);
-    assert!(!alive(old_bird));
-    assert_eq!(s.rr.gobgpd_pid(), None, "gobgpd still runs");
+    let new = s.rr.pid_of(from).expect("the source daemon runs again");
+    assert_ne!(new, old);
+    assert!(!alive(old));
+    assert_eq!(s.rr.pid_of(to), None, "{to} still runs");
     poll::until("clients settled after the rollback", SETTLE, || {
         s.clients_settled()
     });
     let w = s.withdrawals_since(&marks);
     eprintln!(
-        "MEASURED rollback after a 300 ms deadline: rrd migrate took {} ms; client block deletions: {} (longest gap {} ms)",
+        "MEASURED rollback to {} after a 300 ms deadline: rrd migrate took {} ms; client block deletions: {} (longest gap {} ms)",
+        label(from),
         run.elapsed.as_millis(),
         w.deletions,
         w.longest_gap.as_millis()
@@ -404,11 +409,12 @@ fn a_missed_deadline_rolls_back_to_bird_without_deleting_client_routes() {
     s.rr.start_rrd();
     let status = s.rr.wait_established(SETTLE);
     assert_eq!(status["applies"]["changed"], 0, "{:#}", status["applies"]);
-    assert_eq!(
-        s.rr.bird_pid(),
-        Some(new_bird),
-        "rrd run did not adopt BIRD"
-    );
+    assert_eq!(s.rr.pid_of(from), Some(new), "rrd run did not adopt {from}");
+}
+
+#[test]
+fn a_missed_deadline_rolls_back_to_bird_without_deleting_client_routes() {
+    deadline_rollback("migdl", "bird", "gobgp");
 }
 
 /// `kill -<signal> <pid>`, for pausing a client's BIRD.
@@ -561,31 +567,5 @@ fn an_frr_rr_with_a_client_without_graceful_restart_refuses_to_migrate() {
 
 #[test]
 fn a_missed_deadline_rolls_back_to_frr_without_deleting_client_routes() {
-    let mut s = Scenario::start_on("frr", "migfdl", Bird::V2, [true; 3]);
-    let marks = s.marks();
-    let old = s.rr.bgpd_pid().expect("rrd runs bgpd");
-    s.rr.stop_rrd();
-    let run = s.rr.migrate("bird", Some("300ms"));
-    eprintln!("{}", run.output);
-    assert_eq!(run.code, Some(1), "{}", run.output);
-    assert!(run.output.contains("rolled back"), "{}", run.output);
-    let new = s.rr.bgpd_pid().expect("bgpd runs again");
-    assert_ne!(new, old);
-    assert!(!alive(old));
-    assert_eq!(s.rr.bird_pid(), None, "BIRD still runs");
-    poll::until("clients settled after the rollback", SETTLE, || {
-        s.clients_settled()
-    });
-    let w = s.withdrawals_since(&marks);
-    eprintln!(
-        "MEASURED rollback to FRR after a 300 ms deadline: rrd migrate took {} ms; client block deletions: {} (longest gap {} ms)",
-        run.elapsed.as_millis(),
-        w.deletions,
-        w.longest_gap.as_millis()
-    );
-    assert_eq!(w.deletions, 0, "{w:?}\n{}", run.output);
-    s.rr.start_rrd();
-    let status = s.rr.wait_established(SETTLE);
-    assert_eq!(status["applies"]["changed"], 0, "{:#}", status["applies"]);
-    assert_eq!(s.rr.bgpd_pid(), Some(new), "rrd run did not adopt bgpd");
+    deadline_rollback("migfdl", "frr", "bird");
 }

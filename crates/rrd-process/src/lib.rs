@@ -11,6 +11,9 @@
 //! signals exactly the process that was checked, never a recycled PID, and
 //! tells when a daemon that is not rrd's child exits.
 //!
+//! [`record`] keeps what an engine writes beside its daemon (the record of
+//! the last applied configuration) for the next rrd.
+//!
 //! [`Supervisor`] (module `supervisor`) runs one such daemon on top of these:
 //! spawn or adopt, restart with backoff, stop, leave running on drop. The
 //! engines keep only what is daemon-specific (command line, output,
@@ -29,6 +32,7 @@ use nix::sys::signal::Signal;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
 
+pub mod record;
 mod supervisor;
 
 pub use supervisor::{Daemon, OnDrop, SpawnError, StopError, Supervisor, SupervisorOptions};

@@ -150,21 +150,7 @@ pub fn restore(path: &Path, bytes: Option<&[u8]>) -> Result<(), BirdError> {
 
 /// The `RrConfig` recorded by the last successful apply, if readable.
 pub fn read_record(path: &Path) -> Option<RrConfig> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "cannot read the record of the applied configuration");
-            return None;
-        }
-    };
-    match serde_json::from_slice(&bytes) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "ignoring an unreadable record of the applied configuration");
-            None
-        }
-    }
+    rrd_process::record::read_json(path)
 }
 
 /// Record `config` as applied.

@@ -21,8 +21,6 @@
 //! first apply (its listen port and addresses come from the RR config),
 //! its file rewritten after every apply, adopted by the next rrd.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -264,7 +262,7 @@ impl FrrEngine {
             source,
         })?;
         let file = dir.join("bgpd.conf");
-        write_file(&file, text.as_bytes(), 0o600)?;
+        write_file(&file, text.as_bytes())?;
         let out = tokio::process::Command::new(&self.config.binary)
             .args(["-C", "-Z", "-S", "-f"])
             .arg(&file)
@@ -376,7 +374,7 @@ impl FrrEngine {
             }
             if self.daemon_pid().is_none() {
                 self.check(&text).await?;
-                write_file(&self.config.config_path, text.as_bytes(), 0o600)?;
+                write_file(&self.config.config_path, text.as_bytes())?;
                 self.spawn(listen).await?;
                 ops.push(format!(
                     "bgpd started with {} ({} sessions, pid {})",
@@ -449,14 +447,15 @@ impl FrrEngine {
         if let (true, Some(text)) = (self.config.manage_process, text) {
             let same = std::fs::read(&self.config.config_path).is_ok_and(|b| b == text.as_bytes());
             if !same {
-                write_file(&self.config.config_path, text.as_bytes(), 0o600)?;
+                write_file(&self.config.config_path, text.as_bytes())?;
             }
         }
-        let json = serde_json::to_vec_pretty(desired).map_err(|e| FrrError::Write {
-            path: self.config.record_path(),
-            source: std::io::Error::other(e),
-        })?;
-        write_file(&self.config.record_path(), &json, 0o600)
+        rrd_process::record::write_json(&self.config.record_path(), desired).map_err(|source| {
+            FrrError::Write {
+                path: self.config.record_path(),
+                source,
+            }
+        })
     }
 
     async fn observe_inner(&mut self) -> Result<Observation, FrrError> {
@@ -543,34 +542,16 @@ impl FrrEngine {
 
 /// The config recorded by the last apply, if readable.
 fn read_record(path: &Path) -> Option<RrConfig> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes)
-        .inspect_err(|e| tracing::warn!(file = %path.display(), error = %e, "ignoring an unreadable record of the applied configuration"))
-        .ok()
+    rrd_process::record::read_json(path)
 }
 
-/// Write `bytes` to `path` atomically (temp file + rename) with `mode`
-/// (the configuration and the record hold session passwords).
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FrrError> {
-    let err = |source| FrrError::Write {
+/// Write `bytes` to `path` atomically and privately (the configuration
+/// and the record hold session passwords).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FrrError> {
+    rrd_process::record::write_private(path, bytes).map_err(|source| FrrError::Write {
         path: path.to_owned(),
         source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    })
 }
 
 impl BgpEngine for FrrEngine {

@@ -9,10 +9,8 @@
 //! that config, the plan is empty, and no RPC changes anything.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::IpAddr;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::unix::fs::FileTypeExt;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -144,7 +142,8 @@ impl GobgpEngine {
             warn_if_output_is_a_pipe();
         }
         if self.applied.router.is_none() {
-            if let Some(c) = read_record(&self.config.record_path()) {
+            if let Some(c) = rrd_process::record::read_json::<RrConfig>(&self.config.record_path())
+            {
                 self.applied = Applied {
                     router: Some(c.router),
                     neighbors: c.neighbors,
@@ -165,7 +164,7 @@ impl GobgpEngine {
             neighbors: self.applied.neighbors.clone(),
         };
         let path = self.config.record_path();
-        if let Err(e) = write_record(&path, &record) {
+        if let Err(e) = rrd_process::record::write_json(&path, &record) {
             tracing::warn!(file = %path.display(), error = %e, "cannot record the applied configuration; a restarted rrd will re-plan what gobgpd does not store");
         }
     }
@@ -565,41 +564,6 @@ fn warn_if_output_is_a_pipe() {
             return;
         }
     }
-}
-
-/// The config recorded by the last apply of a managed engine, if readable.
-fn read_record(path: &Path) -> Option<RrConfig> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "cannot read the record of the applied configuration");
-            return None;
-        }
-    };
-    serde_json::from_slice(&bytes)
-        .inspect_err(|e| tracing::warn!(file = %path.display(), error = %e, "ignoring an unreadable record of the applied configuration"))
-        .ok()
-}
-
-/// Write `config` to `path` atomically (temp file + rename), mode 0600: it
-/// holds session passwords.
-fn write_record(path: &Path, config: &RrConfig) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(config).map_err(std::io::Error::other)?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(&json)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Poll GetBgp until gobgpd answers or `within` has passed.
