@@ -10,7 +10,7 @@ pub mod config;
 mod dropin;
 #[cfg(not(all(feature = "source-etcd", feature = "engine-bird")))]
 mod dropin {
-    pub fn config_from_env(
+    pub async fn config_from_env(
         _: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<crate::config::Config> {
         anyhow::bail!("drop-in mode needs the source-etcd and engine-bird features")
