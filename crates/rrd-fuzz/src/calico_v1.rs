@@ -83,7 +83,11 @@ pub fn run(data: &[u8]) {
             rejected.is_empty(),
             "rrd's own encoding was refused: {rejected:?}"
         );
-        assert_eq!(again.snapshot(), topology, "encode -> decode changed the topology");
+        assert_eq!(
+            again.snapshot(),
+            topology,
+            "encode -> decode changed the topology"
+        );
     }
 }
 

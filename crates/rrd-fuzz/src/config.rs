@@ -10,8 +10,10 @@ use rrd::config::{error_lines, Config};
 
 pub fn run(data: &[u8]) {
     let (toml_part, env_part) = crate::split_nul(data);
-    let (Ok(text), Ok(env)) = (std::str::from_utf8(toml_part), std::str::from_utf8(env_part))
-    else {
+    let (Ok(text), Ok(env)) = (
+        std::str::from_utf8(toml_part),
+        std::str::from_utf8(env_part),
+    ) else {
         return;
     };
     let vars: Vec<(String, String)> = env

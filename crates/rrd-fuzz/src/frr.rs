@@ -42,9 +42,9 @@ fn json(data: &[u8]) {
     }
     let _ = observe::families_to_count(&neighbors);
     let sessions = observe::sessions(&neighbors, &best);
-    let addressed = neighbors
-        .as_object()
-        .map_or(0, |m| m.keys().filter(|k| k.parse::<IpAddr>().is_ok()).count());
+    let addressed = neighbors.as_object().map_or(0, |m| {
+        m.keys().filter(|k| k.parse::<IpAddr>().is_ok()).count()
+    });
     assert_eq!(sessions.len(), addressed);
     assert!(sessions.windows(2).all(|w| w[0].key <= w[1].key));
 }

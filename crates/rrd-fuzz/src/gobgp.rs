@@ -39,10 +39,17 @@ pub fn run(data: &[u8]) {
         Err(e) => {
             let _ = e.to_string();
         }
+        // A hold time of 1 or 2 s (invalid in BGP: 0 or at least 3) reads
+        // as a keepalive of 0, which rrd writes as GoBGP's default hold
+        // time: no spec rrd makes has one.
+        Ok(spec) if spec.keepalive == 0 => {}
         Ok(spec) => {
             let written = peer_of_spec(&spec, false);
             let again = spec_of_peer(&written).expect("rrd reads back what it writes");
-            assert_eq!(again, spec, "a peer spec changed on its way through apipb::Peer");
+            assert_eq!(
+                again, spec,
+                "a peer spec changed on its way through apipb::Peer"
+            );
         }
     }
 }

@@ -25,13 +25,22 @@ pub fn run(data: &[u8]) {
     if text.trim().is_empty() {
         return;
     }
-    let negated = Selector::parse(&format!("!({text})"))
-        .unwrap_or_else(|e| panic!("{text:?} parses but its negation does not: {e}"));
-    let grouped = Selector::parse(&format!("({text}) && all()"))
-        .unwrap_or_else(|e| panic!("{text:?} parses but not in parentheses: {e}"));
+    let (negated, grouped) = match (
+        Selector::parse(&format!("!({text})")),
+        Selector::parse(&format!("({text}) && all()")),
+    ) {
+        (Ok(n), Ok(g)) => (n, g),
+        // One more level of parentheses than the parser allows.
+        (Err(e), _) | (_, Err(e)) if e.message.contains("nested deeper") => return,
+        (Err(e), _) | (_, Err(e)) => panic!("{text:?} parses but not in parentheses: {e}"),
+    };
     for labels in label_sets(text) {
         let selected = selector.matches(&labels);
-        assert_eq!(negated.matches(&labels), !selected, "!({text}) on {labels:?}");
+        assert_eq!(
+            negated.matches(&labels),
+            !selected,
+            "!({text}) on {labels:?}"
+        );
         assert_eq!(grouped.matches(&labels), selected, "({text}) on {labels:?}");
     }
 }
@@ -45,12 +54,7 @@ fn label_sets(text: &str) -> Vec<BTreeMap<String, String>> {
         .filter(|w| !w.is_empty())
         .take(16)
         .collect();
-    let mut strings: Vec<&str> = text
-        .split(['\'', '"'])
-        .skip(1)
-        .step_by(2)
-        .take(4)
-        .collect();
+    let mut strings: Vec<&str> = text.split(['\'', '"']).skip(1).step_by(2).take(4).collect();
     strings.push("");
     let mut sets = vec![BTreeMap::new()];
     for s in &strings {
