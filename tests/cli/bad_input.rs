@@ -48,3 +48,23 @@ fn rr_add_refuses_cluster_id_zero_before_touching_the_datastore() {
     assert!(all.contains("--cluster-id \"0\""), "{all}");
     assert!(all.contains("0.0.0.0 is no cluster id"), "{all}");
 }
+
+#[test]
+fn check_refuses_an_empty_or_deeply_nested_topology_file_naming_file_and_limit() {
+    let s = Setup::new("");
+    let depth = 100_000;
+    for (text, says) in [
+        (String::new(), "empty topology (0 bytes"),
+        (
+            format!("nodes = {}{}\n", "[".repeat(depth), "]".repeat(depth)),
+            "nested more than 64 levels deep at line 1",
+        ),
+    ] {
+        s.write_topology(&text);
+        let out = s.run(&["check"]);
+        let all = stdout(&out) + &stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        assert!(all.contains(says), "{all}");
+        assert!(all.contains("topology.toml"), "{all}");
+    }
+}
