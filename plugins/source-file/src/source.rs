@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rrd_core::{
-    EventSink, PeerSource, SourceError, SourceEvent, SourceInfo, SourceStatus, Topology,
+    bounded_echo, EventSink, PeerSource, SourceError, SourceEvent, SourceInfo, SourceStatus,
+    Topology,
 };
 use serde::Deserialize;
 use tracing::{debug, info, warn};
@@ -177,6 +178,8 @@ impl PeerSource for FileSource {
     async fn watch(self, sink: EventSink) {
         let mut seen = Seen::Nothing;
         let mut current: Option<Topology> = None;
+        // The file's last decode was refused or skipped entries.
+        let mut rejected = false;
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -213,17 +216,29 @@ impl PeerSource for FileSource {
                     }
                     match self.decode(text).await {
                         Err(e) => {
+                            let e = bounded_echo(&e);
                             warn!(error = %e, "topology file rejected; keeping the last good topology");
+                            rejected = true;
                             Some(SourceEvent::Rejected {
                                 key: self.location(),
                                 reason: e,
                             })
                         }
                         Ok((next, skipped)) => {
+                            let resolved = std::mem::replace(&mut rejected, !skipped.is_empty())
+                                && skipped.is_empty();
+                            if resolved {
+                                let event = SourceEvent::Resolved {
+                                    key: self.location(),
+                                };
+                                if sink.send(event).await.is_err() {
+                                    return;
+                                }
+                            }
                             for reason in skipped {
                                 let event = SourceEvent::Rejected {
                                     key: self.location(),
-                                    reason,
+                                    reason: bounded_echo(&reason),
                                 };
                                 if sink.send(event).await.is_err() {
                                     return;

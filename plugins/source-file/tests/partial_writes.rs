@@ -66,8 +66,12 @@ async fn an_empty_file_keeps_the_last_good_topology_until_it_says_it_is_empty() 
             other => panic!("{partial:?} must be refused, got {other:?}"),
         }
     }
-    // Back to the same good text: nothing to change.
+    // Back to the same good text: nothing to change, the rejection resolved.
     replace(&path, SEED);
+    match next(&mut rx).await {
+        SourceEvent::Resolved { key } => assert_eq!(key, path.display().to_string()),
+        other => panic!("a good file again resolves the rejection, got {other:?}"),
+    }
     // Empty on purpose: every entry goes.
     replace(&path, &format!("{EMPTY_MARKER}\nrules = \"legacy\"\n"));
     match next(&mut rx).await {
