@@ -64,6 +64,8 @@ struct Settings {
     first_seed: u64,
     schedules: u64,
     extra_steps: usize,
+    /// `RRD_FAULT_KNOWN_DEFECTS=1`: also draw faults rrd is known to fail.
+    known_defects: bool,
 }
 
 impl Settings {
@@ -92,6 +94,7 @@ impl Settings {
             first_seed,
             schedules: number("RRD_FAULT_SCHEDULES", 3),
             extra_steps: usize::try_from(number("RRD_FAULT_EXTRA_STEPS", 0)).expect("steps"),
+            known_defects: number("RRD_FAULT_KNOWN_DEFECTS", 0) != 0,
         }
     }
 }
@@ -103,6 +106,8 @@ struct Outcome {
     slowest_step: String,
     /// Client block deletions while BIRD was killed and restarted.
     deletions_after_bird_death: usize,
+    /// Longest a client block stayed away after BIRD's death.
+    longest_gap_after_bird_death: Duration,
     /// rrd logged a lost watch history (a compaction under its watch).
     history_lost_seen: bool,
 }
@@ -113,17 +118,18 @@ fn seeded_fault_schedules_keep_sessions_and_routes_and_converge() {
     let mut failed = Vec::new();
     let all = Instant::now();
     for seed in settings.first_seed..settings.first_seed + settings.schedules {
-        let schedule = Schedule::draw(seed, settings.extra_steps);
+        let schedule = Schedule::draw(seed, settings.extra_steps, settings.known_defects);
         eprintln!("{schedule}");
         let t0 = Instant::now();
         match catch_unwind(AssertUnwindSafe(|| run(&schedule))) {
             Ok(o) => eprintln!(
                 "MEASURED fault schedule seed {seed}: passed in {:.1} s; slowest convergence {} ms ({}); \
-                 client route deletions after BIRD's death {}; watch history lost (compaction) logged {}",
+                 client route deletions after BIRD's death {} (longest gap {} ms); watch history lost (compaction) logged {}",
                 t0.elapsed().as_secs_f64(),
                 o.slowest_convergence.as_millis(),
                 o.slowest_step,
                 o.deletions_after_bird_death,
+                o.longest_gap_after_bird_death.as_millis(),
                 o.history_lost_seen,
             ),
             Err(panic) => {
@@ -135,16 +141,17 @@ fn seeded_fault_schedules_keep_sessions_and_routes_and_converge() {
                 eprintln!(
                     "FAILED fault schedule seed {seed} after {:.1} s: {message}\n{schedule}\
                      replay: RRD_FAULT_SEED={seed} RRD_FAULT_SCHEDULES=1 RRD_FAULT_EXTRA_STEPS={} \
-                     cargo nextest run -p rrd --test fault_schedules",
+                     RRD_FAULT_KNOWN_DEFECTS={} cargo nextest run -p rrd --test fault_schedules",
                     t0.elapsed().as_secs_f64(),
-                    settings.extra_steps
+                    settings.extra_steps,
+                    u8::from(settings.known_defects),
                 );
                 failed.push(seed);
             }
         }
     }
     eprintln!(
-        "MEASURED fault schedules: {} run ({} faults each, seeds {}..={}) in {:.1} s, {} failed",
+        "MEASURED fault schedules: {} run ({}+ faults each, seeds {}..={}) in {:.1} s, {} failed",
         settings.schedules,
         8 + settings.extra_steps,
         settings.first_seed,
@@ -220,6 +227,8 @@ fn run(schedule: &Schedule) -> Outcome {
             assert_eq!(f.bird_pid(), bird, "{step}: BIRD was replaced");
         } else {
             outcome.deletions_after_bird_death += lost.deletions;
+            outcome.longest_gap_after_bird_death =
+                outcome.longest_gap_after_bird_death.max(lost.longest_gap);
         }
         if matches!(fault, Fault::DatastoreCompacted { .. }) {
             outcome.history_lost_seen |= f.rrd_log()[log_before..].contains("watch history lost");
@@ -320,6 +329,22 @@ fn inject(f: &mut FaultLab, fault: &Fault, step: &str, log_before: usize) -> Opt
                 f.model.apply(*w);
             }
         }
+        Fault::GoodKeyCorrupted { down } => {
+            let key = format!("{PREFIX}/rr_v4/{}", f.rr.ipv4);
+            let good = f.model.kvs()[&key].clone();
+            f.store.put(key.clone().into_bytes(), "garbage".into());
+            let rel = format!("rr_v4/{}", f.rr.ipv4);
+            wait_named(f, step, log_before, &[rel]);
+            f.kill_rrd();
+            std::thread::sleep(*down);
+            f.start_rrd();
+            f.wait_status(
+                &format!("{step}: the restarted rrd ready"),
+                CONVERGE_WITHIN,
+                |s| s["in_sync"] == true && s["source"]["synced"] == true,
+            );
+            f.store.put(key.into_bytes(), good);
+        }
         Fault::BadKeys { keys, keep } => {
             for bad in keys {
                 f.put_bad_key(bad);
@@ -328,27 +353,31 @@ fn inject(f: &mut FaultLab, fault: &Fault, step: &str, log_before: usize) -> Opt
                 .iter()
                 .map(|k| String::from_utf8_lossy(&k.key).into_owned())
                 .collect();
-            rrd_lab::poll::until(
-                &format!("{step}: rrd naming every bad key"),
-                NOTICE_WITHIN,
-                || {
-                    let log = f.rrd_log().split_off(log_before);
-                    let unnamed: Vec<_> =
-                        names.iter().filter(|n| !log.contains(n.as_str())).collect();
-                    if unnamed.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "not named in rrd's log: {unnamed:?}\nlog (tail):\n{}",
-                            rrd_lab::route_reflector::tail(&log, 20)
-                        ))
-                    }
-                },
-            );
+            wait_named(f, step, log_before, &names);
             if !keep {
                 f.delete_bad_keys();
             }
         }
     }
     None
+}
+
+/// Wait until rrd's log (past `log_before`) names every key of `names`.
+fn wait_named(f: &FaultLab, step: &str, log_before: usize, names: &[String]) {
+    rrd_lab::poll::until(
+        &format!("{step}: rrd naming every bad key"),
+        NOTICE_WITHIN,
+        || {
+            let log = f.rrd_log().split_off(log_before);
+            let unnamed: Vec<_> = names.iter().filter(|n| !log.contains(n.as_str())).collect();
+            if unnamed.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "not named in rrd's log: {unnamed:?}\nlog (tail):\n{}",
+                    rrd_lab::route_reflector::tail(&log, 20)
+                ))
+            }
+        },
+    );
 }

@@ -67,6 +67,13 @@ pub enum Fault {
     /// Bad keys written; removed at the end of the step unless `keep`
     /// (then they stay until a wipe or the end of the schedule).
     BadKeys { keys: Vec<BadKey>, keep: bool },
+    /// The RR's own `rr_v4` key, which holds a good value, overwritten
+    /// with garbage, rrd SIGKILLed and started again after `down`, the
+    /// good value written back once the restarted rrd is ready. rrd must
+    /// keep the last good value through the restart. Issue 13's defect 2
+    /// (a restart applies what rrd refused while running): drawn only
+    /// with `RRD_FAULT_KNOWN_DEFECTS=1`, never in CI, until it is fixed.
+    GoodKeyCorrupted { down: Duration },
 }
 
 impl Fault {
@@ -105,6 +112,10 @@ impl fmt::Display for Fault {
                 ),
                 None => write!(f, "burst of {} writes", writes.len()),
             },
+            Fault::GoodKeyCorrupted { down } => write!(
+                f,
+                "the RR's own key corrupted, rrd SIGKILLed for {down:?} (known defect)"
+            ),
             Fault::BadKeys { keys, keep } => {
                 let names: Vec<String> = keys
                     .iter()
@@ -129,18 +140,25 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Every class once in a random order, then `extra` drawn freely.
-    pub fn draw(seed: u64, extra: usize) -> Schedule {
+    /// Every class once in a random order, then `extra` drawn freely;
+    /// with `known_defects`, one [`Fault::GoodKeyCorrupted`] at a random
+    /// place (drawn last: the other faults of a seed stay the same).
+    pub fn draw(seed: u64, extra: usize, known_defects: bool) -> Schedule {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut classes: Vec<usize> = (0..CLASSES).collect();
         classes.shuffle(&mut rng);
         for _ in 0..extra {
             classes.push(rng.gen_range(0..CLASSES));
         }
-        let faults = classes
+        let mut faults: Vec<Fault> = classes
             .into_iter()
             .map(|class| draw_fault(class, &mut rng))
             .collect();
+        if known_defects {
+            let at = rng.gen_range(0..=faults.len());
+            let down = millis(&mut rng, 0, 3000);
+            faults.insert(at, Fault::GoodKeyCorrupted { down });
+        }
         Schedule { seed, faults }
     }
 }
@@ -246,8 +264,8 @@ mod tests {
 
     #[test]
     fn a_seed_gives_the_same_schedule_and_every_class_once_first() {
-        let a = Schedule::draw(7, 3);
-        let b = Schedule::draw(7, 3);
+        let a = Schedule::draw(7, 3, false);
+        let b = Schedule::draw(7, 3, false);
         assert_eq!(a.faults, b.faults);
         assert_eq!(a.faults.len(), CLASSES + 3);
         let mut kinds: Vec<_> = a.faults[..CLASSES]
@@ -257,6 +275,16 @@ mod tests {
         kinds.dedup();
         let unique: std::collections::HashSet<_> = kinds.iter().collect();
         assert_eq!(unique.len(), CLASSES, "{a}");
-        assert_ne!(Schedule::draw(8, 0).faults, a.faults[..CLASSES].to_vec());
+        assert_ne!(
+            Schedule::draw(8, 0, false).faults,
+            a.faults[..CLASSES].to_vec()
+        );
+        let with = Schedule::draw(7, 3, true).faults;
+        let known: Vec<_> = with
+            .iter()
+            .filter(|f| !matches!(f, Fault::GoodKeyCorrupted { .. }))
+            .cloned()
+            .collect();
+        assert_eq!(known, a.faults, "the known defect moved the other faults");
     }
 }
