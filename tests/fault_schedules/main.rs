@@ -108,6 +108,8 @@ struct Outcome {
     deletions_after_bird_death: usize,
     /// Longest a client block stayed away after BIRD's death.
     longest_gap_after_bird_death: Duration,
+    /// Samples of BIRD's sessions the watcher checked.
+    watcher_samples: u64,
     /// rrd logged a lost watch history (a compaction under its watch).
     history_lost_seen: bool,
 }
@@ -124,13 +126,14 @@ fn seeded_fault_schedules_keep_sessions_and_routes_and_converge() {
         match catch_unwind(AssertUnwindSafe(|| run(&schedule))) {
             Ok(o) => eprintln!(
                 "MEASURED fault schedule seed {seed}: passed in {:.1} s; slowest convergence {} ms ({}); \
-                 client route deletions after BIRD's death {} (longest gap {} ms); watch history lost (compaction) logged {}",
+                 client route deletions after BIRD's death {} (longest gap {} ms); watch history lost (compaction) logged {}; {} samples of BIRD's sessions checked",
                 t0.elapsed().as_secs_f64(),
                 o.slowest_convergence.as_millis(),
                 o.slowest_step,
                 o.deletions_after_bird_death,
                 o.longest_gap_after_bird_death.as_millis(),
                 o.history_lost_seen,
+                o.watcher_samples,
             ),
             Err(panic) => {
                 let message = panic
@@ -211,7 +214,8 @@ fn run(schedule: &Schedule) -> Outcome {
             outcome.slowest_convergence = took;
             outcome.slowest_step = step.clone();
         }
-        let (violations, _) = f.watcher.take();
+        let (violations, samples) = f.watcher.take();
+        outcome.watcher_samples += samples;
         assert!(
             violations.is_empty(),
             "{step}: rrd removed sessions the desired state holds:\n{}",
@@ -234,6 +238,12 @@ fn run(schedule: &Schedule) -> Outcome {
             outcome.history_lost_seen |= f.rrd_log()[log_before..].contains("watch history lost");
         }
     }
+    // The invariant was checked, not skipped (BIRD answered, rrd ran).
+    assert!(
+        outcome.watcher_samples >= 5 * schedule.faults.len() as u64,
+        "the watcher sampled BIRD only {} times",
+        outcome.watcher_samples
+    );
     outcome
 }
 
@@ -246,11 +256,18 @@ fn inject(f: &mut FaultLab, fault: &Fault, step: &str, log_before: usize) -> Opt
         Fault::DatastoreKilled { down } => {
             f.etcd.kill();
             std::thread::sleep(*down);
+            if *down >= Duration::from_secs(2) {
+                wait_unreachable(f, step);
+            }
             f.etcd.resume();
         }
         Fault::DatastorePartitioned { cut, lasting } => {
             f.cut(*cut);
             std::thread::sleep(*lasting);
+            // Long enough for the keepalive (2 s + 2 s): the cut is real.
+            if *lasting >= Duration::from_secs(6) {
+                wait_unreachable(f, step);
+            }
             f.heal(*cut);
         }
         Fault::DatastoreWiped { lasting } => {
@@ -269,11 +286,7 @@ fn inject(f: &mut FaultLab, fault: &Fault, step: &str, log_before: usize) -> Opt
             f.watcher.hold(f.model.stable_through(writes));
             if *while_cut {
                 f.cut(Cut::BlackholeRoute);
-                f.wait_status(
-                    &format!("{step}: rrd noticing etcd is unreachable"),
-                    NOTICE_WITHIN,
-                    |s| s["source"]["connected"] == false,
-                );
+                wait_unreachable(f, step);
             }
             f.store
                 .write_each(writes.iter().map(|w| w.key_value()).collect());
@@ -379,5 +392,14 @@ fn wait_named(f: &FaultLab, step: &str, log_before: usize, names: &[String]) {
                 ))
             }
         },
+    );
+}
+
+/// Wait until rrd reports etcd unreachable (the fault took effect).
+fn wait_unreachable(f: &FaultLab, step: &str) {
+    f.wait_status(
+        &format!("{step}: rrd noticing etcd is unreachable"),
+        NOTICE_WITHIN,
+        |s| s["source"]["connected"] == false,
     );
 }

@@ -64,8 +64,8 @@ impl Watcher {
                         let mut s = shared.lock().expect("watcher state");
                         // Paused meanwhile: this sample does not count.
                         if !s.paused {
-                            s.samples += 1;
                             if let Some(seen) = seen {
+                                s.samples += 1;
                                 let missing: Vec<_> = must_hold.difference(&seen).collect();
                                 if !missing.is_empty() && s.violations.len() < KEEP {
                                     let at = jiff::Zoned::now().strftime("%H:%M:%S%.3f");
@@ -99,10 +99,14 @@ impl Watcher {
         self.shared.lock().expect("watcher state").paused = true;
     }
 
-    /// Violations seen so far (cleared), and the number of samples.
+    /// Violations seen and samples checked since the last call (both
+    /// cleared). A sample counts when BIRD answered it.
     pub fn take(&self) -> (Vec<String>, u64) {
         let mut s = self.shared.lock().expect("watcher state");
-        (std::mem::take(&mut s.violations), s.samples)
+        (
+            std::mem::take(&mut s.violations),
+            std::mem::take(&mut s.samples),
+        )
     }
 }
 
