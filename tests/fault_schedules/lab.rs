@@ -131,6 +131,18 @@ impl FaultLab {
         }
     }
 
+    /// Stop rrd as an operator would (SIGTERM).
+    pub fn stop_rrd(&mut self) {
+        if let Some(mut p) = self.rrd.take() {
+            p.stop();
+        }
+    }
+
+    /// Remove BIRD's control socket file (BIRD keeps running).
+    pub fn delete_bird_socket(&self) {
+        std::fs::remove_file(&self.bird_ctl).expect("remove BIRD's control socket");
+    }
+
     /// The managed BIRD's PID (rrd's PID file), if it runs.
     pub fn bird_pid(&self) -> Option<u32> {
         let pid: u32 = std::fs::read_to_string(&self.bird_pid_file)

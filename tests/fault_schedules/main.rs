@@ -358,6 +358,11 @@ fn inject(f: &mut FaultLab, fault: &Fault, step: &str, log_before: usize) -> Opt
             );
             f.store.put(key.into_bytes(), good);
         }
+        Fault::ControlSocketDeleted => {
+            f.delete_bird_socket();
+            f.stop_rrd();
+            f.start_rrd();
+        }
         Fault::BadKeys { keys, keep } => {
             for bad in keys {
                 f.put_bad_key(bad);

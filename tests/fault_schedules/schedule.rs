@@ -74,6 +74,11 @@ pub enum Fault {
     /// (a restart applies what rrd refused while running): drawn only
     /// with `RRD_FAULT_KNOWN_DEFECTS=1`, never in CI, until it is fixed.
     GoodKeyCorrupted { down: Duration },
+    /// BIRD's control socket deleted, rrd stopped (SIGTERM) and started
+    /// again: it must adopt the BIRD its PID file names, never start a
+    /// second one. Issue 13's defect 1: drawn only with
+    /// `RRD_FAULT_KNOWN_DEFECTS=1`, never in CI, until it is fixed.
+    ControlSocketDeleted,
 }
 
 impl Fault {
@@ -116,6 +121,10 @@ impl fmt::Display for Fault {
                 f,
                 "the RR's own key corrupted, rrd SIGKILLed for {down:?} (known defect)"
             ),
+            Fault::ControlSocketDeleted => write!(
+                f,
+                "BIRD's control socket deleted, rrd restarted (known defect)"
+            ),
             Fault::BadKeys { keys, keep } => {
                 let names: Vec<String> = keys
                     .iter()
@@ -141,8 +150,9 @@ pub struct Schedule {
 
 impl Schedule {
     /// Every class once in a random order, then `extra` drawn freely;
-    /// with `known_defects`, one [`Fault::GoodKeyCorrupted`] at a random
-    /// place (drawn last: the other faults of a seed stay the same).
+    /// with `known_defects`, one [`Fault::GoodKeyCorrupted`] and one
+    /// [`Fault::ControlSocketDeleted`] at random places (drawn last: the
+    /// other faults of a seed stay the same).
     pub fn draw(seed: u64, extra: usize, known_defects: bool) -> Schedule {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut classes: Vec<usize> = (0..CLASSES).collect();
@@ -158,6 +168,8 @@ impl Schedule {
             let at = rng.gen_range(0..=faults.len());
             let down = millis(&mut rng, 0, 3000);
             faults.insert(at, Fault::GoodKeyCorrupted { down });
+            let at = rng.gen_range(0..=faults.len());
+            faults.insert(at, Fault::ControlSocketDeleted);
         }
         Schedule { seed, faults }
     }
@@ -282,7 +294,12 @@ mod tests {
         let with = Schedule::draw(7, 3, true).faults;
         let known: Vec<_> = with
             .iter()
-            .filter(|f| !matches!(f, Fault::GoodKeyCorrupted { .. }))
+            .filter(|f| {
+                !matches!(
+                    f,
+                    Fault::GoodKeyCorrupted { .. } | Fault::ControlSocketDeleted
+                )
+            })
             .cloned()
             .collect();
         assert_eq!(known, a.faults, "the known defect moved the other faults");
