@@ -24,8 +24,9 @@ use std::sync::Arc;
 
 use rrd_core::check::this_rr_warnings;
 use rrd_core::{
-    plan, plan_sessions, BgpEngine, DaemonState, DesiredState, EngineError, EventSink, PeerSource,
-    Plan, RrConfig, RrIdentity, SourceEvent, SourceStatus, StartMode, Touched,
+    bounded_echo, plan, plan_sessions, BgpEngine, DaemonState, DesiredState, EngineError,
+    EventSink, PeerSource, Plan, RrConfig, RrIdentity, SourceEvent, SourceStatus, StartMode,
+    Touched,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
@@ -119,7 +120,12 @@ struct LoopState {
     /// The last observation found the daemon unreachable.
     daemon_was_down: bool,
     drift: DriftWatch,
+    /// Entries skipped and still present, oldest first: (key, message).
+    rejections: Vec<(String, String)>,
 }
+
+/// Rejections remembered to clear `last_rejection` when their keys go.
+const MAX_REMEMBERED_REJECTIONS: usize = 1024;
 
 impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
     pub fn new(source: S, engine: E, identity: RrIdentity, settings: RuntimeSettings) -> Self {
@@ -198,6 +204,7 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
                 last_diagnostics: Vec::new(),
                 daemon_was_down: false,
                 drift: DriftWatch::default(),
+                rejections: Vec::new(),
             },
             engine,
             identity,
@@ -331,11 +338,28 @@ impl<E: BgpEngine> Driver<E> {
                 self.mark_dirty(touched);
             }
             SourceEvent::Rejected { key, reason } => {
+                let (key, reason) = (bounded_echo(&key), bounded_echo(&reason));
                 warn!(key = %key, reason = %reason, "datastore entry skipped");
+                let text = format!("{key}: {reason}");
+                self.st.rejections.retain(|(k, _)| *k != key);
+                if self.st.rejections.len() >= MAX_REMEMBERED_REJECTIONS {
+                    self.st.rejections.remove(0);
+                }
+                self.st.rejections.push((key, text.clone()));
                 self.update(|s| {
                     s.source.rejected_entries += 1;
-                    s.source.last_rejection = Some(format!("{key}: {reason}"));
+                    s.source.last_rejection = Some(text);
                 });
+            }
+            SourceEvent::Resolved { key } => {
+                let key = bounded_echo(&key);
+                let before = self.st.rejections.len();
+                self.st.rejections.retain(|(k, _)| *k != key);
+                if self.st.rejections.len() != before {
+                    info!(key = %key, "skipped datastore entry gone or fixed");
+                    let last = self.st.rejections.last().map(|(_, text)| text.clone());
+                    self.update(|s| s.source.last_rejection = last);
+                }
             }
             SourceEvent::Status(SourceStatus::Connected) => {
                 info!("datastore reachable again");

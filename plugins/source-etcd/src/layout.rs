@@ -17,12 +17,15 @@ pub(crate) struct StoreUpdate {
     pub changes: Vec<TopologyChange>,
     /// (full key, reason)
     pub rejected: Vec<(String, String)>,
+    /// Keys rejected before that are gone or decode again.
+    pub resolved: Vec<String>,
 }
 
 impl StoreUpdate {
     pub fn merge(&mut self, other: StoreUpdate) {
         self.changes.extend(other.changes);
         self.rejected.extend(other.rejected);
+        self.resolved.extend(other.resolved);
     }
 }
 
@@ -35,6 +38,7 @@ impl From<calico_v1::Update> for StoreUpdate {
                 .into_iter()
                 .map(|r| (r.key, r.reason.to_string()))
                 .collect(),
+            resolved: u.resolved,
         }
     }
 }
@@ -193,17 +197,18 @@ impl ResourceStore {
     fn set(&mut self, key: &[u8], value: &[u8]) -> StoreUpdate {
         let key = String::from_utf8_lossy(key).into_owned();
         match self.decode(&key, value) {
-            Ok(None) => {
-                self.bad.remove(&key);
-                StoreUpdate::default()
-            }
+            Ok(None) => StoreUpdate {
+                resolved: self.forget_bad(&key),
+                ..StoreUpdate::default()
+            },
             Ok(Some(decoded)) => {
-                self.bad.remove(&key);
+                let resolved = self.forget_bad(&key);
                 let change = decoded.clone().into_change();
                 self.objects.insert(key, decoded);
                 StoreUpdate {
                     changes: self.apply(change),
                     rejected: Vec::new(),
+                    resolved,
                 }
             }
             Err(reason) => {
@@ -211,6 +216,7 @@ impl ResourceStore {
                 StoreUpdate {
                     changes: Vec::new(),
                     rejected: vec![(key, reason)],
+                    resolved: Vec::new(),
                 }
             }
         }
@@ -218,15 +224,28 @@ impl ResourceStore {
 
     fn delete(&mut self, key: &[u8]) -> StoreUpdate {
         let key = String::from_utf8_lossy(key).into_owned();
-        self.bad.remove(&key);
+        let resolved = self.forget_bad(&key);
         let located = self.locate(&key);
         match (self.objects.remove(&key), located) {
             (Some(_), Ok(Some((kind, name)))) => StoreUpdate {
                 changes: self.apply(calico_v3::removal(kind, &name)),
                 rejected: Vec::new(),
+                resolved,
             },
-            _ => StoreUpdate::default(),
+            _ => StoreUpdate {
+                resolved,
+                ..StoreUpdate::default()
+            },
         }
+    }
+
+    /// `key` is no longer bad: named if it was.
+    fn forget_bad(&mut self, key: &str) -> Vec<String> {
+        self.bad
+            .remove(key)
+            .map(|_| key.to_owned())
+            .into_iter()
+            .collect()
     }
 
     fn apply(&mut self, change: TopologyChange) -> Vec<TopologyChange> {
@@ -264,9 +283,19 @@ impl ResourceStore {
             next.apply(d.clone().into_change());
         }
         let changes = self.topology.diff(&next);
+        let resolved = self
+            .bad
+            .keys()
+            .filter(|k| !bad.contains_key(*k))
+            .cloned()
+            .collect();
         self.objects = objects;
         self.bad = bad;
         self.topology = next;
-        StoreUpdate { changes, rejected }
+        StoreUpdate {
+            changes,
+            rejected,
+            resolved,
+        }
     }
 }
