@@ -41,7 +41,12 @@ fn every_corpus_file_passes_its_target() {
             .collect();
         paths.sort();
         for path in paths {
-            let data = std::fs::read(&path).expect("a corpus file");
+            let data = match std::fs::read(&path) {
+                Ok(data) => data,
+                // A fuzzer working on this corpus reduces files in place.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => panic!("{}: {e}", path.display()),
+            };
             let outcome = std::panic::catch_unwind(|| (t.run)(&data));
             assert!(
                 outcome.is_ok(),

@@ -219,7 +219,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let s = session_of(&established(vec![full.clone(), full], 253_402_300_800)).unwrap();
+        let s = session_of(&established(vec![full, full], 253_402_300_800)).unwrap();
         assert_eq!(s.routes_received, Some(u64::MAX));
         assert_eq!(s.routes_sent, Some(u64::MAX));
         assert_eq!(s.since, None);
