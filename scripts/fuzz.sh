@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # rrd's fuzz targets (fuzz/, cargo-fuzz on the nightly toolchain).
 #
-#   scripts/fuzz.sh smoke [SECONDS]          every target for SECONDS (default 15)
-#                                            on a scratch copy of its corpus: CI
+#   scripts/fuzz.sh smoke [SECONDS]          every target for SECONDS (default 15),
+#                                            unoptimized, new inputs to a scratch folder: CI
 #   scripts/fuzz.sh run SECONDS [TARGET...]  fuzz for real, growing fuzz/corpus/<target>
 #   scripts/fuzz.sh cmin [TARGET...]         minimize fuzz/corpus/<target>
 #   scripts/fuzz.sh list                     the target names
@@ -39,14 +39,16 @@ case "$mode" in
     all_targets
     ;;
   smoke)
+    # An unoptimized build (--dev): it compiles in less time than a smoke
+    # run could win back.
     seconds="${1:-15}"
-    build
+    fuzz build --dev -s none --target-dir "$target_dir"
     scratch="$(mktemp -d)"
     trap 'rm -rf "$scratch"' EXIT
     for t in $(all_targets); do
       mkdir -p "$scratch/$t"
       # New inputs go to the scratch folder; the repository's corpus is read only.
-      fuzz run -s none --target-dir "$target_dir" "$t" "$scratch/$t" "corpus/$t" -- \
+      fuzz run --dev -s none --target-dir "$target_dir" "$t" "$scratch/$t" "corpus/$t" -- \
         "${libfuzzer_flags[@]}" -max_total_time="$seconds" 2>&1 | tail -n 20
     done
     ;;
