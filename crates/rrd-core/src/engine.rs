@@ -241,6 +241,13 @@ pub enum EngineError {
         engine: &'static str,
         reason: String,
     },
+    /// Another rrd manages this daemon (it holds the lock on its PID file):
+    /// this rrd must not run beside it.
+    #[error("another rrd already manages this {engine}: {pid_file} is locked")]
+    ManagedElsewhere {
+        engine: &'static str,
+        pid_file: String,
+    },
     #[error("{engine}: {operation} failed: {source}")]
     Failed {
         engine: &'static str,

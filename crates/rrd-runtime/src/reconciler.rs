@@ -35,6 +35,7 @@ use tracing::{debug, error, info, warn};
 use crate::backoff::Backoff;
 use crate::debounce::Debounce;
 use crate::drift::DriftWatch;
+use crate::guard::{Disruption, MassChangeGuard, Verdict};
 use crate::metrics::Metrics;
 use crate::settings::RuntimeSettings;
 use crate::status::{now_unix, DesiredSession, PendingRemoval, Status};
@@ -80,6 +81,9 @@ impl ControlHandle {
 pub enum RuntimeError {
     #[error("the {0} source stopped unexpectedly")]
     SourceStopped(&'static str),
+    /// Another rrd manages the daemon of this configuration.
+    #[error("{0}; stop that rrd first, or give this one its own engine configuration")]
+    EngineTaken(EngineError),
 }
 
 /// The reconciliation loop of one RR.
@@ -120,6 +124,11 @@ struct LoopState {
     /// The last observation found the daemon unreachable.
     daemon_was_down: bool,
     drift: DriftWatch,
+    /// What the mass-change guard counts within its window.
+    guard: MassChangeGuard,
+    /// The plan being applied is a mass change the operator confirmed or
+    /// time released: it resets the guard's window.
+    mass_change_released: bool,
     /// Entries skipped and still present, oldest first: (key, message).
     rejections: Vec<(String, String)>,
 }
@@ -204,6 +213,8 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
                 last_diagnostics: Vec::new(),
                 daemon_was_down: false,
                 drift: DriftWatch::default(),
+                guard: MassChangeGuard::default(),
+                mass_change_released: false,
                 rejections: Vec::new(),
             },
             engine,
@@ -241,7 +252,10 @@ impl<E: BgpEngine> Driver<E> {
         mut control_rx: mpsc::Receiver<Control>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<E, RuntimeError> {
-        self.start_engine().await;
+        if let Err(taken) = self.start_engine().await {
+            error!(error = %taken, "not starting beside another rrd");
+            return Err(RuntimeError::EngineTaken(taken));
+        }
         let mut resync = tokio::time::interval(self.settings.resync_interval);
         resync.reset();
         let mut observe = tokio::time::interval(self.settings.observe_interval);
@@ -291,7 +305,9 @@ impl<E: BgpEngine> Driver<E> {
         }
     }
 
-    async fn start_engine(&mut self) {
+    /// Start (or adopt) the daemon; a failure is retried with backoff,
+    /// except another rrd managing it: that is returned, the loop ends.
+    async fn start_engine(&mut self) -> Result<(), EngineError> {
         match self.engine.start(StartMode::Fresh).await {
             Ok(()) => {
                 self.st.engine_started = true;
@@ -301,8 +317,10 @@ impl<E: BgpEngine> Driver<E> {
                     s.engine.last_error = None;
                 });
             }
+            Err(e @ EngineError::ManagedElsewhere { .. }) => return Err(e),
             Err(e) => self.engine_failed("start", e),
         }
+        Ok(())
     }
 
     fn on_source_event(&mut self, event: SourceEvent) {
@@ -432,7 +450,9 @@ impl<E: BgpEngine> Driver<E> {
             return;
         }
         if !self.st.engine_started {
-            self.start_engine().await;
+            if let Err(e) = self.start_engine().await {
+                self.engine_failed("start", e);
+            }
             if !self.st.engine_started {
                 return;
             }
@@ -489,6 +509,7 @@ impl<E: BgpEngine> Driver<E> {
             self.st.backoff.reset();
             self.st.held_back = None;
             self.st.allow_mass_removal = false;
+            self.st.mass_change_released = false;
             self.update(|s| {
                 // An empty plan repairs no drift: it stays out of sync.
                 s.in_sync = s.drift.is_none();
@@ -499,9 +520,10 @@ impl<E: BgpEngine> Driver<E> {
             return;
         }
 
+        let disruption = Disruption::of(&plan, held_sessions);
         if self.st.held.is_some() {
             let desired = desired.clone();
-            if self.hold_mass_removal(&desired, held_sessions, plan.remove.len()) {
+            if self.hold_mass_change(&desired, held_sessions, disruption) {
                 return;
             }
         }
@@ -520,6 +542,15 @@ impl<E: BgpEngine> Driver<E> {
                 self.st.drift.applied(desired, applied_keys);
                 self.st.backoff.reset();
                 self.st.held_back = None;
+                if std::mem::take(&mut self.st.mass_change_released) {
+                    // Confirmed or released: earlier steps are forgiven.
+                    self.st.guard.confirmed();
+                } else if self.st.held.is_some() {
+                    let guard = &self.settings.mass_removal;
+                    self.st
+                        .guard
+                        .applied(guard, Instant::now(), disruption, held_sessions);
+                }
                 self.st.allow_mass_removal = false;
                 match self.st.held.as_mut() {
                     Some(held) => apply_plan(held, &plan),
@@ -558,38 +589,47 @@ impl<E: BgpEngine> Driver<E> {
         }
     }
 
-    /// The mass-removal guard. Returns true when the change is held.
-    fn hold_mass_removal(
+    /// The mass-change guard: a change removing or resetting too many of
+    /// the held sessions (with what was applied within the window) waits
+    /// for the operator or `release_after`. Returns true when it is held.
+    fn hold_mass_change(
         &mut self,
         desired: &RrConfig,
         held_sessions: usize,
-        removes: usize,
+        disruption: Disruption,
     ) -> bool {
         let guard = &self.settings.mass_removal;
-        let massive = held_sessions >= guard.min_sessions
-            && (removes as f64) > guard.threshold * held_sessions as f64;
-        if !massive || self.st.allow_mass_removal {
+        let now = Instant::now();
+        let verdict = self.st.guard.judge(guard, now, disruption, held_sessions);
+        let Verdict::TooMuch { earlier, baseline } = verdict else {
+            return false;
+        };
+        if self.st.allow_mass_removal {
+            self.st.mass_change_released = true;
             return false;
         }
-        let now = Instant::now();
         let since = match &self.st.held_back {
             Some((cfg, since)) if cfg == desired => *since,
             _ => now,
         };
         let release = guard.release_after;
+        let (removes, resets) = (disruption.removes, disruption.resets);
         if !release.is_zero() && now.duration_since(since) >= release {
             warn!(
                 removes,
-                held_sessions, "mass removal stable for {release:?}; applying it"
+                resets, held_sessions, "mass change stable for {release:?}; applying it"
             );
+            self.st.mass_change_released = true;
             return false;
         }
         if self.st.held_back.as_ref().map(|(c, _)| c) != Some(desired) {
             warn!(
                 removes,
-                held_sessions,
+                resets,
+                earlier_in_window = earlier,
+                held_sessions = baseline,
                 threshold = guard.threshold,
-                "change would remove too many sessions at once; held until `rrd apply --allow-mass-removal` or stable for {release:?}"
+                "change would remove or reset too many sessions; held until `rrd apply --allow-mass-removal` or stable for {release:?}"
             );
         }
         self.st.held_back = Some((desired.clone(), since));
@@ -599,7 +639,9 @@ impl<E: BgpEngine> Driver<E> {
             s.applies.held += 1;
             s.pending_mass_removal = Some(PendingRemoval {
                 removes,
-                held_sessions,
+                resets,
+                earlier_in_window: earlier,
+                held_sessions: baseline,
                 since_unix,
                 release_at_unix: (!release.is_zero()).then(|| since_unix + release.as_secs()),
             });

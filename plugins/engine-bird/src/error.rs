@@ -216,6 +216,10 @@ impl From<BirdError> for EngineError {
                 endpoint: BirdError::socket_endpoint(&source),
                 detail: format!("{command:?}: {source}"),
             },
+            BirdError::ManagedElsewhere { pid_file } => EngineError::ManagedElsewhere {
+                engine: ENGINE,
+                pid_file: pid_file.display().to_string(),
+            },
             other => EngineError::Failed {
                 engine: ENGINE,
                 operation: other.operation(),
