@@ -241,11 +241,7 @@ impl ResourceStore {
 
     /// `key` is no longer bad: named if it was.
     fn forget_bad(&mut self, key: &str) -> Vec<String> {
-        self.bad
-            .remove(key)
-            .map(|_| key.to_owned())
-            .into_iter()
-            .collect()
+        rrd_layouts::forget_rejected(&mut self.bad, key)
     }
 
     fn apply(&mut self, change: TopologyChange) -> Vec<TopologyChange> {
