@@ -1,12 +1,19 @@
 //! The decoded state of the keys the source reads, whatever the layout:
 //! calico-v1 keys through [`rrd_layouts::calico_v1::LegacyStore`], Calico v3
 //! objects through [`rrd_layouts::calico_v3`]. Transport code feeds keys in
-//! and gets [`TopologyChange`]s and rejections out.
+//! and gets [`TopologyChange`]s and rejections out; a complete read is fed
+//! page by page into a [`Reread`], so no page outlives its decoding.
+//!
+//! Each store keeps one decoded copy of what it reads (the topology), not
+//! the keys or objects it came from: a Calico v3 object is located again
+//! by its key. A calico-v1 store scoped to one RR keeps only what that RR
+//! needs ([`LegacyStore::scoped`]).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use rrd_core::{RuleSet, Topology, TopologyChange};
-use rrd_layouts::calico_v1::{self, LegacyStore};
+use rrd_layouts::calico_v1::{self, LegacyStore, Replacement};
 use rrd_layouts::calico_v3::{self, Decoded, ResourceKind};
 
 use crate::config::{EtcdConfig, Layout};
@@ -45,11 +52,62 @@ pub(crate) enum LayoutStore {
     V3(ResourceStore),
 }
 
+/// A complete read being fed into a [`LayoutStore`].
+#[derive(Debug)]
+pub(crate) enum Reread {
+    V1(Replacement),
+    V3(ResourceStore, Vec<(String, String)>),
+}
+
 impl LayoutStore {
-    pub fn new(config: &EtcdConfig) -> LayoutStore {
-        match config.layout {
-            Layout::CalicoV1 => LayoutStore::V1(LegacyStore::new(&config.prefix())),
-            Layout::CalicoV3 => LayoutStore::V3(ResourceStore::new(&config.prefix())),
+    /// An empty store; `scope`: the addresses of the one RR whose data a
+    /// calico-v1 store keeps (everything when `None`).
+    pub fn new(config: &EtcdConfig, scope: Option<&[IpAddr]>) -> LayoutStore {
+        let prefix = config.prefix();
+        match (config.layout, scope) {
+            (Layout::CalicoV1, None) => LayoutStore::V1(LegacyStore::new(&prefix)),
+            (Layout::CalicoV1, Some(own)) => {
+                LayoutStore::V1(LegacyStore::scoped(&prefix, own.iter().copied()))
+            }
+            (Layout::CalicoV3, _) => LayoutStore::V3(ResourceStore::new(&prefix)),
+        }
+    }
+
+    /// Start a complete read that will replace this store's content.
+    pub fn begin(&self) -> Reread {
+        match self {
+            LayoutStore::V1(s) => Reread::V1(s.begin_replace()),
+            LayoutStore::V3(s) => Reread::V3(s.empty_like(), Vec::new()),
+        }
+    }
+
+    /// One page of the complete read.
+    pub fn feed(&self, reread: &mut Reread, kvs: Vec<(Vec<u8>, Vec<u8>)>) {
+        match (self, reread) {
+            (LayoutStore::V1(s), Reread::V1(r)) => {
+                for (k, v) in kvs {
+                    s.feed(r, &k, &v);
+                }
+            }
+            (LayoutStore::V3(s), Reread::V3(next, rejected)) => {
+                for (k, v) in kvs {
+                    s.feed(next, rejected, &k, &v);
+                }
+            }
+            _ => unreachable!("a reread begins from its own store"),
+        }
+    }
+
+    /// Replace the content with the complete read; the difference.
+    pub fn finish(&mut self, reread: Reread) -> StoreUpdate {
+        match (self, reread) {
+            (LayoutStore::V1(s), Reread::V1(r)) => s.finish_replace(r).into(),
+            (LayoutStore::V3(s), Reread::V3(next, rejected)) => {
+                let changes = s.topology.diff(&next.topology);
+                *s = next;
+                StoreUpdate { changes, rejected }
+            }
+            _ => unreachable!("a reread begins from its own store"),
         }
     }
 
@@ -70,6 +128,13 @@ impl LayoutStore {
         }
     }
 
+    pub fn into_topology(self) -> Topology {
+        match self {
+            LayoutStore::V1(s) => s.into_topology(),
+            LayoutStore::V3(s) => s.topology,
+        }
+    }
+
     pub fn snapshot(&self) -> Topology {
         match self {
             LayoutStore::V1(s) => s.snapshot(),
@@ -77,10 +142,20 @@ impl LayoutStore {
         }
     }
 
-    pub fn replace_all(&mut self, kvs: Vec<(Vec<u8>, Vec<u8>)>) -> StoreUpdate {
-        match self {
-            LayoutStore::V1(s) => s.replace_all(kvs).into(),
-            LayoutStore::V3(s) => s.replace_all(kvs),
+    /// The store a first complete read makes and the keys it refused
+    /// (without a difference from nothing).
+    pub fn first(reread: Reread) -> (LayoutStore, Vec<(String, String)>) {
+        match reread {
+            Reread::V1(r) => {
+                let (store, rejected) = r.into_store();
+                let update: StoreUpdate = calico_v1::Update {
+                    changes: Vec::new(),
+                    rejected,
+                }
+                .into();
+                (LayoutStore::V1(store), update.rejected)
+            }
+            Reread::V3(store, rejected) => (LayoutStore::V3(store), rejected),
         }
     }
 
@@ -107,12 +182,13 @@ impl LayoutStore {
     }
 }
 
-/// Calico v3 objects by etcd key (`<prefix>/<kind dir>/<name>`).
+/// Calico v3 objects by etcd key (`<prefix>/<kind dir>/<name>`), decoded
+/// into one topology. The key names the kind and the name, so an object is
+/// found again in the topology (for a delete, or a bad value in a re-read
+/// that keeps the last good one) without a second copy of it.
 #[derive(Debug)]
 pub(crate) struct ResourceStore {
     prefix: String,
-    /// Last good decoding of every present key.
-    objects: BTreeMap<String, Decoded>,
     /// Present keys whose current value is bad, with the reason.
     bad: BTreeMap<String, String>,
     topology: Topology,
@@ -129,10 +205,13 @@ impl ResourceStore {
     pub fn new(prefix: &str) -> ResourceStore {
         ResourceStore {
             prefix: prefix.trim_end_matches('/').to_owned(),
-            objects: BTreeMap::new(),
             bad: BTreeMap::new(),
             topology: v3_topology(),
         }
+    }
+
+    fn empty_like(&self) -> ResourceStore {
+        ResourceStore::new(&self.prefix)
     }
 
     /// Kind and name from the key; `Ok(None)` for other kinds of resource.
@@ -190,6 +269,25 @@ impl ResourceStore {
             .map_err(|e| e.to_string())
     }
 
+    /// What the topology holds for the object at (`kind`, `name`), as the
+    /// change that would put it there.
+    fn held(&self, kind: ResourceKind, name: &str) -> Option<TopologyChange> {
+        let t = &self.topology;
+        match kind {
+            ResourceKind::Node => t.nodes.get(name).cloned().map(TopologyChange::UpsertNode),
+            ResourceKind::BgpPeer => t.peers.get(name).cloned().map(TopologyChange::UpsertPeer),
+            ResourceKind::BgpConfiguration => match calico_v3::removal(kind, name) {
+                TopologyChange::Defaults(_) => Some(TopologyChange::Defaults(t.defaults.clone())),
+                TopologyChange::RemoveNodeConfig(node) => t
+                    .node_configs
+                    .get(&node)
+                    .cloned()
+                    .map(|c| TopologyChange::UpsertNodeConfig(node, c)),
+                _ => None,
+            },
+        }
+    }
+
     fn set(&mut self, key: &[u8], value: &[u8]) -> StoreUpdate {
         let key = String::from_utf8_lossy(key).into_owned();
         match self.decode(&key, value) {
@@ -199,10 +297,8 @@ impl ResourceStore {
             }
             Ok(Some(decoded)) => {
                 self.bad.remove(&key);
-                let change = decoded.clone().into_change();
-                self.objects.insert(key, decoded);
                 StoreUpdate {
-                    changes: self.apply(change),
+                    changes: self.apply(decoded.into_change()),
                     rejected: Vec::new(),
                 }
             }
@@ -219,9 +315,9 @@ impl ResourceStore {
     fn delete(&mut self, key: &[u8]) -> StoreUpdate {
         let key = String::from_utf8_lossy(key).into_owned();
         self.bad.remove(&key);
-        let located = self.locate(&key);
-        match (self.objects.remove(&key), located) {
-            (Some(_), Ok(Some((kind, name)))) => StoreUpdate {
+        match self.locate(&key) {
+            // Removing what the topology does not hold changes nothing.
+            Ok(Some((kind, name))) => StoreUpdate {
                 changes: self.apply(calico_v3::removal(kind, &name)),
                 rejected: Vec::new(),
             },
@@ -237,36 +333,32 @@ impl ResourceStore {
         }
     }
 
-    fn replace_all(&mut self, kvs: Vec<(Vec<u8>, Vec<u8>)>) -> StoreUpdate {
-        let mut objects = BTreeMap::new();
-        let mut bad = BTreeMap::new();
-        let mut rejected = Vec::new();
-        for (k, v) in kvs {
-            let key = String::from_utf8_lossy(&k).into_owned();
-            match self.decode(&key, &v) {
-                Ok(None) => {}
-                Ok(Some(d)) => {
-                    objects.insert(key, d);
-                }
-                Err(reason) => {
-                    if let Some(old) = self.objects.get(&key) {
-                        objects.insert(key.clone(), old.clone());
+    /// One key of a complete read into `next`, which will replace this
+    /// store: a bad value keeps the object this store holds.
+    fn feed(
+        &self,
+        next: &mut ResourceStore,
+        rejected: &mut Vec<(String, String)>,
+        key: &[u8],
+        value: &[u8],
+    ) {
+        let key = String::from_utf8_lossy(key).into_owned();
+        match self.decode(&key, value) {
+            Ok(None) => {}
+            Ok(Some(d)) => {
+                next.topology.apply(d.into_change());
+            }
+            Err(reason) => {
+                if let Ok(Some((kind, name))) = self.locate(&key) {
+                    if let Some(old) = self.held(kind, &name) {
+                        next.topology.apply(old);
                     }
-                    if self.bad.get(&key) != Some(&reason) {
-                        rejected.push((key.clone(), reason.clone()));
-                    }
-                    bad.insert(key, reason);
                 }
+                if self.bad.get(&key) != Some(&reason) {
+                    rejected.push((key.clone(), reason.clone()));
+                }
+                next.bad.insert(key, reason);
             }
         }
-        let mut next = v3_topology();
-        for d in objects.values() {
-            next.apply(d.clone().into_change());
-        }
-        let changes = self.topology.diff(&next);
-        self.objects = objects;
-        self.bad = bad;
-        self.topology = next;
-        StoreUpdate { changes, rejected }
     }
 }
