@@ -4,12 +4,16 @@
 //! and gets [`TopologyChange`]s and rejections out; a complete read is fed
 //! page by page into a [`Reread`], so no page outlives its decoding.
 //!
-//! Each store keeps one decoded copy of what it reads (the topology), not
-//! the keys or objects it came from: a Calico v3 object is located again
-//! by its key. A calico-v1 store scoped to one RR keeps only what that RR
-//! needs ([`LegacyStore::scoped`]).
+//! What a store keeps is what it needs to turn the next event into changes:
+//! a calico-v1 store its decoded keys (only this RR's when scoped, see
+//! [`LegacyStore::scoped`]); a Calico v3 store a 64-bit digest of each
+//! object's decoding, by key (the key names kind and name, so a delete
+//! needs nothing more, and an unchanged object is told by its digest). The
+//! topology itself is built once, for the snapshot, and handed over.
 
 use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::hash::{DefaultHasher, Hasher};
 use std::net::IpAddr;
 
 use rrd_core::{RuleSet, Topology, TopologyChange};
@@ -56,7 +60,7 @@ pub(crate) enum LayoutStore {
 #[derive(Debug)]
 pub(crate) enum Reread {
     V1(Replacement),
-    V3(ResourceStore, Vec<(String, String)>),
+    V3(ResourceReread),
 }
 
 impl LayoutStore {
@@ -77,7 +81,11 @@ impl LayoutStore {
     pub fn begin(&self) -> Reread {
         match self {
             LayoutStore::V1(s) => Reread::V1(s.begin_replace()),
-            LayoutStore::V3(s) => Reread::V3(s.empty_like(), Vec::new()),
+            LayoutStore::V3(s) => Reread::V3(ResourceReread {
+                next: ResourceStore::new(&s.prefix),
+                changes: Vec::new(),
+                rejected: Vec::new(),
+            }),
         }
     }
 
@@ -89,9 +97,9 @@ impl LayoutStore {
                     s.feed(r, &k, &v);
                 }
             }
-            (LayoutStore::V3(s), Reread::V3(next, rejected)) => {
+            (LayoutStore::V3(s), Reread::V3(r)) => {
                 for (k, v) in kvs {
-                    s.feed(next, rejected, &k, &v);
+                    s.feed(r, &k, &v);
                 }
             }
             _ => unreachable!("a reread begins from its own store"),
@@ -102,11 +110,7 @@ impl LayoutStore {
     pub fn finish(&mut self, reread: Reread) -> StoreUpdate {
         match (self, reread) {
             (LayoutStore::V1(s), Reread::V1(r)) => s.finish_replace(r).into(),
-            (LayoutStore::V3(s), Reread::V3(next, rejected)) => {
-                let changes = s.topology.diff(&next.topology);
-                *s = next;
-                StoreUpdate { changes, rejected }
-            }
+            (LayoutStore::V3(s), Reread::V3(r)) => s.finish(r),
             _ => unreachable!("a reread begins from its own store"),
         }
     }
@@ -128,23 +132,9 @@ impl LayoutStore {
         }
     }
 
-    pub fn into_topology(self) -> Topology {
-        match self {
-            LayoutStore::V1(s) => s.into_topology(),
-            LayoutStore::V3(s) => s.topology,
-        }
-    }
-
-    pub fn snapshot(&self) -> Topology {
-        match self {
-            LayoutStore::V1(s) => s.snapshot(),
-            LayoutStore::V3(s) => s.topology.clone(),
-        }
-    }
-
-    /// The store a first complete read makes and the keys it refused
-    /// (without a difference from nothing).
-    pub fn first(reread: Reread) -> (LayoutStore, Vec<(String, String)>) {
+    /// The store a first complete read makes, the topology it holds
+    /// (for the snapshot) and the keys it refused.
+    pub fn first(reread: Reread) -> (LayoutStore, Topology, Vec<(String, String)>) {
         match reread {
             Reread::V1(r) => {
                 let (store, rejected) = r.into_store();
@@ -153,9 +143,17 @@ impl LayoutStore {
                     rejected,
                 }
                 .into();
-                (LayoutStore::V1(store), update.rejected)
+                let topology = store.snapshot();
+                (LayoutStore::V1(store), topology, update.rejected)
             }
-            Reread::V3(store, rejected) => (LayoutStore::V3(store), rejected),
+            Reread::V3(r) => {
+                // Against an empty store every object is a change.
+                let mut topology = v3_topology();
+                for c in r.changes {
+                    topology.apply(c);
+                }
+                (LayoutStore::V3(r.next), topology, r.rejected)
+            }
         }
     }
 
@@ -182,16 +180,25 @@ impl LayoutStore {
     }
 }
 
-/// Calico v3 objects by etcd key (`<prefix>/<kind dir>/<name>`), decoded
-/// into one topology. The key names the kind and the name, so an object is
-/// found again in the topology (for a delete, or a bad value in a re-read
-/// that keeps the last good one) without a second copy of it.
+/// Calico v3 objects by etcd key (`<prefix>/<kind dir>/<name>`): the
+/// digest of each one's last good decoding. The key names the kind and the
+/// name, so a delete is decoded from the key alone.
 #[derive(Debug)]
 pub(crate) struct ResourceStore {
     prefix: String,
+    /// Digest of the last good decoding of every present key.
+    digests: BTreeMap<String, u64>,
     /// Present keys whose current value is bad, with the reason.
     bad: BTreeMap<String, String>,
-    topology: Topology,
+}
+
+/// A complete read being fed into a [`ResourceStore`]: the store it makes
+/// and the changes from the one it replaces.
+#[derive(Debug)]
+pub(crate) struct ResourceReread {
+    next: ResourceStore,
+    changes: Vec<TopologyChange>,
+    rejected: Vec<(String, String)>,
 }
 
 fn v3_topology() -> Topology {
@@ -201,17 +208,31 @@ fn v3_topology() -> Topology {
     }
 }
 
+/// Feeds formatted text into a hasher.
+struct HashWriter<'h>(&'h mut DefaultHasher);
+
+impl fmt::Write for HashWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.write(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// A digest of what an object means (its decoding, not its text: a change
+/// to a field rrd does not read changes nothing).
+fn digest(decoded: &Decoded) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    let _ = write!(HashWriter(&mut hasher), "{decoded:?}");
+    hasher.finish()
+}
+
 impl ResourceStore {
     pub fn new(prefix: &str) -> ResourceStore {
         ResourceStore {
             prefix: prefix.trim_end_matches('/').to_owned(),
+            digests: BTreeMap::new(),
             bad: BTreeMap::new(),
-            topology: v3_topology(),
         }
-    }
-
-    fn empty_like(&self) -> ResourceStore {
-        ResourceStore::new(&self.prefix)
     }
 
     /// Kind and name from the key; `Ok(None)` for other kinds of resource.
@@ -269,25 +290,6 @@ impl ResourceStore {
             .map_err(|e| e.to_string())
     }
 
-    /// What the topology holds for the object at (`kind`, `name`), as the
-    /// change that would put it there.
-    fn held(&self, kind: ResourceKind, name: &str) -> Option<TopologyChange> {
-        let t = &self.topology;
-        match kind {
-            ResourceKind::Node => t.nodes.get(name).cloned().map(TopologyChange::UpsertNode),
-            ResourceKind::BgpPeer => t.peers.get(name).cloned().map(TopologyChange::UpsertPeer),
-            ResourceKind::BgpConfiguration => match calico_v3::removal(kind, name) {
-                TopologyChange::Defaults(_) => Some(TopologyChange::Defaults(t.defaults.clone())),
-                TopologyChange::RemoveNodeConfig(node) => t
-                    .node_configs
-                    .get(&node)
-                    .cloned()
-                    .map(|c| TopologyChange::UpsertNodeConfig(node, c)),
-                _ => None,
-            },
-        }
-    }
-
     fn set(&mut self, key: &[u8], value: &[u8]) -> StoreUpdate {
         let key = String::from_utf8_lossy(key).into_owned();
         match self.decode(&key, value) {
@@ -297,11 +299,16 @@ impl ResourceStore {
             }
             Ok(Some(decoded)) => {
                 self.bad.remove(&key);
+                let d = digest(&decoded);
+                if self.digests.insert(key, d) == Some(d) {
+                    return StoreUpdate::default();
+                }
                 StoreUpdate {
-                    changes: self.apply(decoded.into_change()),
+                    changes: vec![decoded.into_change()],
                     rejected: Vec::new(),
                 }
             }
+            // The key keeps its last good decoding, if it had one.
             Err(reason) => {
                 self.bad.insert(key.clone(), reason.clone());
                 StoreUpdate {
@@ -315,50 +322,58 @@ impl ResourceStore {
     fn delete(&mut self, key: &[u8]) -> StoreUpdate {
         let key = String::from_utf8_lossy(key).into_owned();
         self.bad.remove(&key);
+        if self.digests.remove(&key).is_none() {
+            return StoreUpdate::default();
+        }
         match self.locate(&key) {
-            // Removing what the topology does not hold changes nothing.
             Ok(Some((kind, name))) => StoreUpdate {
-                changes: self.apply(calico_v3::removal(kind, &name)),
+                changes: vec![calico_v3::removal(kind, &name)],
                 rejected: Vec::new(),
             },
             _ => StoreUpdate::default(),
         }
     }
 
-    fn apply(&mut self, change: TopologyChange) -> Vec<TopologyChange> {
-        if self.topology.apply(change.clone()) {
-            vec![change]
-        } else {
-            Vec::new()
-        }
-    }
-
-    /// One key of a complete read into `next`, which will replace this
-    /// store: a bad value keeps the object this store holds.
-    fn feed(
-        &self,
-        next: &mut ResourceStore,
-        rejected: &mut Vec<(String, String)>,
-        key: &[u8],
-        value: &[u8],
-    ) {
+    /// One key of a complete read: a bad value keeps the last good
+    /// decoding, a good one is a change when its digest differs.
+    fn feed(&self, r: &mut ResourceReread, key: &[u8], value: &[u8]) {
         let key = String::from_utf8_lossy(key).into_owned();
         match self.decode(&key, value) {
             Ok(None) => {}
-            Ok(Some(d)) => {
-                next.topology.apply(d.into_change());
+            Ok(Some(decoded)) => {
+                let d = digest(&decoded);
+                if self.digests.get(&key) != Some(&d) {
+                    r.changes.push(decoded.into_change());
+                }
+                r.next.digests.insert(key, d);
             }
             Err(reason) => {
-                if let Ok(Some((kind, name))) = self.locate(&key) {
-                    if let Some(old) = self.held(kind, &name) {
-                        next.topology.apply(old);
-                    }
+                if let Some(old) = self.digests.get(&key) {
+                    r.next.digests.insert(key.clone(), *old);
                 }
                 if self.bad.get(&key) != Some(&reason) {
-                    rejected.push((key.clone(), reason.clone()));
+                    r.rejected.push((key.clone(), reason.clone()));
                 }
-                next.bad.insert(key, reason);
+                r.next.bad.insert(key, reason);
             }
+        }
+    }
+
+    /// Replace this store with a complete read; the changes (objects gone
+    /// since are removed).
+    fn finish(&mut self, mut r: ResourceReread) -> StoreUpdate {
+        for key in self.digests.keys() {
+            if r.next.digests.contains_key(key) {
+                continue;
+            }
+            if let Ok(Some((kind, name))) = self.locate(key) {
+                r.changes.push(calico_v3::removal(kind, &name));
+            }
+        }
+        *self = r.next;
+        StoreUpdate {
+            changes: r.changes,
+            rejected: r.rejected,
         }
     }
 }

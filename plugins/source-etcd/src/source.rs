@@ -66,8 +66,8 @@ impl EtcdSource {
     pub async fn read(&self) -> Result<(Topology, Vec<(String, String)>), EtcdError> {
         let empty = LayoutStore::new(&self.config, self.scope.as_deref());
         let (reread, _) = read_all(&self.config, &empty).await?;
-        let (store, rejected) = LayoutStore::first(reread);
-        Ok((store.into_topology(), rejected))
+        let (_, topology, rejected) = LayoutStore::first(reread);
+        Ok((topology, rejected))
     }
 }
 
@@ -325,10 +325,9 @@ impl Watcher {
             );
             return self.deliver(update).await;
         }
-        let (store, rejected) = LayoutStore::first(reread);
+        let (store, snapshot, rejected) = LayoutStore::first(reread);
         self.store = store;
         self.synced = true;
-        let snapshot = self.store.snapshot();
         info!(
             source = self.config.kind(),
             nodes = snapshot.nodes.len(),
