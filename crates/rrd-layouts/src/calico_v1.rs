@@ -143,9 +143,7 @@ impl LegacyStore {
     /// Whether the store keeps `key`'s value (every key, unless scoped).
     fn keeps(&self, key: &LegacyKey) -> bool {
         match (&self.scope, key) {
-            (Some(own), LegacyKey::GlobalPeer(ip) | LegacyKey::HostPeer(_, ip)) => {
-                own.contains(ip)
-            }
+            (Some(own), LegacyKey::GlobalPeer(ip) | LegacyKey::HostPeer(_, ip)) => own.contains(ip),
             _ => true,
         }
     }
@@ -501,10 +499,7 @@ impl Replacement {
     /// The store the read makes and the keys it refused, without the
     /// difference from the store it began from.
     pub fn into_store(self) -> (LegacyStore, Vec<Rejected>) {
-        let Replacement {
-            mut next,
-            rejected,
-        } = self;
+        let Replacement { mut next, rejected } = self;
         let entities: BTreeSet<Entity> = next.good.keys().map(LegacyKey::entity).collect();
         for e in &entities {
             next.refresh_one(e);

@@ -146,7 +146,10 @@ fn a_scoped_store_keeps_only_this_rrs_clients_and_records() {
     );
     // A global record for this RR makes every host a client, and its
     // removal takes them out again.
-    s.set(format!("{P}/global/peer_v4/{ME}"), format!(r#"{{"ip":"{ME}"}}"#));
+    s.set(
+        format!("{P}/global/peer_v4/{ME}"),
+        format!(r#"{{"ip":"{ME}"}}"#),
+    );
     assert_eq!(s.topology().nodes.len(), 2);
     s.delete(format!("{P}/global/peer_v4/{ME}"));
     assert_eq!(s.topology().nodes.len(), 1);

@@ -52,14 +52,14 @@ impl From<calico_v1::Update> for StoreUpdate {
 
 #[derive(Debug)]
 pub(crate) enum LayoutStore {
-    V1(LegacyStore),
+    V1(Box<LegacyStore>),
     V3(ResourceStore),
 }
 
 /// A complete read being fed into a [`LayoutStore`].
 #[derive(Debug)]
 pub(crate) enum Reread {
-    V1(Replacement),
+    V1(Box<Replacement>),
     V3(ResourceReread),
 }
 
@@ -69,9 +69,9 @@ impl LayoutStore {
     pub fn new(config: &EtcdConfig, scope: Option<&[IpAddr]>) -> LayoutStore {
         let prefix = config.prefix();
         match (config.layout, scope) {
-            (Layout::CalicoV1, None) => LayoutStore::V1(LegacyStore::new(&prefix)),
+            (Layout::CalicoV1, None) => LayoutStore::V1(Box::new(LegacyStore::new(&prefix))),
             (Layout::CalicoV1, Some(own)) => {
-                LayoutStore::V1(LegacyStore::scoped(&prefix, own.iter().copied()))
+                LayoutStore::V1(Box::new(LegacyStore::scoped(&prefix, own.iter().copied())))
             }
             (Layout::CalicoV3, _) => LayoutStore::V3(ResourceStore::new(&prefix)),
         }
@@ -80,7 +80,7 @@ impl LayoutStore {
     /// Start a complete read that will replace this store's content.
     pub fn begin(&self) -> Reread {
         match self {
-            LayoutStore::V1(s) => Reread::V1(s.begin_replace()),
+            LayoutStore::V1(s) => Reread::V1(Box::new(s.begin_replace())),
             LayoutStore::V3(s) => Reread::V3(ResourceReread {
                 next: ResourceStore::new(&s.prefix),
                 changes: Vec::new(),
@@ -109,7 +109,7 @@ impl LayoutStore {
     /// Replace the content with the complete read; the difference.
     pub fn finish(&mut self, reread: Reread) -> StoreUpdate {
         match (self, reread) {
-            (LayoutStore::V1(s), Reread::V1(r)) => s.finish_replace(r).into(),
+            (LayoutStore::V1(s), Reread::V1(r)) => s.finish_replace(*r).into(),
             (LayoutStore::V3(s), Reread::V3(r)) => s.finish(r),
             _ => unreachable!("a reread begins from its own store"),
         }
@@ -144,7 +144,7 @@ impl LayoutStore {
                 }
                 .into();
                 let topology = store.snapshot();
-                (LayoutStore::V1(store), topology, update.rejected)
+                (LayoutStore::V1(Box::new(store)), topology, update.rejected)
             }
             Reread::V3(r) => {
                 // Against an empty store every object is a change.
