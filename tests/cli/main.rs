@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+mod bad_input;
+
 fn rrd() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rrd"));
     cmd.env_remove("RUST_LOG").env_remove("IP");

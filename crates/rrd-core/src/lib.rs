@@ -38,4 +38,6 @@ pub use model::{
 };
 pub use plan::{plan, plan_sessions, Plan};
 pub use semantics::{compute, Computed, Diagnostic, SemanticsError};
-pub use source::{EventSink, PeerSource, SourceError, SourceEvent, SourceInfo, SourceStatus};
+pub use source::{
+    bounded_echo, EventSink, PeerSource, SourceError, SourceEvent, SourceInfo, SourceStatus,
+};

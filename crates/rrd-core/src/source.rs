@@ -54,7 +54,29 @@ pub enum SourceEvent {
         key: String,
         reason: String,
     },
+    /// A key reported [`SourceEvent::Rejected`] is gone, or decodes again:
+    /// its rejection is no longer news.
+    Resolved {
+        key: String,
+    },
     Status(SourceStatus),
+}
+
+/// How much of a datastore's text an error or log line repeats.
+pub const MAX_ECHO_BYTES: usize = 256;
+
+/// `text` as a message may repeat it: at most [`MAX_ECHO_BYTES`] (cut at a
+/// character boundary), saying how many bytes were left out. A bad value of
+/// a megabyte must not become a megabyte of log per event, nor of status.
+pub fn bounded_echo(text: &str) -> String {
+    if text.len() <= MAX_ECHO_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_ECHO_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} more bytes)", &text[..end], text.len() - end)
 }
 
 /// Why a source operation failed.
@@ -75,6 +97,24 @@ pub enum SourceError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_echo_keeps_short_text_and_cuts_long_text_saying_how_much() {
+        assert_eq!(bounded_echo("ip_addr_v4"), "ip_addr_v4");
+        let long = "x".repeat(1 << 20);
+        let echoed = bounded_echo(&long);
+        assert!(echoed.len() < 300, "{}", echoed.len());
+        assert!(echoed.ends_with(&format!("... ({} more bytes)", (1 << 20) - 256)));
+        // A multi-byte character across the cut is not split.
+        let text = format!("{}é{}", "a".repeat(255), "b".repeat(300));
+        assert!(bounded_echo(&text).starts_with(&"a".repeat(255)));
+        assert!(bounded_echo(&text).contains("(302 more bytes)"));
+    }
 }
 
 impl SourceError {

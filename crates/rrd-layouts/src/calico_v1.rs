@@ -89,6 +89,8 @@ pub struct Update {
     pub changes: Vec<TopologyChange>,
     /// Keys refused by this operation.
     pub rejected: Vec<Rejected>,
+    /// Keys refused before that are gone or decode again.
+    pub resolved: Vec<String>,
 }
 
 /// The decoded calico-v1 keyspace below one prefix, and the topology it
@@ -215,22 +217,23 @@ impl LegacyStore {
         };
         match self.classify_full(key) {
             Err(reason) => self.reject(key, reason),
-            Ok(KeyClass::Ignored) => {
-                self.bad.remove(key);
-                Update::default()
-            }
+            Ok(KeyClass::Ignored) => Update {
+                resolved: self.forget_bad(key),
+                ..Update::default()
+            },
             Ok(KeyClass::Known(k)) => match decode(&k, value) {
-                Ok(_) if !self.keeps(&k) => {
-                    self.bad.remove(key);
-                    Update::default()
-                }
+                Ok(_) if !self.keeps(&k) => Update {
+                    resolved: self.forget_bad(key),
+                    ..Update::default()
+                },
                 Ok(v) => {
-                    self.bad.remove(key);
+                    let resolved = self.forget_bad(key);
                     let entity = k.entity();
                     self.good.insert(k, v);
                     Update {
                         changes: self.refresh(&entity),
                         rejected: Vec::new(),
+                        resolved,
                     }
                 }
                 // The key keeps its last good value, if it had one.
@@ -242,14 +245,27 @@ impl LegacyStore {
     /// One key was deleted (or expired).
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> Update {
         let key = String::from_utf8_lossy(key.as_ref()).into_owned();
-        self.bad.remove(&key);
+        let resolved = self.forget_bad(&key);
         match self.classify_full(&key) {
             Ok(KeyClass::Known(k)) if self.good.remove(&k).is_some() => Update {
                 changes: self.refresh(&k.entity()),
                 rejected: Vec::new(),
+                resolved,
             },
-            _ => Update::default(),
+            _ => Update {
+                resolved,
+                ..Update::default()
+            },
         }
+    }
+
+    /// `key` is no longer bad: named if it was.
+    fn forget_bad(&mut self, key: &str) -> Vec<String> {
+        self.bad
+            .remove(key)
+            .map(|_| key.to_owned())
+            .into_iter()
+            .collect()
     }
 
     /// A directory and everything below it was deleted (etcd v2 recursive
@@ -260,13 +276,25 @@ impl LegacyStore {
             .trim_end_matches('/')
             .to_owned();
         let below = format!("{dir}/");
-        self.bad.retain(|k, _| *k != dir && !k.starts_with(&below));
+        let mut resolved = Vec::new();
+        self.bad.retain(|k, _| {
+            let keep = *k != dir && !k.starts_with(&below);
+            if !keep {
+                resolved.push(k.clone());
+            }
+            keep
+        });
         let Some(rel) = self.relative(&dir).map(str::to_owned) else {
             // The directory holds the prefix (or is unrelated): all or nothing.
             if self.prefix.starts_with(&below) || self.prefix == dir {
-                return self.replace_all(std::iter::empty::<(&str, &str)>());
+                let mut update = self.replace_all(std::iter::empty::<(&str, &str)>());
+                update.resolved.extend(resolved);
+                return update;
             }
-            return Update::default();
+            return Update {
+                resolved,
+                ..Update::default()
+            };
         };
         let rel_below = format!("{rel}/");
         let doomed: Vec<LegacyKey> = self
@@ -285,6 +313,7 @@ impl LegacyStore {
         Update {
             changes: entities.iter().flat_map(|e| self.refresh(e)).collect(),
             rejected: Vec::new(),
+            resolved,
         }
     }
 
@@ -362,8 +391,18 @@ impl LegacyStore {
     pub fn finish_replace(&mut self, replacement: Replacement) -> Update {
         let (next, rejected) = replacement.into_store();
         let changes = self.topology.diff(&next.topology);
+        let resolved = self
+            .bad
+            .keys()
+            .filter(|k| !next.bad.contains_key(*k))
+            .cloned()
+            .collect();
         *self = next;
-        Update { changes, rejected }
+        Update {
+            changes,
+            rejected,
+            resolved,
+        }
     }
 
     fn relative<'k>(&self, key: &'k str) -> Option<&'k str> {
@@ -391,6 +430,7 @@ impl LegacyStore {
         Update {
             changes: Vec::new(),
             rejected: vec![rejected],
+            resolved: Vec::new(),
         }
     }
 

@@ -7,3 +7,4 @@
 
 pub mod calico_v1;
 pub mod calico_v3;
+pub mod limits;

@@ -107,7 +107,17 @@ async fn readyz(State(h): State<ControlHandle>) -> impl IntoResponse {
             s.source.last_error.unwrap_or_default()
         )
     } else if let Some(p) = &s.pending_mass_removal {
-        format!("a change removing {} of {} sessions is held; confirm with `rrd apply --allow-mass-removal`", p.removes, p.held_sessions)
+        format!(
+            "a change removing {} and resetting {} of {} sessions{} is held; confirm with `rrd apply --allow-mass-removal`",
+            p.removes,
+            p.resets,
+            p.held_sessions,
+            if p.earlier_in_window > 0 {
+                format!(" ({} more changed earlier within the window)", p.earlier_in_window)
+            } else {
+                String::new()
+            }
+        )
     } else if let Some(r) = &s.engine.rejected {
         format!("configuration rejected: {r}")
     } else if let Some(e) = &s.engine.last_error {

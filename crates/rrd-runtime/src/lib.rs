@@ -22,6 +22,7 @@
 mod backoff;
 pub mod debounce;
 pub mod drift;
+mod guard;
 pub mod http;
 pub mod metrics;
 pub mod migration;

@@ -24,8 +24,9 @@ use std::sync::Arc;
 
 use rrd_core::check::this_rr_warnings;
 use rrd_core::{
-    plan, plan_sessions, BgpEngine, DaemonState, DesiredState, EngineError, EventSink, PeerSource,
-    Plan, RrConfig, RrIdentity, SourceEvent, SourceStatus, StartMode, Touched,
+    bounded_echo, plan, plan_sessions, BgpEngine, DaemonState, DesiredState, EngineError,
+    EventSink, PeerSource, Plan, RrConfig, RrIdentity, SourceEvent, SourceStatus, StartMode,
+    Touched,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
@@ -34,6 +35,7 @@ use tracing::{debug, error, info, warn};
 use crate::backoff::Backoff;
 use crate::debounce::Debounce;
 use crate::drift::DriftWatch;
+use crate::guard::{Disruption, MassChangeGuard, Verdict};
 use crate::metrics::Metrics;
 use crate::settings::RuntimeSettings;
 use crate::status::{now_unix, DesiredSession, PendingRemoval, Status};
@@ -119,7 +121,17 @@ struct LoopState {
     /// The last observation found the daemon unreachable.
     daemon_was_down: bool,
     drift: DriftWatch,
+    /// What the mass-change guard counts within its window.
+    guard: MassChangeGuard,
+    /// The plan being applied is a mass change the operator confirmed or
+    /// time released: it resets the guard's window.
+    mass_change_released: bool,
+    /// Entries skipped and still present, oldest first: (key, message).
+    rejections: Vec<(String, String)>,
 }
+
+/// Rejections remembered to clear `last_rejection` when their keys go.
+const MAX_REMEMBERED_REJECTIONS: usize = 1024;
 
 impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
     pub fn new(source: S, engine: E, identity: RrIdentity, settings: RuntimeSettings) -> Self {
@@ -198,6 +210,9 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
                 last_diagnostics: Vec::new(),
                 daemon_was_down: false,
                 drift: DriftWatch::default(),
+                guard: MassChangeGuard::default(),
+                mass_change_released: false,
+                rejections: Vec::new(),
             },
             engine,
             identity,
@@ -331,11 +346,28 @@ impl<E: BgpEngine> Driver<E> {
                 self.mark_dirty(touched);
             }
             SourceEvent::Rejected { key, reason } => {
+                let (key, reason) = (bounded_echo(&key), bounded_echo(&reason));
                 warn!(key = %key, reason = %reason, "datastore entry skipped");
+                let text = format!("{key}: {reason}");
+                self.st.rejections.retain(|(k, _)| *k != key);
+                if self.st.rejections.len() >= MAX_REMEMBERED_REJECTIONS {
+                    self.st.rejections.remove(0);
+                }
+                self.st.rejections.push((key, text.clone()));
                 self.update(|s| {
                     s.source.rejected_entries += 1;
-                    s.source.last_rejection = Some(format!("{key}: {reason}"));
+                    s.source.last_rejection = Some(text);
                 });
+            }
+            SourceEvent::Resolved { key } => {
+                let key = bounded_echo(&key);
+                let before = self.st.rejections.len();
+                self.st.rejections.retain(|(k, _)| *k != key);
+                if self.st.rejections.len() != before {
+                    info!(key = %key, "skipped datastore entry gone or fixed");
+                    let last = self.st.rejections.last().map(|(_, text)| text.clone());
+                    self.update(|s| s.source.last_rejection = last);
+                }
             }
             SourceEvent::Status(SourceStatus::Connected) => {
                 info!("datastore reachable again");
@@ -465,6 +497,7 @@ impl<E: BgpEngine> Driver<E> {
             self.st.backoff.reset();
             self.st.held_back = None;
             self.st.allow_mass_removal = false;
+            self.st.mass_change_released = false;
             self.update(|s| {
                 // An empty plan repairs no drift: it stays out of sync.
                 s.in_sync = s.drift.is_none();
@@ -475,9 +508,10 @@ impl<E: BgpEngine> Driver<E> {
             return;
         }
 
+        let disruption = Disruption::of(&plan, held_sessions);
         if self.st.held.is_some() {
             let desired = desired.clone();
-            if self.hold_mass_removal(&desired, held_sessions, plan.remove.len()) {
+            if self.hold_mass_change(&desired, held_sessions, disruption) {
                 return;
             }
         }
@@ -496,6 +530,15 @@ impl<E: BgpEngine> Driver<E> {
                 self.st.drift.applied(desired, applied_keys);
                 self.st.backoff.reset();
                 self.st.held_back = None;
+                if std::mem::take(&mut self.st.mass_change_released) {
+                    // Confirmed or released: earlier steps are forgiven.
+                    self.st.guard.confirmed();
+                } else if self.st.held.is_some() {
+                    let guard = &self.settings.mass_removal;
+                    self.st
+                        .guard
+                        .applied(guard, Instant::now(), disruption, held_sessions);
+                }
                 self.st.allow_mass_removal = false;
                 match self.st.held.as_mut() {
                     Some(held) => apply_plan(held, &plan),
@@ -534,38 +577,47 @@ impl<E: BgpEngine> Driver<E> {
         }
     }
 
-    /// The mass-removal guard. Returns true when the change is held.
-    fn hold_mass_removal(
+    /// The mass-change guard: a change removing or resetting too many of
+    /// the held sessions (with what was applied within the window) waits
+    /// for the operator or `release_after`. Returns true when it is held.
+    fn hold_mass_change(
         &mut self,
         desired: &RrConfig,
         held_sessions: usize,
-        removes: usize,
+        disruption: Disruption,
     ) -> bool {
         let guard = &self.settings.mass_removal;
-        let massive = held_sessions >= guard.min_sessions
-            && (removes as f64) > guard.threshold * held_sessions as f64;
-        if !massive || self.st.allow_mass_removal {
+        let now = Instant::now();
+        let verdict = self.st.guard.judge(guard, now, disruption, held_sessions);
+        let Verdict::TooMuch { earlier, baseline } = verdict else {
+            return false;
+        };
+        if self.st.allow_mass_removal {
+            self.st.mass_change_released = true;
             return false;
         }
-        let now = Instant::now();
         let since = match &self.st.held_back {
             Some((cfg, since)) if cfg == desired => *since,
             _ => now,
         };
         let release = guard.release_after;
+        let (removes, resets) = (disruption.removes, disruption.resets);
         if !release.is_zero() && now.duration_since(since) >= release {
             warn!(
                 removes,
-                held_sessions, "mass removal stable for {release:?}; applying it"
+                resets, held_sessions, "mass change stable for {release:?}; applying it"
             );
+            self.st.mass_change_released = true;
             return false;
         }
         if self.st.held_back.as_ref().map(|(c, _)| c) != Some(desired) {
             warn!(
                 removes,
-                held_sessions,
+                resets,
+                earlier_in_window = earlier,
+                held_sessions = baseline,
                 threshold = guard.threshold,
-                "change would remove too many sessions at once; held until `rrd apply --allow-mass-removal` or stable for {release:?}"
+                "change would remove or reset too many sessions; held until `rrd apply --allow-mass-removal` or stable for {release:?}"
             );
         }
         self.st.held_back = Some((desired.clone(), since));
@@ -575,7 +627,9 @@ impl<E: BgpEngine> Driver<E> {
             s.applies.held += 1;
             s.pending_mass_removal = Some(PendingRemoval {
                 removes,
-                held_sessions,
+                resets,
+                earlier_in_window: earlier,
+                held_sessions: baseline,
                 since_unix,
                 release_at_unix: (!release.is_zero()).then(|| since_unix + release.as_secs()),
             });

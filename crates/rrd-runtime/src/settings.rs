@@ -94,9 +94,10 @@ impl RuntimeSettings {
     }
 }
 
-/// A change that removes more than `threshold` of the held sessions at once
-/// is held back: a datastore half-wiped by mistake must not tear down half
-/// the fabric.
+/// A change that removes or resets more than `threshold` of the held
+/// sessions (with what was applied within `window`) is held back: a
+/// datastore half-wiped by mistake, or this RR's own registration lost,
+/// must not tear down half the fabric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MassRemovalSettings {
@@ -108,6 +109,12 @@ pub struct MassRemovalSettings {
     /// stable this long. `0s` = only `rrd apply --allow-mass-removal`.
     #[serde(with = "humantime_serde")]
     pub release_after: Duration,
+    /// Sessions removed or reset by changes applied within this window
+    /// count together against `threshold` (of the most sessions held in
+    /// it): a wipe in small steps is held like one at once. `0s` = each
+    /// change is judged alone.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
 }
 
 impl Default for MassRemovalSettings {
@@ -116,6 +123,7 @@ impl Default for MassRemovalSettings {
             threshold: 0.5,
             min_sessions: 4,
             release_after: Duration::from_secs(600),
+            window: Duration::from_secs(600),
         }
     }
 }

@@ -81,6 +81,13 @@ pub struct ApplyCounters {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingRemoval {
     pub removes: usize,
+    /// Held sessions the change would reset (changed settings).
+    #[serde(default)]
+    pub resets: usize,
+    /// Sessions removed or reset by changes applied within
+    /// `runtime.mass_removal.window` before this one.
+    #[serde(default)]
+    pub earlier_in_window: usize,
     pub held_sessions: usize,
     pub since_unix: u64,
     pub release_at_unix: Option<u64>,

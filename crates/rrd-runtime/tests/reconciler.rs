@@ -439,3 +439,44 @@ async fn a_session_added_by_hand_is_drift_reported_then_repaired_within_the_resy
     assert!(s.sessions.iter().all(|x| x.key != key));
     r.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_rejected_value_is_echoed_truncated_and_forgotten_once_its_key_is_gone() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    let key = "/calico/bgp/v1/host/n1/ip_addr_v4".to_owned();
+    let other = "/calico/bgp/v1/rr_v4/1.2.3.4".to_owned();
+    r.source.emit(SourceEvent::Rejected {
+        key: other.clone(),
+        reason: "invalid JSON".into(),
+    });
+    r.source.emit(SourceEvent::Rejected {
+        key: key.clone(),
+        reason: format!("{:?} is not an IPv4 address", "1".repeat(1 << 20)),
+    });
+    let s = r
+        .wait_for("both counted", |s| s.source.rejected_entries == 2)
+        .await;
+    let shown = s.source.last_rejection.expect("a rejection shown");
+    assert!(shown.starts_with(&key), "{shown:.100}");
+    assert!(shown.len() < 1024, "{} bytes in status", shown.len());
+    assert!(shown.contains("more bytes)"), "{shown}");
+    // The key is deleted: its rejection goes; the older one is shown again.
+    r.source.emit(SourceEvent::Resolved { key: key.clone() });
+    let s = r
+        .wait_for("forgotten", |s| {
+            !s.source
+                .last_rejection
+                .as_deref()
+                .is_some_and(|l| l.starts_with(&key))
+        })
+        .await;
+    assert_eq!(
+        s.source.last_rejection.as_deref(),
+        Some(format!("{other}: invalid JSON").as_str())
+    );
+    r.source.emit(SourceEvent::Resolved { key: other });
+    r.wait_for("nothing shown", |s| s.source.last_rejection.is_none())
+        .await;
+    r.stop().await;
+}

@@ -16,10 +16,10 @@
 //! topology stays authoritative.
 
 use rrd_core::{
-    EventSink, PeerSource, RuleSet, SourceError, SourceEvent, SourceInfo, SourceStatus, Topology,
-    TopologyChange,
+    bounded_echo, EventSink, PeerSource, RuleSet, SourceError, SourceEvent, SourceInfo,
+    SourceStatus, Topology,
 };
-use rrd_layouts::calico_v1::{LegacyStore, Rejected};
+use rrd_layouts::calico_v1::{LegacyStore, Rejected, Update};
 use rrd_source_kit::Backoff;
 use tracing::{debug, error, info, warn};
 
@@ -81,21 +81,18 @@ fn kv_pairs(entries: &[KvEntry]) -> impl Iterator<Item = (&String, &Vec<u8>)> {
 
 /// Bring `store` to what `entries` (a whole answer) hold, decoding only
 /// the keys whose value differs from the last answer (`mirror`).
-fn apply_answer(
-    store: &mut LegacyStore,
-    mirror: &mut KvMirror,
-    entries: Vec<KvEntry>,
-) -> (Vec<TopologyChange>, Vec<Rejected>) {
-    let (mut changes, mut rejected) = (Vec::new(), Vec::new());
+fn apply_answer(store: &mut LegacyStore, mirror: &mut KvMirror, entries: Vec<KvEntry>) -> Update {
+    let mut out = Update::default();
     for delta in mirror.update(entries) {
         let update = match delta {
             Delta::Set { key, value } => store.set(key, value),
             Delta::Delete { key } => store.delete(key),
         };
-        changes.extend(update.changes);
-        rejected.extend(update.rejected);
+        out.changes.extend(update.changes);
+        out.rejected.extend(update.rejected);
+        out.resolved.extend(update.resolved);
     }
-    (changes, rejected)
+    out
 }
 
 fn source_error(location: String, e: ConsulError) -> SourceError {
@@ -117,7 +114,8 @@ impl PeerSource for ConsulSource {
             .await
             .map_err(|e| source_error(self.location(), e))?;
         for r in rejected {
-            warn!(key = %r.key, reason = %r.reason, "Consul key rejected and skipped");
+            let (key, reason) = (bounded_echo(&r.key), bounded_echo(&r.reason.to_string()));
+            warn!(key = %key, reason = %reason, "Consul key rejected and skipped");
         }
         Ok(topology)
     }
@@ -246,7 +244,11 @@ impl Watcher {
     async fn deliver(&mut self, entries: Vec<KvEntry>) -> Result<(), SinkClosed> {
         let prefix = self.config.prefix();
         let entries = without_folders(entries);
-        let (changes, rejected) = match &mut self.store {
+        let Update {
+            changes,
+            rejected,
+            resolved,
+        } = match &mut self.store {
             None => {
                 let (store, rejected) = LegacyStore::from_kvs(prefix, kv_pairs(&entries));
                 self.mirror = KvMirror::new(entries);
@@ -261,26 +263,33 @@ impl Watcher {
                 );
                 self.store = Some(store);
                 self.send(SourceEvent::Snapshot(snapshot)).await?;
-                (Vec::new(), rejected)
+                Update {
+                    rejected,
+                    ..Update::default()
+                }
             }
             Some(store) => {
-                let (changes, rejected) = apply_answer(store, &mut self.mirror, entries);
-                if !changes.is_empty() {
-                    debug!(source = "consul", changes = changes.len(), "prefix changed");
+                let update = apply_answer(store, &mut self.mirror, entries);
+                if !update.changes.is_empty() {
+                    debug!(
+                        source = "consul",
+                        changes = update.changes.len(),
+                        "prefix changed"
+                    );
                 }
-                (changes, rejected)
+                update
             }
         };
         if !changes.is_empty() {
             self.send(SourceEvent::Changes(changes)).await?;
         }
         for r in rejected {
-            warn!(key = %r.key, reason = %r.reason, "Consul key rejected and skipped");
-            self.send(SourceEvent::Rejected {
-                key: r.key,
-                reason: r.reason.to_string(),
-            })
-            .await?;
+            let (key, reason) = (bounded_echo(&r.key), bounded_echo(&r.reason.to_string()));
+            warn!(key = %key, reason = %reason, "Consul key rejected and skipped");
+            self.send(SourceEvent::Rejected { key, reason }).await?;
+        }
+        for key in resolved {
+            self.send(SourceEvent::Resolved { key }).await?;
         }
         Ok(())
     }
@@ -342,14 +351,27 @@ mod tests {
         let mut emitted = incremental.snapshot();
         for (i, a) in answers.iter().enumerate().skip(1) {
             let update = full.replace_all(kv_pairs(a));
-            let (changes, rejected) = apply_answer(&mut incremental, &mut mirror, a.clone());
+            let incremental_update = apply_answer(&mut incremental, &mut mirror, a.clone());
             assert_eq!(incremental.topology(), full.topology(), "answer {i}");
-            for c in changes {
+            for c in incremental_update.changes {
                 emitted.apply(c);
             }
             assert_eq!(&emitted, full.topology(), "answer {i}: the changes");
             let keys = |r: &[Rejected]| r.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
-            assert_eq!(keys(&rejected), keys(&update.rejected), "answer {i}");
+            assert_eq!(
+                keys(&incremental_update.rejected),
+                keys(&update.rejected),
+                "answer {i}"
+            );
+            let sorted = |mut keys: Vec<String>| {
+                keys.sort();
+                keys
+            };
+            assert_eq!(
+                sorted(incremental_update.resolved),
+                sorted(update.resolved),
+                "answer {i}"
+            );
         }
     }
 }

@@ -28,12 +28,15 @@ pub(crate) struct StoreUpdate {
     pub changes: Vec<TopologyChange>,
     /// (full key, reason)
     pub rejected: Vec<(String, String)>,
+    /// Keys rejected before that are gone or decode again.
+    pub resolved: Vec<String>,
 }
 
 impl StoreUpdate {
     pub fn merge(&mut self, other: StoreUpdate) {
         self.changes.extend(other.changes);
         self.rejected.extend(other.rejected);
+        self.resolved.extend(other.resolved);
     }
 }
 
@@ -46,6 +49,7 @@ impl From<calico_v1::Update> for StoreUpdate {
                 .into_iter()
                 .map(|r| (r.key, r.reason.to_string()))
                 .collect(),
+            resolved: u.resolved,
         }
     }
 }
@@ -141,6 +145,7 @@ impl LayoutStore {
                 let update: StoreUpdate = calico_v1::Update {
                     changes: Vec::new(),
                     rejected,
+                    resolved: Vec::new(),
                 }
                 .into();
                 let topology = store.snapshot();
@@ -293,19 +298,22 @@ impl ResourceStore {
     fn set(&mut self, key: &[u8], value: &[u8]) -> StoreUpdate {
         let key = String::from_utf8_lossy(key).into_owned();
         match self.decode(&key, value) {
-            Ok(None) => {
-                self.bad.remove(&key);
-                StoreUpdate::default()
-            }
+            Ok(None) => StoreUpdate {
+                resolved: self.forget_bad(&key),
+                ..StoreUpdate::default()
+            },
             Ok(Some(decoded)) => {
-                self.bad.remove(&key);
+                let resolved = self.forget_bad(&key);
                 let d = digest(&decoded);
-                if self.digests.insert(key, d) == Some(d) {
-                    return StoreUpdate::default();
-                }
+                let changes = if self.digests.insert(key, d) == Some(d) {
+                    Vec::new()
+                } else {
+                    vec![decoded.into_change()]
+                };
                 StoreUpdate {
-                    changes: vec![decoded.into_change()],
+                    changes,
                     rejected: Vec::new(),
+                    resolved,
                 }
             }
             // The key keeps its last good decoding, if it had one.
@@ -314,6 +322,7 @@ impl ResourceStore {
                 StoreUpdate {
                     changes: Vec::new(),
                     rejected: vec![(key, reason)],
+                    resolved: Vec::new(),
                 }
             }
         }
@@ -321,17 +330,25 @@ impl ResourceStore {
 
     fn delete(&mut self, key: &[u8]) -> StoreUpdate {
         let key = String::from_utf8_lossy(key).into_owned();
-        self.bad.remove(&key);
-        if self.digests.remove(&key).is_none() {
-            return StoreUpdate::default();
+        let resolved = self.forget_bad(&key);
+        let changes = match (self.digests.remove(&key), self.locate(&key)) {
+            (Some(_), Ok(Some((kind, name)))) => vec![calico_v3::removal(kind, &name)],
+            _ => Vec::new(),
+        };
+        StoreUpdate {
+            changes,
+            rejected: Vec::new(),
+            resolved,
         }
-        match self.locate(&key) {
-            Ok(Some((kind, name))) => StoreUpdate {
-                changes: vec![calico_v3::removal(kind, &name)],
-                rejected: Vec::new(),
-            },
-            _ => StoreUpdate::default(),
-        }
+    }
+
+    /// `key` is no longer bad: named if it was.
+    fn forget_bad(&mut self, key: &str) -> Vec<String> {
+        self.bad
+            .remove(key)
+            .map(|_| key.to_owned())
+            .into_iter()
+            .collect()
     }
 
     /// One key of a complete read: a bad value keeps the last good
@@ -370,10 +387,17 @@ impl ResourceStore {
                 r.changes.push(calico_v3::removal(kind, &name));
             }
         }
+        let resolved = self
+            .bad
+            .keys()
+            .filter(|k| !r.next.bad.contains_key(*k))
+            .cloned()
+            .collect();
         *self = r.next;
         StoreUpdate {
             changes: r.changes,
             rejected: r.rejected,
+            resolved,
         }
     }
 }

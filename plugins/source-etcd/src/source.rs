@@ -15,7 +15,8 @@
 use std::net::IpAddr;
 
 use rrd_core::{
-    EventSink, PeerSource, RuleSet, SourceError, SourceEvent, SourceInfo, SourceStatus, Topology,
+    bounded_echo, EventSink, PeerSource, RuleSet, SourceError, SourceEvent, SourceInfo,
+    SourceStatus, Topology,
 };
 use rrd_source_kit::Backoff;
 use tracing::{debug, info, warn};
@@ -340,6 +341,7 @@ impl Watcher {
         self.deliver(StoreUpdate {
             changes: Vec::new(),
             rejected,
+            resolved: Vec::new(),
         })
         .await
     }
@@ -349,8 +351,12 @@ impl Watcher {
             self.send(SourceEvent::Changes(update.changes)).await?;
         }
         for (key, reason) in update.rejected {
+            let (key, reason) = (bounded_echo(&key), bounded_echo(&reason));
             warn!(key = %key, reason = %reason, "etcd key rejected and skipped");
             self.send(SourceEvent::Rejected { key, reason }).await?;
+        }
+        for key in update.resolved {
+            self.send(SourceEvent::Resolved { key }).await?;
         }
         Ok(())
     }

@@ -11,4 +11,4 @@ pub mod format;
 mod source;
 
 pub use format::{parse, FormatError};
-pub use source::{FileConfig, FileLayout, FileSource};
+pub use source::{FileConfig, FileLayout, FileSource, EMPTY_MARKER};

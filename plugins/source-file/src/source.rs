@@ -9,10 +9,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rrd_core::{
-    EventSink, PeerSource, SourceError, SourceEvent, SourceInfo, SourceStatus, Topology,
+    bounded_echo, EventSink, PeerSource, SourceError, SourceEvent, SourceInfo, SourceStatus,
+    Topology,
 };
 use serde::Deserialize;
 use tracing::{debug, info, warn};
+
+use rrd_layouts::limits;
 
 use crate::format::parse;
 
@@ -70,30 +73,75 @@ impl FileSource {
         self.config.path.display().to_string()
     }
 
-    /// Decode `text`: the topology, plus entries skipped as undecodable
-    /// (calico-v3 files skip bad objects; a bad canonical file is refused
-    /// whole, since its entries depend on each other).
-    fn decode(&self, text: &str) -> Result<(Topology, Vec<String>), String> {
-        match self.config.layout {
-            FileLayout::Canonical => parse(&self.config.path, text)
-                .map(|t| (t, Vec::new()))
-                .map_err(|e| e.to_string()),
-            FileLayout::CalicoV3 => {
-                let (topology, errors) = rrd_layouts::calico_v3::decode_documents(text);
-                Ok((topology, errors.iter().map(ToString::to_string).collect()))
-            }
-        }
+    /// Decode `text` off the async threads (a large file must not stall
+    /// the loop or `/healthz`).
+    async fn decode(&self, text: String) -> Result<(Topology, Vec<String>), String> {
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || decode(&config, &text))
+            .await
+            .unwrap_or_else(|e| Err(format!("decoding stopped: {e}")))
     }
 
     async fn read_text(&self) -> Result<String, SourceError> {
+        let unreadable = |e: std::io::Error| SourceError::Unreachable {
+            location: self.location(),
+            detail: e.to_string(),
+            source: Some(Box::new(e)),
+        };
+        let size = tokio::fs::metadata(&self.config.path)
+            .await
+            .map_err(unreadable)?
+            .len();
+        limits::check_size(size).map_err(|e| SourceError::Invalid {
+            location: self.location(),
+            detail: format!("{}: {e}", self.location()),
+        })?;
         tokio::fs::read_to_string(&self.config.path)
             .await
-            .map_err(|e| SourceError::Unreachable {
-                location: self.location(),
-                detail: e.to_string(),
-                source: Some(Box::new(e)),
-            })
+            .map_err(unreadable)
     }
+}
+
+/// The line that says a topology file is empty on purpose.
+pub const EMPTY_MARKER: &str = "# rrd:empty";
+
+/// Decode `text`: the topology, plus entries skipped as undecodable
+/// (calico-v3 files skip bad objects; a bad canonical file is refused
+/// whole, since its entries depend on each other). Too large or too deeply
+/// nested text is refused before parsing. A file that yields no node, RR or
+/// peer is a write caught half-way (a truncated or 0-byte file) unless a
+/// line of it is [`EMPTY_MARKER`].
+fn decode(config: &FileConfig, text: &str) -> Result<(Topology, Vec<String>), String> {
+    let file = config.path.display();
+    limits::check_text(text).map_err(|e| format!("{file}: {e}"))?;
+    let (topology, skipped) = match config.layout {
+        FileLayout::Canonical => parse(&config.path, text)
+            .map(|t| (t, Vec::new()))
+            .map_err(|e| e.to_string())?,
+        FileLayout::CalicoV3 => {
+            let (topology, errors) = rrd_layouts::calico_v3::decode_documents(text);
+            (topology, errors.iter().map(ToString::to_string).collect())
+        }
+    };
+    let empty = topology.nodes.is_empty()
+        && topology.route_reflectors.is_empty()
+        && topology.peers.is_empty();
+    if empty && !text.lines().any(|l| l.trim() == EMPTY_MARKER) {
+        let what = if text.trim().is_empty() {
+            format!("{} bytes, no content", text.len())
+        } else {
+            "no node, route reflector or peer".to_owned()
+        };
+        let mut message = format!(
+            "{file}: empty topology ({what}): taken for a write caught half-way; \
+             a file meant to be empty says so with a line `{EMPTY_MARKER}`"
+        );
+        for s in &skipped {
+            message += &format!("; skipped: {s}");
+        }
+        return Err(message);
+    }
+    Ok((topology, skipped))
 }
 
 /// What the watch loop last saw on disk.
@@ -114,10 +162,13 @@ impl PeerSource for FileSource {
 
     async fn snapshot(&mut self) -> Result<Topology, SourceError> {
         let text = self.read_text().await?;
-        let (topology, skipped) = self.decode(&text).map_err(|detail| SourceError::Invalid {
-            location: self.location(),
-            detail,
-        })?;
+        let (topology, skipped) =
+            self.decode(text)
+                .await
+                .map_err(|detail| SourceError::Invalid {
+                    location: self.location(),
+                    detail,
+                })?;
         for s in skipped {
             warn!(file = %self.location(), "skipped: {s}");
         }
@@ -127,6 +178,8 @@ impl PeerSource for FileSource {
     async fn watch(self, sink: EventSink) {
         let mut seen = Seen::Nothing;
         let mut current: Option<Topology> = None;
+        // The file's last decode was refused or skipped entries.
+        let mut rejected = false;
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -161,19 +214,31 @@ impl PeerSource for FileSource {
                     {
                         return;
                     }
-                    match self.decode(&text) {
+                    match self.decode(text).await {
                         Err(e) => {
+                            let e = bounded_echo(&e);
                             warn!(error = %e, "topology file rejected; keeping the last good topology");
+                            rejected = true;
                             Some(SourceEvent::Rejected {
                                 key: self.location(),
                                 reason: e,
                             })
                         }
                         Ok((next, skipped)) => {
+                            let resolved = std::mem::replace(&mut rejected, !skipped.is_empty())
+                                && skipped.is_empty();
+                            if resolved {
+                                let event = SourceEvent::Resolved {
+                                    key: self.location(),
+                                };
+                                if sink.send(event).await.is_err() {
+                                    return;
+                                }
+                            }
                             for reason in skipped {
                                 let event = SourceEvent::Rejected {
                                     key: self.location(),
-                                    reason,
+                                    reason: bounded_echo(&reason),
                                 };
                                 if sink.send(event).await.is_err() {
                                     return;

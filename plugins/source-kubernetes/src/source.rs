@@ -26,8 +26,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::runtime::watcher::{self, Event};
 use rrd_core::{
-    EventSink, PeerSource, RuleSet, SourceError, SourceEvent, SourceInfo, SourceStatus, Topology,
-    TopologyChange,
+    bounded_echo, EventSink, PeerSource, RuleSet, SourceError, SourceEvent, SourceInfo,
+    SourceStatus, Topology, TopologyChange,
 };
 use rrd_source_kit::Backoff;
 use tokio::sync::mpsc;
@@ -464,6 +464,7 @@ impl Owner {
             self.send(SourceEvent::Changes(changes)).await?;
         }
         for (key, reason) in std::mem::take(&mut self.rejected) {
+            let (key, reason) = (bounded_echo(&key), bounded_echo(&reason));
             warn!(key = %key, reason = %reason, "kubernetes object rejected and skipped");
             self.send(SourceEvent::Rejected { key, reason }).await?;
         }

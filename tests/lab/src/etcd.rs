@@ -45,6 +45,13 @@ impl EtcdHost {
         }
     }
 
+    /// Kill etcd (SIGKILL, by PID) as a crash would; its data stays.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop_with(nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
     /// Start etcd again on the same data.
     pub fn resume(&mut self) {
         let url = self.url();

@@ -16,6 +16,10 @@ pub enum ParseIdError {
         "{0:?} is not a cluster id (expected a dotted quad such as 1.0.0.1 or a 32-bit integer)"
     )]
     ClusterId(String),
+    #[error(
+        "{0:?} is not a usable cluster id: 0.0.0.0 is no cluster id (BIRD would announce its router id instead); pick a non-zero one such as 1.0.0.1"
+    )]
+    ZeroClusterId(String),
 }
 
 /// A 4-byte BGP AS number. Accepts plain (`65000`) and asdot (`1.10`) text;
@@ -80,6 +84,16 @@ impl<'de> Deserialize<'de> for Asn {
 pub struct ClusterId(pub u32);
 
 impl ClusterId {
+    /// A cluster id from its 32 bits; 0 (0.0.0.0) is refused: daemons treat
+    /// it as "none" and put their router id on the wire instead. `text` is
+    /// the value as written, for the error.
+    pub fn new(value: u32, text: &str) -> Result<Self, ParseIdError> {
+        if value == 0 {
+            return Err(ParseIdError::ZeroClusterId(text.to_owned()));
+        }
+        Ok(ClusterId(value))
+    }
+
     pub fn as_ipv4(self) -> Ipv4Addr {
         Ipv4Addr::from(self.0)
     }
@@ -96,11 +110,12 @@ impl FromStr for ClusterId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         if let Ok(ip) = t.parse::<Ipv4Addr>() {
-            return Ok(ClusterId(u32::from(ip)));
+            return ClusterId::new(u32::from(ip), s);
         }
-        t.parse::<u32>()
-            .map(ClusterId)
-            .map_err(|_| ParseIdError::ClusterId(s.to_owned()))
+        let value = t
+            .parse::<u32>()
+            .map_err(|_| ParseIdError::ClusterId(s.to_owned()))?;
+        ClusterId::new(value, s)
     }
 }
 
@@ -119,7 +134,7 @@ impl<'de> Deserialize<'de> for ClusterId {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Number(n) => Ok(ClusterId(n)),
+            Raw::Number(n) => ClusterId::new(n, &n.to_string()).map_err(serde::de::Error::custom),
             Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
         }
     }
@@ -198,6 +213,22 @@ mod tests {
         );
         assert!("1.0.0".parse::<ClusterId>().is_err());
         assert!("abc".parse::<ClusterId>().is_err());
+    }
+
+    #[test]
+    fn cluster_id_zero_is_refused_in_every_form_naming_the_value() {
+        for text in ["0", "0.0.0.0", " 0.0.0.0 "] {
+            let err = text.parse::<ClusterId>().unwrap_err();
+            assert_eq!(err, ParseIdError::ZeroClusterId(text.to_owned()));
+            assert!(err.to_string().contains(&format!("{text:?}")), "{err}");
+        }
+        let err = serde_json::from_str::<ClusterId>("0").unwrap_err();
+        assert!(
+            err.to_string().contains("\"0\" is not a usable cluster id"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<ClusterId>("\"0.0.0.0\"").unwrap_err();
+        assert!(err.to_string().contains("0.0.0.0"), "{err}");
     }
 
     #[test]

@@ -311,7 +311,7 @@ pub async fn source_suite<F: SourceFixture>(fixture: &mut F) {
                 SourceEvent::Rejected { key, reason } => {
                     panic!("{label}: unexpected rejection of {key}: {reason}")
                 }
-                SourceEvent::Status(_) => {}
+                SourceEvent::Resolved { .. } | SourceEvent::Status(_) => {}
             }
         }
     }

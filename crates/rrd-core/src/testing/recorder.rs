@@ -166,6 +166,7 @@ pub fn short(e: &SourceEvent) -> String {
         SourceEvent::Changes(cs) if cs.len() <= 20 => format!("Changes({cs:?})"),
         SourceEvent::Changes(cs) => format!("Changes({} changes)", cs.len()),
         SourceEvent::Rejected { key, reason } => format!("Rejected({key}: {reason})"),
+        SourceEvent::Resolved { key } => format!("Resolved({key})"),
         SourceEvent::Status(s) => format!("Status({s:?})"),
     }
 }

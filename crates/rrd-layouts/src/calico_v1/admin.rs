@@ -11,6 +11,7 @@
 
 use std::net::IpAddr;
 
+use rrd_core::model::ParseIdError;
 use rrd_core::{Asn, ClusterId};
 
 use super::LegacyKey;
@@ -70,11 +71,18 @@ impl Command {
             ip: parse_ip("<ip>", ip)?,
             cluster_id: cluster_id
                 .map(|c| {
-                    c.parse::<ClusterId>().map_err(|_| ArgumentError {
+                    c.parse::<ClusterId>().map_err(|e| ArgumentError {
                         argument: "--cluster-id",
                         value: c.to_owned(),
-                        problem: "expected a dotted quad such as 1.0.0.1 or a 32-bit integer"
-                            .into(),
+                        problem: match e {
+                            ParseIdError::ZeroClusterId(_) => {
+                                "0.0.0.0 is no cluster id; pick a non-zero one such as 1.0.0.1"
+                                    .into()
+                            }
+                            _ => {
+                                "expected a dotted quad such as 1.0.0.1 or a 32-bit integer".into()
+                            }
+                        },
                     })
                 })
                 .transpose()?,
@@ -226,6 +234,16 @@ mod tests {
         );
         let c = Command::rr_add("172.17.42.40", None).unwrap();
         assert_eq!(put(&c).1, r#"{"ip":"172.17.42.40","cluster_id":""}"#);
+    }
+
+    #[test]
+    fn rr_add_refuses_cluster_id_zero_naming_the_argument() {
+        for zero in ["0", "0.0.0.0"] {
+            let e = Command::rr_add("172.17.42.40", Some(zero)).unwrap_err();
+            assert_eq!(e.argument, "--cluster-id");
+            assert_eq!(e.value, zero);
+            assert!(e.to_string().contains("0.0.0.0 is no cluster id"), "{e}");
+        }
     }
 
     #[test]

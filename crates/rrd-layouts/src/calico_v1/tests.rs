@@ -343,3 +343,32 @@ fn ignored_and_foreign_prefixes_do_not_leak_into_the_topology() {
         })]
     );
 }
+
+#[test]
+fn a_rejected_key_is_resolved_when_deleted_fixed_or_gone_from_a_re_read() {
+    let (mut store, _) = LegacyStore::from_kvs(P, seed_kvs());
+    let bad = k("host/kube-node1/ip_addr_v4");
+    let update = store.set(&bad, "not-an-ip");
+    assert_eq!(update.rejected.len(), 1);
+    assert!(update.resolved.is_empty());
+    // Deleted: resolved once.
+    assert_eq!(store.delete(&bad).resolved, vec![bad.clone()]);
+    assert!(store.delete(&bad).resolved.is_empty());
+    // Fixed: resolved.
+    store.set(&bad, "not-an-ip");
+    assert_eq!(store.set(&bad, "172.17.42.31").resolved, vec![bad.clone()]);
+    // Gone from a complete re-read: resolved.
+    store.set(&bad, "not-an-ip");
+    let kvs: Vec<_> = seed_kvs()
+        .into_iter()
+        .filter(|(key, _)| *key != bad)
+        .collect();
+    assert_eq!(store.replace_all(kvs).resolved, vec![bad.clone()]);
+    // Below a deleted directory: resolved.
+    store.set(&bad, "not-an-ip");
+    assert_eq!(
+        store.delete_tree(k("host/kube-node1")).resolved,
+        vec![bad.clone()]
+    );
+    assert_eq!(store.bad_keys().count(), 0);
+}

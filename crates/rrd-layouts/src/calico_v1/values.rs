@@ -305,4 +305,27 @@ mod tests {
             })
         ));
     }
+
+    #[test]
+    fn rr_records_with_cluster_id_zero_are_rejected_naming_field_and_value() {
+        let k = LegacyKey::RouteReflector(ip("172.17.42.40"));
+        for raw in [
+            r#"{"ip":"172.17.42.40","cluster_id":"0.0.0.0"}"#,
+            r#"{"ip":"172.17.42.40","cluster_id":"0"}"#,
+            r#"{"ip":"172.17.42.40","cluster_id":0}"#,
+        ] {
+            let e = decode(&k, raw).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    RejectReason::BadId {
+                        field: "cluster_id",
+                        source: rrd_core::model::ParseIdError::ZeroClusterId(_)
+                    }
+                ),
+                "{raw}: {e:?}"
+            );
+            assert!(e.to_string().contains("cluster_id"), "{e}");
+        }
+    }
 }

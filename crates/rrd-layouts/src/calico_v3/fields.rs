@@ -139,8 +139,12 @@ impl<'a> Obj<'a> {
             Some(Value::Number(n)) => n
                 .as_u64()
                 .and_then(|v| u32::try_from(v).ok())
-                .map(|v| Some(ClusterId(v)))
-                .ok_or_else(|| self.err(key, format!("{n} is not a 32-bit cluster id"))),
+                .ok_or_else(|| self.err(key, format!("{n} is not a 32-bit cluster id")))
+                .and_then(|v| {
+                    ClusterId::new(v, &n.to_string())
+                        .map(Some)
+                        .map_err(|e| self.err(key, e.to_string()))
+                }),
             Some(Value::String(_)) => match self.string(key)? {
                 None => Ok(None),
                 Some(s) => s

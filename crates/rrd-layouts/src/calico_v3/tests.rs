@@ -465,3 +465,31 @@ fn decoded_values_turn_into_upserts() {
         TopologyChange::Defaults(Defaults::default())
     );
 }
+
+#[test]
+fn a_zero_cluster_id_is_refused_naming_the_field_and_value() {
+    for (obj, field) in [
+        (
+            json!({"kind": "Node", "metadata": {"name": "n"},
+                   "spec": {"bgp": {"ipv4Address": "10.0.0.1/24", "routeReflectorClusterID": "0.0.0.0"}}}),
+            "spec.bgp.routeReflectorClusterID",
+        ),
+        (
+            json!({"kind": "Node", "metadata": {"name": "n"},
+                   "spec": {"bgp": {"ipv4Address": "10.0.0.1/24", "routeReflectorClusterID": 0}}}),
+            "spec.bgp.routeReflectorClusterID",
+        ),
+        (
+            json!({"apiVersion": "v1", "kind": "Node",
+                   "metadata": {"name": "n", "annotations": {
+                       "projectcalico.org/IPv4Address": "198.51.100.7/24",
+                       "projectcalico.org/RouteReflectorClusterID": "0.0.0.0"}}}),
+            "metadata.annotations.projectcalico.org/RouteReflectorClusterID",
+        ),
+    ] {
+        let e = decode_object(&obj).unwrap_err();
+        assert!(e.message.contains("not a usable cluster id"), "{e}");
+        assert!(e.message.contains('0'), "{e}");
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+    }
+}
