@@ -8,7 +8,11 @@
 //! restarted, partitioned from the RR (blackhole route or etcd's link
 //! down), wiped (one range delete), compacted past writes rrd missed, the
 //! managed BIRD SIGKILLed, rrd SIGKILLed and restarted (also in the middle
-//! of a burst), bursts of 1,000 writes, bad keys. Lab in [`lab`].
+//! of a burst), bursts of 1,000 writes, bad keys, the RR's own key
+//! corrupted across an rrd restart. Lab in [`lab`].
+//! `RRD_FAULT_KNOWN_DEFECTS=1` adds a fault rrd is known to fail (BIRD's
+//! control socket deleted before an rrd restart: issue 13's defect 1),
+//! never drawn by default, so that CI keeps passing until it is fixed.
 //!
 //! Invariants:
 //! * throughout (sampled every 100 ms, [`watcher`]): every session the
@@ -25,7 +29,7 @@
 //!   BIRD process (adopted, not replaced).
 //!
 //! A failure names its seed and step; `RRD_FAULT_SEED=<seed>
-//! RRD_FAULT_SCHEDULES=1` replays it. Defaults (CI): seeds 1, 2 and 3, 8
+//! RRD_FAULT_SCHEDULES=1` replays it. Defaults (CI): seeds 1, 2 and 3, 9
 //! faults each (about 30 s per seed). Long mode, e.g. `RRD_FAULT_SEED=1000
 //! RRD_FAULT_SCHEDULES=50 RRD_FAULT_EXTRA_STEPS=4` (see docs/faults.md).
 //! Printed per seed (`MEASURED ...`): wall time, slowest convergence, and
@@ -156,7 +160,7 @@ fn seeded_fault_schedules_keep_sessions_and_routes_and_converge() {
     eprintln!(
         "MEASURED fault schedules: {} run ({}+ faults each, seeds {}..={}) in {:.1} s, {} failed",
         settings.schedules,
-        8 + settings.extra_steps,
+        9 + settings.extra_steps,
         settings.first_seed,
         settings.first_seed + settings.schedules.saturating_sub(1),
         all.elapsed().as_secs_f64(),
@@ -351,10 +355,14 @@ fn inject(f: &mut FaultLab, fault: &Fault, step: &str, log_before: usize) -> Opt
             f.kill_rrd();
             std::thread::sleep(*down);
             f.start_rrd();
+            // Planned: applied, or held by the mass-change guard.
             f.wait_status(
-                &format!("{step}: the restarted rrd ready"),
+                &format!("{step}: the restarted rrd planning"),
                 CONVERGE_WITHIN,
-                |s| s["in_sync"] == true && s["source"]["synced"] == true,
+                |s| {
+                    s["source"]["synced"] == true
+                        && (s["in_sync"] == true || !s["pending_mass_removal"].is_null())
+                },
             );
             f.store.put(key.into_bytes(), good);
         }

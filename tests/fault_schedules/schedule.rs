@@ -24,9 +24,8 @@ pub enum Cut {
 }
 
 /// A key the source must reject (by name or value) without changing
-/// anything. Only new keys: corrupting a key that holds a good value is
-/// issue 13's defect 2 (a restart applies what rrd refused while
-/// running), left to its fix and kept out of these schedules.
+/// anything. Only new keys: a key that holds a good value corrupted is
+/// [`Fault::GoodKeyCorrupted`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BadKey {
     /// Relative to the prefix; may hold bytes that are not UTF-8.
@@ -69,10 +68,9 @@ pub enum Fault {
     BadKeys { keys: Vec<BadKey>, keep: bool },
     /// The RR's own `rr_v4` key, which holds a good value, overwritten
     /// with garbage, rrd SIGKILLed and started again after `down`, the
-    /// good value written back once the restarted rrd is ready. rrd must
-    /// keep the last good value through the restart. Issue 13's defect 2
-    /// (a restart applies what rrd refused while running): drawn only
-    /// with `RRD_FAULT_KNOWN_DEFECTS=1`, never in CI, until it is fixed.
+    /// good value written back once the restarted rrd has planned. What
+    /// rrd refused while running must not be applied by the restart (it
+    /// was, until issue 13's defect 2 was fixed: every session reset).
     GoodKeyCorrupted { down: Duration },
     /// BIRD's control socket deleted, rrd stopped (SIGTERM) and started
     /// again: it must adopt the BIRD its PID file names, never start a
@@ -117,10 +115,9 @@ impl fmt::Display for Fault {
                 ),
                 None => write!(f, "burst of {} writes", writes.len()),
             },
-            Fault::GoodKeyCorrupted { down } => write!(
-                f,
-                "the RR's own key corrupted, rrd SIGKILLed for {down:?} (known defect)"
-            ),
+            Fault::GoodKeyCorrupted { down } => {
+                write!(f, "the RR's own key corrupted, rrd SIGKILLed for {down:?}")
+            }
             Fault::ControlSocketDeleted => write!(
                 f,
                 "BIRD's control socket deleted, rrd restarted (known defect)"
@@ -137,7 +134,7 @@ impl fmt::Display for Fault {
 }
 
 /// Number of fault classes (each schedule holds every one).
-const CLASSES: usize = 8;
+const CLASSES: usize = 9;
 /// Writes of one burst.
 pub const BURST_WRITES: usize = 1000;
 
@@ -150,9 +147,9 @@ pub struct Schedule {
 
 impl Schedule {
     /// Every class once in a random order, then `extra` drawn freely;
-    /// with `known_defects`, one [`Fault::GoodKeyCorrupted`] and one
-    /// [`Fault::ControlSocketDeleted`] at random places (drawn last: the
-    /// other faults of a seed stay the same).
+    /// with `known_defects`, one [`Fault::ControlSocketDeleted`] at a
+    /// random place (drawn last: the other faults of a seed stay the
+    /// same).
     pub fn draw(seed: u64, extra: usize, known_defects: bool) -> Schedule {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut classes: Vec<usize> = (0..CLASSES).collect();
@@ -165,9 +162,6 @@ impl Schedule {
             .map(|class| draw_fault(class, &mut rng))
             .collect();
         if known_defects {
-            let at = rng.gen_range(0..=faults.len());
-            let down = millis(&mut rng, 0, 3000);
-            faults.insert(at, Fault::GoodKeyCorrupted { down });
             let at = rng.gen_range(0..=faults.len());
             faults.insert(at, Fault::ControlSocketDeleted);
         }
@@ -229,6 +223,9 @@ fn draw_fault(class: usize, rng: &mut StdRng) -> Fault {
         6 => Fault::Burst {
             writes: pool_writes(rng, BURST_WRITES),
             kill_rrd_after: rng.gen_bool(0.5).then(|| rng.gen_range(0..BURST_WRITES)),
+        },
+        8 => Fault::GoodKeyCorrupted {
+            down: millis(rng, 0, 3000),
         },
         _ => {
             let mut catalogue = bad_key_catalogue();
@@ -294,12 +291,7 @@ mod tests {
         let with = Schedule::draw(7, 3, true).faults;
         let known: Vec<_> = with
             .iter()
-            .filter(|f| {
-                !matches!(
-                    f,
-                    Fault::GoodKeyCorrupted { .. } | Fault::ControlSocketDeleted
-                )
-            })
+            .filter(|f| !matches!(f, Fault::ControlSocketDeleted))
             .cloned()
             .collect();
         assert_eq!(known, a.faults, "the known defect moved the other faults");
