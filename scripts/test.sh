@@ -14,3 +14,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast "$@"
 fi
+# Every fuzz target for a few seconds on the nightly toolchain (the stable
+# replay of every corpus file ran above, in crates/rrd-fuzz). RRD_FUZZ_SMOKE=0
+# skips it; RRD_FUZZ_SMOKE=<seconds> sets the time per target (default 5).
+if [ "${RRD_FUZZ_SMOKE:-5}" != 0 ]; then
+  CARGO_FUZZ_TARGET_DIR="${CARGO_TARGET_DIR:-$(pwd)/target}/fuzz" ./scripts/fuzz.sh smoke "${RRD_FUZZ_SMOKE:-5}"
+fi

@@ -68,3 +68,39 @@ fn check_refuses_an_empty_or_deeply_nested_topology_file_naming_file_and_limit()
         assert!(all.contains("topology.toml"), "{all}");
     }
 }
+
+#[test]
+fn a_second_rrd_run_on_a_managed_daemon_exits_naming_the_locked_pid_file() {
+    let s = Setup::new("");
+    // A first rrd manages BIRD: it holds the lock on the PID file. (The
+    // lock alone says so; no BIRD needs to run for the second to refuse.)
+    s.write_config("manage_process = true\n");
+    let text = std::fs::read_to_string(s.config()).expect("read rrd.toml");
+    // manage_process belongs to [engine.bird]: move it there.
+    let text = text
+        .replace("manage_process = true\n", "")
+        .replace("[engine.bird]\n", "[engine.bird]\nmanage_process = true\n");
+    std::fs::write(s.config(), text).expect("write rrd.toml");
+    let pid_file = s.dir.path().join("bird.conf.rrd.pid");
+    let file = std::fs::File::create(&pid_file).expect("create pid file");
+    let _lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .expect("lock the pid file");
+
+    let mut run = s.spawn_run();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = run.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a second rrd still runs after 20 s:\n{}",
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = run.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("another rrd already manages this"), "{log}");
+    assert!(log.contains(&pid_file.display().to_string()), "{log}");
+}

@@ -166,6 +166,19 @@ pub struct SessionStatus {
     pub recovery: Recovery,
 }
 
+/// A [`SessionStatus::since`] from a daemon's Unix time in seconds (GoBGP's
+/// uptime, FRR's epoch of the Established transition); `None` after
+/// 9999-12-31, which RFC 3339 cannot write and only a confused daemon
+/// reports.
+pub fn since_unix_seconds(seconds: u64) -> Option<String> {
+    /// 10000-01-01T00:00:00Z.
+    const YEAR_10000: u64 = 253_402_300_800;
+    (seconds < YEAR_10000).then(|| {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+        humantime::format_rfc3339_seconds(at).to_string()
+    })
+}
+
 /// Daemon-level health.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum DaemonState {
@@ -227,6 +240,13 @@ pub enum EngineError {
     Precondition {
         engine: &'static str,
         reason: String,
+    },
+    /// Another rrd manages this daemon (it holds the lock on its PID file):
+    /// this rrd must not run beside it.
+    #[error("another rrd already manages this {engine}: {pid_file} is locked")]
+    ManagedElsewhere {
+        engine: &'static str,
+        pid_file: String,
     },
     #[error("{engine}: {operation} failed: {source}")]
     Failed {

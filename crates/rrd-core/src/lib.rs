@@ -27,8 +27,9 @@ pub mod testing;
 
 pub use desired::{DesiredState, Touched};
 pub use engine::{
-    ApplyReport, BgpEngine, DaemonProcess, DaemonState, EngineError, EngineInfo, MigrationRole,
-    Observation, Recovery, SessionState, SessionStatus, StartMode, StopMode,
+    since_unix_seconds, ApplyReport, BgpEngine, DaemonProcess, DaemonState, EngineError,
+    EngineInfo, MigrationRole, Observation, Recovery, SessionState, SessionStatus, StartMode,
+    StopMode,
 };
 pub use model::{
     Asn, ClusterId, Defaults, Family, GracefulRestart, Neighbor, NextHop, Node, NodeBgpConfig,

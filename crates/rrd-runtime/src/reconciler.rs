@@ -81,6 +81,9 @@ impl ControlHandle {
 pub enum RuntimeError {
     #[error("the {0} source stopped unexpectedly")]
     SourceStopped(&'static str),
+    /// Another rrd manages the daemon of this configuration.
+    #[error("{0}; stop that rrd first, or give this one its own engine configuration")]
+    EngineTaken(EngineError),
 }
 
 /// The reconciliation loop of one RR.
@@ -249,7 +252,10 @@ impl<E: BgpEngine> Driver<E> {
         mut control_rx: mpsc::Receiver<Control>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<E, RuntimeError> {
-        self.start_engine().await;
+        if let Err(taken) = self.start_engine().await {
+            error!(error = %taken, "not starting beside another rrd");
+            return Err(RuntimeError::EngineTaken(taken));
+        }
         let mut resync = tokio::time::interval(self.settings.resync_interval);
         resync.reset();
         let mut observe = tokio::time::interval(self.settings.observe_interval);
@@ -299,7 +305,9 @@ impl<E: BgpEngine> Driver<E> {
         }
     }
 
-    async fn start_engine(&mut self) {
+    /// Start (or adopt) the daemon; a failure is retried with backoff,
+    /// except another rrd managing it: that is returned, the loop ends.
+    async fn start_engine(&mut self) -> Result<(), EngineError> {
         match self.engine.start(StartMode::Fresh).await {
             Ok(()) => {
                 self.st.engine_started = true;
@@ -309,8 +317,10 @@ impl<E: BgpEngine> Driver<E> {
                     s.engine.last_error = None;
                 });
             }
+            Err(e @ EngineError::ManagedElsewhere { .. }) => return Err(e),
             Err(e) => self.engine_failed("start", e),
         }
+        Ok(())
     }
 
     fn on_source_event(&mut self, event: SourceEvent) {
@@ -440,7 +450,9 @@ impl<E: BgpEngine> Driver<E> {
             return;
         }
         if !self.st.engine_started {
-            self.start_engine().await;
+            if let Err(e) = self.start_engine().await {
+                self.engine_failed("start", e);
+            }
             if !self.st.engine_started {
                 return;
             }

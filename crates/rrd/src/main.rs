@@ -6,21 +6,14 @@
 
 mod cli;
 mod commands;
-mod config;
-#[cfg(all(feature = "source-etcd", feature = "engine-bird"))]
-mod dropin;
-#[cfg(not(all(feature = "source-etcd", feature = "engine-bird")))]
-mod dropin {
-    pub fn config_from_env(
-        _: impl Fn(&str) -> Option<String>,
-    ) -> anyhow::Result<crate::config::Config> {
-        anyhow::bail!("drop-in mode needs the source-etcd and engine-bird features")
-    }
-}
 mod http_client;
 mod output;
-mod plugins;
 mod table;
+
+// Configuration loading and the plugin enums live in the library part of
+// this crate (`lib.rs`); the commands reach them as `crate::config` and
+// `crate::plugins`.
+use rrd::{config, plugins};
 
 use clap::Parser;
 

@@ -154,6 +154,16 @@ impl Supervised {
         Ok(Supervised { inner })
     }
 
+    /// The live process `pidfile` names, when it runs `spec`'s
+    /// configuration: the daemon rrd manages, even if its socket is gone.
+    /// Spawning beside it would start a second BIRD on the same files.
+    pub fn unreachable_sibling(spec: &DaemonSpec, pidfile: &PidFile) -> Option<u32> {
+        let pid = pidfile.read()?;
+        let args = track::cmdline(pid)?;
+        (track::arg_after(&args, "-c").map(PathBuf::from) == Some(spec.config.clone()))
+            .then_some(pid)
+    }
+
     /// Take over a daemon that a previous rrd started and left running.
     /// `holder` is the PID that serves the control socket (its peer
     /// credentials); it must be the PID recorded in `pidfile`, and that

@@ -272,6 +272,16 @@ impl BirdEngine {
         let restarting = self.start_mode == StartMode::Restarting;
         let pid_file = self.pid_file(i)?;
         let spec = self.sides[i].spec();
+        if let Some(pid) = Supervised::unreachable_sibling(&spec, &pid_file) {
+            // The daemon rrd manages still runs but its socket does not
+            // answer (deleted?): a second BIRD on the same files would
+            // orphan it with the real sessions.
+            return Err(BirdError::Unreachable {
+                pid,
+                pid_file: pid_file.path().to_owned(),
+                socket: spec.socket.clone(),
+            });
+        }
         if let Some(dir) = spec.socket.parent() {
             std::fs::create_dir_all(dir).map_err(|source| BirdError::WriteConfig {
                 path: dir.to_owned(),

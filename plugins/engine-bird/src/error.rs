@@ -89,6 +89,14 @@ pub enum BirdError {
     /// A graceful-restart recovery start (`-R`) found BIRD running.
     #[error("BIRD already answers on {} (pid {pid}): a running BIRD cannot start in graceful-restart recovery (-R)", socket.display())]
     RunningInsteadOfRecovering { socket: PathBuf, pid: String },
+    /// The daemon the PID file names runs this configuration but does not
+    /// answer on the control socket: rrd starts no second BIRD beside it.
+    #[error("BIRD pid {pid} (named by {}) runs this configuration but does not answer on {}: rrd will not start a second BIRD on the same files; restore the socket by restarting that BIRD (e.g. kill {pid}: rrd then starts it again)", pid_file.display(), socket.display())]
+    Unreachable {
+        pid: u32,
+        pid_file: PathBuf,
+        socket: PathBuf,
+    },
     /// Another rrd holds the lock on the PID file: it supervises the daemon.
     #[error("another rrd already manages this BIRD: {} is locked", pid_file.display())]
     ManagedElsewhere { pid_file: PathBuf },
@@ -129,6 +137,7 @@ impl BirdError {
             | BirdError::AlreadyRunning { .. }
             | BirdError::RunningInsteadOfRecovering { .. }
             | BirdError::ManagedElsewhere { .. }
+            | BirdError::Unreachable { .. }
             | BirdError::PidFile { .. }
             | BirdError::Track { .. } => "start",
             BirdError::Stop { .. } => "stop",
@@ -215,6 +224,10 @@ impl From<BirdError> for EngineError {
                 engine: ENGINE,
                 endpoint: BirdError::socket_endpoint(&source),
                 detail: format!("{command:?}: {source}"),
+            },
+            BirdError::ManagedElsewhere { pid_file } => EngineError::ManagedElsewhere {
+                engine: ENGINE,
+                pid_file: pid_file.display().to_string(),
             },
             other => EngineError::Failed {
                 engine: ENGINE,

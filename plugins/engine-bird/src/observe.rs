@@ -245,9 +245,10 @@ fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     line.strip_prefix(name).map(str::trim)
 }
 
+/// Saturating: the counts come from the daemon.
 fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(a + b),
+        (Some(a), Some(b)) => Some(a.saturating_add(b)),
         (a, b) => a.or(b),
     }
 }

@@ -126,7 +126,8 @@ async fn rrd_restart_is_hitless(version: BirdVersion, slot: u8) {
     let mut intruder = BirdEngine::new(config.clone());
     let e = intruder.start(StartMode::Fresh).await.unwrap_err();
     assert!(e.to_string().contains("another rrd already manages"), "{e}");
-    assert!(e.is_retryable(), "{e}");
+    // Not retried: the second rrd exits (issue 13).
+    assert!(!e.is_retryable(), "{e}");
     drop(intruder);
 
     // The adopted daemon (not rrd #2's child) is restarted when it dies.
@@ -254,4 +255,78 @@ fn assert_same_instant(a: &str, b: &str, what: &str) {
         rrd_lab::since::same_instant(a, b),
         "{what}: since {b} -> {a}"
     );
+}
+
+/// The BIRD processes running `config` (by their `-c`), in PID order.
+fn birds_on(config: &Path) -> Vec<u32> {
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            rrd_process::cmdline(*pid).is_some_and(|args| {
+                rrd_process::arg_after(&args, "-c").map(Path::new) == Some(config)
+            })
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Issue 13: BIRD's control socket deleted while rrd ran, then rrd
+/// restarted (`stop_daemon_on_exit = false`). The PID file names a live
+/// BIRD on these files: the new engine starts no second BIRD beside it
+/// (which would orphan the one holding the real sessions); it reports the
+/// PID, the PID file and the socket, and retries. Once that BIRD is gone,
+/// the engine starts one as usual.
+#[tokio::test]
+async fn a_managed_bird_whose_socket_was_deleted_gets_no_sibling() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = bird_config(BirdVersion::V2, dir.path(), true);
+    config.stop_daemon_on_exit = false;
+    let mut leftovers = PidGuard::default();
+    let a = rr_config(5, &[2]);
+    let mut first = BirdEngine::new(config.clone());
+    first.start(StartMode::Fresh).await.unwrap();
+    first.apply(&a, &plan(&a, None)).await.unwrap();
+    let pids = first.daemon_pids();
+    leftovers.add(&pids);
+    drop(first);
+    std::fs::remove_file(&config.socket).unwrap();
+
+    let mut second = BirdEngine::new(config.clone());
+    let e = second.start(StartMode::Fresh).await.unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains(&format!("BIRD pid {}", pids[0])), "{text}");
+    assert!(
+        text.contains(&config.socket.display().to_string()),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            &BirdConfig::pid_path(&config.config_path)
+                .display()
+                .to_string()
+        ),
+        "{text}"
+    );
+    assert!(e.is_retryable(), "{e}");
+    // The loop's next step, an apply, is refused the same way.
+    let e = second.apply(&a, &plan(&a, None)).await.unwrap_err();
+    assert!(
+        e.to_string().contains("will not start a second BIRD"),
+        "{e}"
+    );
+    leftovers.add(&second.daemon_pids());
+    assert_eq!(birds_on(&config.config_path), pids, "no second BIRD");
+
+    // The orphan goes: the engine starts BIRD again.
+    kill(Pid::from_raw(pids[0] as i32), Signal::SIGKILL).unwrap();
+    assert_gone(&pids).await;
+    second.start(StartMode::Fresh).await.unwrap();
+    second.apply(&a, &plan(&a, None)).await.unwrap();
+    let new = second.daemon_pids();
+    leftovers.add(&new);
+    assert_eq!(new.len(), 1);
+    assert_eq!(birds_on(&config.config_path), new);
 }

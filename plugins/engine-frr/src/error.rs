@@ -166,6 +166,10 @@ impl From<FrrError> for EngineError {
                 },
                 detail: e.to_string(),
             },
+            FrrError::ManagedElsewhere { pid_file } => EngineError::ManagedElsewhere {
+                engine: ENGINE,
+                pid_file: pid_file.display().to_string(),
+            },
             other => EngineError::Failed {
                 engine: ENGINE,
                 operation: other.operation(),

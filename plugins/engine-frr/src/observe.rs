@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use rrd_core::{Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
+use rrd_core::{since_unix_seconds, Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
 use serde_json::Value;
 
 /// The session name of a neighbor: its description (rrd writes the
@@ -105,7 +105,8 @@ pub fn session_of(
             .filter(|(k, _)| family_of(k).is_some())
             .filter_map(|(_, v)| v[field].as_u64())
             .collect();
-        (!values.is_empty()).then(|| values.iter().sum())
+        // Saturating: the counts come from the daemon.
+        (!values.is_empty()).then(|| values.iter().fold(0, |a: u64, v| a.saturating_add(*v)))
     };
     let rr_client = afs.map(|m| m.values().any(|v| v["routeReflectorClient"] == true));
     let received = count("acceptedPrefixCounter");
@@ -133,12 +134,9 @@ pub fn session_of(
         // bgpd's own epoch of the Established transition (`bgpTimerUpString`
         // is an uptime, not a time).
         since: if established {
-            n["bgpTimerUpEstablishedEpoch"].as_u64().map(|secs| {
-                humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
-                )
-                .to_string()
-            })
+            n["bgpTimerUpEstablishedEpoch"]
+                .as_u64()
+                .and_then(since_unix_seconds)
         } else {
             None
         },
@@ -215,6 +213,28 @@ mod tests {
 
     fn fixture() -> Value {
         serde_json::from_str(include_str!("observe/neighbors-established.json")).unwrap()
+    }
+
+    #[test]
+    fn counts_past_u64_saturate_and_an_impossible_epoch_is_no_since() {
+        // Found by fuzzing (fuzz/ target `frr`): the families' counts were
+        // summed unchecked, and an epoch after 9999-12-31 (or past what
+        // `SystemTime` holds) panicked.
+        let a: IpAddr = "198.51.100.2".parse().unwrap();
+        for epoch in [253_402_300_800, u64::MAX] {
+            let n = serde_json::json!({
+                "bgpState": "Established",
+                "bgpTimerUpEstablishedEpoch": epoch,
+                "addressFamilyInfo": {
+                    "ipv4Unicast": {"acceptedPrefixCounter": u64::MAX, "sentPrefixCounter": u64::MAX},
+                    "ipv6Unicast": {"acceptedPrefixCounter": 1, "sentPrefixCounter": 1}
+                }
+            });
+            let s = session_of(a, &n, &BTreeMap::new());
+            assert_eq!(s.routes_received, Some(u64::MAX));
+            assert_eq!(s.routes_sent, Some(u64::MAX));
+            assert_eq!(s.since, None);
+        }
     }
 
     #[test]

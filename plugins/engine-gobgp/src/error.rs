@@ -178,6 +178,10 @@ impl GobgpError {
                 engine: ENGINE,
                 reason: self.to_string(),
             },
+            GobgpError::ManagedElsewhere { pid_file } => EngineError::ManagedElsewhere {
+                engine: ENGINE,
+                pid_file: pid_file.display().to_string(),
+            },
             other => EngineError::Failed {
                 engine: ENGINE,
                 operation: other.operation(),

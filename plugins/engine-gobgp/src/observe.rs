@@ -5,10 +5,9 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::time::{Duration, UNIX_EPOCH};
 
 use prost::Message;
-use rrd_core::{Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
+use rrd_core::{since_unix_seconds, Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
 
 use crate::apipb;
 use crate::apipb::peer_state::{AdminState, SessionState as ApiState};
@@ -42,8 +41,7 @@ fn state_of(s: &apipb::PeerState) -> SessionState {
 }
 
 fn rfc3339(t: &prost_types::Timestamp) -> Option<String> {
-    let secs = u64::try_from(t.seconds).ok()?;
-    Some(humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string())
+    since_unix_seconds(u64::try_from(t.seconds).ok()?)
 }
 
 /// Families in the peer's graceful-restart capability (the tuples: a
@@ -128,10 +126,12 @@ pub fn session_of(peer: &apipb::Peer) -> Option<SessionStatus> {
     for a in &peer.afi_safis {
         if let Some(s) = &a.state {
             counted = true;
-            received += s.received;
-            accepted += s.accepted;
+            // Saturating: the counts come from the daemon.
+            received = received.saturating_add(s.received);
+            accepted = accepted.saturating_add(s.accepted);
             if session == SessionState::Established {
-                advertised += s.advertised.saturating_sub(u64::from(gr_negotiated));
+                advertised = advertised
+                    .saturating_add(s.advertised.saturating_sub(u64::from(gr_negotiated)));
             }
         }
     }
@@ -178,6 +178,53 @@ mod tests {
             type_url: format!("type.googleapis.com/apipb.{name}"),
             value: m.encode_to_vec(),
         }
+    }
+
+    fn established(afi_safis: Vec<apipb::AfiSafi>, uptime: i64) -> apipb::Peer {
+        apipb::Peer {
+            conf: Some(apipb::PeerConf {
+                neighbor_address: "198.51.100.2".into(),
+                ..Default::default()
+            }),
+            state: Some(apipb::PeerState {
+                session_state: ApiState::Established as i32,
+                ..Default::default()
+            }),
+            timers: Some(apipb::Timers {
+                config: None,
+                state: Some(apipb::TimersState {
+                    uptime: Some(prost_types::Timestamp {
+                        seconds: uptime,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                }),
+            }),
+            afi_safis,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn counts_past_u64_saturate_and_a_time_after_year_9999_is_no_since() {
+        // Found by fuzzing (fuzz/ target `gobgp`): the families' counts
+        // were added unchecked, and formatting a time after 9999-12-31
+        // panicked.
+        let full = apipb::AfiSafi {
+            state: Some(apipb::AfiSafiState {
+                received: u64::MAX,
+                accepted: u64::MAX,
+                advertised: u64::MAX,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let s = session_of(&established(vec![full, full], 253_402_300_800)).unwrap();
+        assert_eq!(s.routes_received, Some(u64::MAX));
+        assert_eq!(s.routes_sent, Some(u64::MAX));
+        assert_eq!(s.since, None);
+        let s = session_of(&established(vec![], 253_402_300_799)).unwrap();
+        assert_eq!(s.since.as_deref(), Some("9999-12-31T23:59:59Z"));
     }
 
     #[test]

@@ -261,3 +261,20 @@ fn since_is_read_in_birds_local_time_and_never_in_the_future() {
     );
     assert_eq!(since_timestamp("Dec03", &now), None);
 }
+
+#[test]
+fn route_counts_past_u64_saturate_instead_of_overflowing() {
+    // Found by fuzzing (fuzz/ target `bird_reply`): the counts of two
+    // channels were added unchecked.
+    let r = reply(
+        "1002-b1 BGP master up 12:00:00 Established\n\
+         1006-  Neighbor address: 198.51.100.2\n   \
+         Routes: 18446744073709551615 imported, 0 exported\n   \
+         Routes: 1 imported, 18446744073709551615 exported\n   \
+         Routes: 0 imported, 1 exported\n\
+         0000 \n",
+    );
+    let s = sessions(&r, None);
+    assert_eq!(s[0].routes_received, Some(u64::MAX));
+    assert_eq!(s[0].routes_sent, Some(u64::MAX));
+}

@@ -24,6 +24,10 @@ use std::str::FromStr;
 /// Longest label name Calico accepts.
 const MAX_LABEL_LEN: usize = 512;
 
+/// Deepest nesting of parentheses: each level recurses, and a selector
+/// comes from the datastore. Real selectors nest a few levels.
+const MAX_DEPTH: usize = 64;
+
 /// Why a selector was refused, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("selector {selector:?}: {message} at offset {offset}")]
@@ -91,7 +95,11 @@ impl Selector {
             offset,
             message,
         })?;
-        let mut parser = Parser { tokens, pos: 0 };
+        let mut parser = Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+        };
         let root = if parser.peek().kind == Kind::Eof {
             Expr::All
         } else {
@@ -376,6 +384,8 @@ fn tokenize(input: &str) -> Result<Vec<Token>, (usize, String)> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Parentheses open around the current position.
+    depth: usize,
 }
 
 type ParseResult<T> = Result<T, (usize, String)>;
@@ -440,7 +450,15 @@ impl Parser {
             Kind::All | Kind::Global => Expr::All,
             Kind::Has => Expr::Has(t.text),
             Kind::LParen => {
+                if self.depth == MAX_DEPTH {
+                    return Err((
+                        t.offset,
+                        format!("parentheses nested deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+                self.depth += 1;
                 let inner = self.or_expr()?;
+                self.depth -= 1;
                 self.expect(Kind::RParen)?;
                 inner
             }
@@ -623,6 +641,17 @@ mod tests {
         ] {
             assert!(Selector::parse(bad).is_err(), "{bad:?} should not parse");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_instead_of_overflowing_the_stack() {
+        // Found by fuzzing (fuzz/ target `selector`): every `(` recursed,
+        // so a long enough selector in a BGPPeer crashed rrd.
+        let deep = format!("{}all(){}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = Selector::parse(&deep).unwrap_err();
+        assert!(e.message.contains("nested"), "{e}");
+        let fine = format!("{}has(a){}", "(".repeat(32), ")".repeat(32));
+        assert!(sel(&fine).matches(&labels(&[("a", "1")])));
     }
 
     #[test]
