@@ -8,6 +8,14 @@
 //! records become [`PeerRule::legacy_global`] / [`PeerRule::legacy_node`]
 //! rules, so every source yields identical topologies).
 //!
+//! A store made with [`LegacyStore::scoped`] keeps only what one route
+//! reflector needs: peer records naming one of its addresses, and the
+//! address keys of every host (small), but it puts a host into the topology
+//! only while the host is that RR's client (a peer record names the host,
+//! or a global record exists). Everything the legacy rules compute for that
+//! RR is the same as from the whole fabric; at 100,000 nodes in rack pairs
+//! it keeps 1% of the peer records and 2% of the nodes.
+//!
 //! A bad value never takes down the rest: it becomes a [`Rejected`] naming
 //! the full key, is counted, and the key keeps its last good value (or
 //! contributes nothing if it never had one). [`admin`] holds the writes the
@@ -97,6 +105,8 @@ pub struct LegacyStore {
     bad: BTreeMap<String, RejectReason>,
     rejected_total: u64,
     topology: Topology,
+    /// `Some`: the addresses of the one RR this store keeps data for.
+    scope: Option<Vec<IpAddr>>,
 }
 
 impl LegacyStore {
@@ -108,7 +118,51 @@ impl LegacyStore {
             bad: BTreeMap::new(),
             rejected_total: 0,
             topology: legacy_topology(),
+            scope: None,
         }
+    }
+
+    /// An empty store for the RR at `own` addresses only: peer records
+    /// naming other RRs are checked (a bad one is still rejected) but not
+    /// kept, and a host enters the topology only while it is this RR's
+    /// client. What [`rrd_core::compute`] makes of the topology for this
+    /// RR is what it makes of the whole fabric's.
+    pub fn scoped(prefix: &str, own: impl IntoIterator<Item = IpAddr>) -> Self {
+        LegacyStore {
+            scope: Some(own.into_iter().collect()),
+            ..LegacyStore::new(prefix)
+        }
+    }
+
+    /// An empty store with this one's prefix and scope.
+    fn empty_like(&self) -> Self {
+        LegacyStore {
+            scope: self.scope.clone(),
+            ..LegacyStore::new(&self.prefix)
+        }
+    }
+
+    /// Whether the store keeps `key`'s value (every key, unless scoped).
+    fn keeps(&self, key: &LegacyKey) -> bool {
+        match (&self.scope, key) {
+            (Some(own), LegacyKey::GlobalPeer(ip) | LegacyKey::HostPeer(_, ip)) => own.contains(ip),
+            _ => true,
+        }
+    }
+
+    /// Scoped: whether host `name` is this RR's client (a global record
+    /// for this RR, or one of the host's own records, is kept).
+    fn is_client(&self, name: &str) -> bool {
+        let any = |from: LegacyKey, to: LegacyKey| self.good.range(from..=to).next().is_some();
+        let (low, high) = (
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(std::net::Ipv6Addr::from(u128::MAX)),
+        );
+        any(LegacyKey::GlobalPeer(low), LegacyKey::GlobalPeer(high))
+            || any(
+                LegacyKey::HostPeer(name.to_owned(), low),
+                LegacyKey::HostPeer(name.to_owned(), high),
+            )
     }
 
     /// A store holding exactly `kvs` (a complete read of the prefix).
@@ -120,9 +174,12 @@ impl LegacyStore {
         K: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
-        let mut store = LegacyStore::new(prefix);
-        let update = store.replace_all(kvs);
-        (store, update.rejected)
+        let store = LegacyStore::new(prefix);
+        let mut next = store.begin_replace();
+        for (k, v) in kvs {
+            store.feed(&mut next, k.as_ref(), v.as_ref());
+        }
+        next.into_store()
     }
 
     pub fn prefix(&self) -> &str {
@@ -136,6 +193,10 @@ impl LegacyStore {
 
     pub fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    pub fn into_topology(self) -> Topology {
+        self.topology
     }
 
     /// How many rejections this store has reported since it was made.
@@ -161,12 +222,16 @@ impl LegacyStore {
                 ..Update::default()
             },
             Ok(KeyClass::Known(k)) => match decode(&k, value) {
+                Ok(_) if !self.keeps(&k) => Update {
+                    resolved: self.forget_bad(key),
+                    ..Update::default()
+                },
                 Ok(v) => {
                     let resolved = self.forget_bad(key);
                     let entity = k.entity();
                     self.good.insert(k, v);
                     Update {
-                        changes: self.refresh(&entity).into_iter().collect(),
+                        changes: self.refresh(&entity),
                         rejected: Vec::new(),
                         resolved,
                     }
@@ -182,15 +247,11 @@ impl LegacyStore {
         let key = String::from_utf8_lossy(key.as_ref()).into_owned();
         let resolved = self.forget_bad(&key);
         match self.classify_full(&key) {
-            Ok(KeyClass::Known(k)) => {
-                let entity = k.entity();
-                self.good.remove(&k);
-                Update {
-                    changes: self.refresh(&entity).into_iter().collect(),
-                    rejected: Vec::new(),
-                    resolved,
-                }
-            }
+            Ok(KeyClass::Known(k)) if self.good.remove(&k).is_some() => Update {
+                changes: self.refresh(&k.entity()),
+                rejected: Vec::new(),
+                resolved,
+            },
             _ => Update {
                 resolved,
                 ..Update::default()
@@ -200,11 +261,7 @@ impl LegacyStore {
 
     /// `key` is no longer bad: named if it was.
     fn forget_bad(&mut self, key: &str) -> Vec<String> {
-        self.bad
-            .remove(key)
-            .map(|_| key.to_owned())
-            .into_iter()
-            .collect()
+        crate::forget_rejected(&mut self.bad, key)
     }
 
     /// A directory and everything below it was deleted (etcd v2 recursive
@@ -250,7 +307,7 @@ impl LegacyStore {
             self.good.remove(k);
         }
         Update {
-            changes: entities.iter().filter_map(|e| self.refresh(e)).collect(),
+            changes: entities.iter().flat_map(|e| self.refresh(e)).collect(),
             rejected: Vec::new(),
             resolved,
         }
@@ -266,48 +323,69 @@ impl LegacyStore {
         K: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
-        let mut next = LegacyStore::new(&self.prefix);
-        next.rejected_total = self.rejected_total;
-        let mut rejected = Vec::new();
+        let mut next = self.begin_replace();
         for (k, v) in kvs {
-            let (key, value) = match utf8_pair(k.as_ref(), v.as_ref()) {
-                Ok(kv) => kv,
-                Err(r) => {
-                    rejected.push(r);
-                    continue;
-                }
-            };
-            let reason = match next.classify_full(key) {
-                Err(reason) => reason,
-                Ok(KeyClass::Ignored) => continue,
-                Ok(KeyClass::Known(lk)) => match decode(&lk, value) {
-                    Ok(v) => {
-                        next.good.insert(lk, v);
-                        continue;
-                    }
-                    Err(reason) => {
-                        if let Some(old) = self.good.get(&lk) {
-                            next.good.insert(lk, old.clone());
-                        }
-                        reason
-                    }
-                },
-            };
-            next.bad.insert(key.to_owned(), reason.clone());
-            // A key already reported for the same reason is not reported
-            // (or counted) again on every re-read.
-            if self.bad.get(key) != Some(&reason) {
-                rejected.push(Rejected {
-                    key: key.to_owned(),
-                    reason,
-                });
+            self.feed(&mut next, k.as_ref(), v.as_ref());
+        }
+        self.finish_replace(next)
+    }
+
+    /// [`LegacyStore::replace_all`] in steps, for a read that comes in
+    /// pages: begin, [`LegacyStore::feed`] every key, then
+    /// [`LegacyStore::finish_replace`] (or [`Replacement::into_store`] for
+    /// a first read, whose difference from nothing nobody needs). No page
+    /// has to be kept once fed.
+    pub fn begin_replace(&self) -> Replacement {
+        let mut next = self.empty_like();
+        next.rejected_total = self.rejected_total;
+        Replacement {
+            next,
+            rejected: Vec::new(),
+        }
+    }
+
+    /// One key of the complete read.
+    pub fn feed(&self, replacement: &mut Replacement, key: &[u8], value: &[u8]) {
+        let Replacement { next, rejected } = replacement;
+        let (key, value) = match utf8_pair(key, value) {
+            Ok(kv) => kv,
+            Err(r) => {
+                rejected.push(r);
+                return;
             }
+        };
+        let reason = match next.classify_full(key) {
+            Err(reason) => reason,
+            Ok(KeyClass::Ignored) => return,
+            Ok(KeyClass::Known(lk)) => match decode(&lk, value) {
+                Ok(v) => {
+                    if next.keeps(&lk) {
+                        next.good.insert(lk, v);
+                    }
+                    return;
+                }
+                Err(reason) => {
+                    if let Some(old) = self.good.get(&lk) {
+                        next.good.insert(lk, old.clone());
+                    }
+                    reason
+                }
+            },
+        };
+        next.bad.insert(key.to_owned(), reason.clone());
+        // A key already reported for the same reason is not reported
+        // (or counted) again on every re-read.
+        if self.bad.get(key) != Some(&reason) {
+            rejected.push(Rejected {
+                key: key.to_owned(),
+                reason,
+            });
         }
-        let entities: BTreeSet<Entity> = next.good.keys().map(LegacyKey::entity).collect();
-        for e in &entities {
-            next.refresh(e);
-        }
-        next.rejected_total += rejected.len() as u64;
+    }
+
+    /// Replace this store with the complete read; the difference.
+    pub fn finish_replace(&mut self, replacement: Replacement) -> Update {
+        let (next, rejected) = replacement.into_store();
         let changes = self.topology.diff(&next.topology);
         let resolved = self
             .bad
@@ -352,9 +430,38 @@ impl LegacyStore {
         }
     }
 
+    /// Re-derive one entity from the good values and apply it, and (scoped)
+    /// the hosts whose being a client it may have changed; the changes.
+    fn refresh(&mut self, entity: &Entity) -> Vec<TopologyChange> {
+        let mut out: Vec<TopologyChange> = self.refresh_one(entity).into_iter().collect();
+        if self.scope.is_none() {
+            return out;
+        }
+        match entity {
+            Entity::HostPeer(name, _) => out.extend(self.refresh_one(&Entity::Host(name.clone()))),
+            Entity::GlobalPeer(_) => {
+                let hosts: BTreeSet<String> = self
+                    .good
+                    .keys()
+                    .filter_map(|k| match k {
+                        LegacyKey::HostIpv4(n) | LegacyKey::HostIpv6(n) | LegacyKey::HostAsn(n) => {
+                            Some(n.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                for name in hosts {
+                    out.extend(self.refresh_one(&Entity::Host(name)));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
     /// Re-derive one entity from the good values and apply it; the change,
     /// if anything differed.
-    fn refresh(&mut self, entity: &Entity) -> Option<TopologyChange> {
+    fn refresh_one(&mut self, entity: &Entity) -> Option<TopologyChange> {
         let change = match entity {
             Entity::Defaults => {
                 let mut d = Defaults::default();
@@ -370,7 +477,8 @@ impl LegacyStore {
                 let v4 = self.good.get(&LegacyKey::HostIpv4(name.clone()));
                 let v6 = self.good.get(&LegacyKey::HostIpv6(name.clone()));
                 let asn = self.good.get(&LegacyKey::HostAsn(name.clone()));
-                if v4.is_none() && v6.is_none() && asn.is_none() {
+                let absent = v4.is_none() && v6.is_none() && asn.is_none();
+                if absent || (self.scope.is_some() && !self.is_client(name)) {
                     TopologyChange::RemoveNode(name.clone())
                 } else {
                     let mut n = Node::new(name.clone());
@@ -412,6 +520,28 @@ impl LegacyStore {
             },
         };
         self.topology.apply(change.clone()).then_some(change)
+    }
+}
+
+/// A complete read being fed into a [`LegacyStore`]: see
+/// [`LegacyStore::begin_replace`].
+#[derive(Debug)]
+pub struct Replacement {
+    next: LegacyStore,
+    rejected: Vec<Rejected>,
+}
+
+impl Replacement {
+    /// The store the read makes and the keys it refused, without the
+    /// difference from the store it began from.
+    pub fn into_store(self) -> (LegacyStore, Vec<Rejected>) {
+        let Replacement { mut next, rejected } = self;
+        let entities: BTreeSet<Entity> = next.good.keys().map(LegacyKey::entity).collect();
+        for e in &entities {
+            next.refresh_one(e);
+        }
+        next.rejected_total += rejected.len() as u64;
+        (next, rejected)
     }
 }
 

@@ -182,6 +182,26 @@ impl BgpEngine for AnyEngine {
 }
 
 impl AnySource {
+    /// The source `rrd run` reads: [`AnySource::from_config`], keeping only
+    /// what this RR (`identity`) needs where the source can tell (etcd with
+    /// calico-v1 keys); its configuration is the same as from the whole
+    /// fabric.
+    pub fn for_this_rr(config: &Config) -> anyhow::Result<AnySource> {
+        let source = AnySource::from_config(config)?;
+        Ok(match source {
+            #[cfg(feature = "source-etcd")]
+            AnySource::Etcd(etcd) => {
+                let id = &config.identity;
+                let own = [
+                    id.ipv4.map(std::net::IpAddr::V4),
+                    id.ipv6.map(std::net::IpAddr::V6),
+                ];
+                AnySource::Etcd(Box::new(etcd.scoped_to(own.into_iter().flatten())))
+            }
+            other => other,
+        })
+    }
+
     pub fn from_config(config: &Config) -> anyhow::Result<AnySource> {
         match config.source.kind {
             #[cfg(feature = "source-file")]

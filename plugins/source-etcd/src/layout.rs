@@ -1,12 +1,23 @@
 //! The decoded state of the keys the source reads, whatever the layout:
 //! calico-v1 keys through [`rrd_layouts::calico_v1::LegacyStore`], Calico v3
 //! objects through [`rrd_layouts::calico_v3`]. Transport code feeds keys in
-//! and gets [`TopologyChange`]s and rejections out.
+//! and gets [`TopologyChange`]s and rejections out; a complete read is fed
+//! page by page into a [`Reread`], so no page outlives its decoding.
+//!
+//! What a store keeps is what it needs to turn the next event into changes:
+//! a calico-v1 store its decoded keys (only this RR's when scoped, see
+//! [`LegacyStore::scoped`]); a Calico v3 store a 64-bit digest of each
+//! object's decoding, by key (the key names kind and name, so a delete
+//! needs nothing more, and an unchanged object is told by its digest). The
+//! topology itself is built once, for the snapshot, and handed over.
 
 use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::hash::{DefaultHasher, Hasher};
+use std::net::IpAddr;
 
 use rrd_core::{RuleSet, Topology, TopologyChange};
-use rrd_layouts::calico_v1::{self, LegacyStore};
+use rrd_layouts::calico_v1::{self, LegacyStore, Replacement};
 use rrd_layouts::calico_v3::{self, Decoded, ResourceKind};
 
 use crate::config::{EtcdConfig, Layout};
@@ -45,15 +56,66 @@ impl From<calico_v1::Update> for StoreUpdate {
 
 #[derive(Debug)]
 pub(crate) enum LayoutStore {
-    V1(LegacyStore),
+    V1(Box<LegacyStore>),
     V3(ResourceStore),
 }
 
+/// A complete read being fed into a [`LayoutStore`].
+#[derive(Debug)]
+pub(crate) enum Reread {
+    V1(Box<Replacement>),
+    V3(ResourceReread),
+}
+
 impl LayoutStore {
-    pub fn new(config: &EtcdConfig) -> LayoutStore {
-        match config.layout {
-            Layout::CalicoV1 => LayoutStore::V1(LegacyStore::new(&config.prefix())),
-            Layout::CalicoV3 => LayoutStore::V3(ResourceStore::new(&config.prefix())),
+    /// An empty store; `scope`: the addresses of the one RR whose data a
+    /// calico-v1 store keeps (everything when `None`).
+    pub fn new(config: &EtcdConfig, scope: Option<&[IpAddr]>) -> LayoutStore {
+        let prefix = config.prefix();
+        match (config.layout, scope) {
+            (Layout::CalicoV1, None) => LayoutStore::V1(Box::new(LegacyStore::new(&prefix))),
+            (Layout::CalicoV1, Some(own)) => {
+                LayoutStore::V1(Box::new(LegacyStore::scoped(&prefix, own.iter().copied())))
+            }
+            (Layout::CalicoV3, _) => LayoutStore::V3(ResourceStore::new(&prefix)),
+        }
+    }
+
+    /// Start a complete read that will replace this store's content.
+    pub fn begin(&self) -> Reread {
+        match self {
+            LayoutStore::V1(s) => Reread::V1(Box::new(s.begin_replace())),
+            LayoutStore::V3(s) => Reread::V3(ResourceReread {
+                next: ResourceStore::new(&s.prefix),
+                changes: Vec::new(),
+                rejected: Vec::new(),
+            }),
+        }
+    }
+
+    /// One page of the complete read.
+    pub fn feed(&self, reread: &mut Reread, kvs: Vec<(Vec<u8>, Vec<u8>)>) {
+        match (self, reread) {
+            (LayoutStore::V1(s), Reread::V1(r)) => {
+                for (k, v) in kvs {
+                    s.feed(r, &k, &v);
+                }
+            }
+            (LayoutStore::V3(s), Reread::V3(r)) => {
+                for (k, v) in kvs {
+                    s.feed(r, &k, &v);
+                }
+            }
+            _ => unreachable!("a reread begins from its own store"),
+        }
+    }
+
+    /// Replace the content with the complete read; the difference.
+    pub fn finish(&mut self, reread: Reread) -> StoreUpdate {
+        match (self, reread) {
+            (LayoutStore::V1(s), Reread::V1(r)) => s.finish_replace(*r).into(),
+            (LayoutStore::V3(s), Reread::V3(r)) => s.finish(r),
+            _ => unreachable!("a reread begins from its own store"),
         }
     }
 
@@ -74,17 +136,29 @@ impl LayoutStore {
         }
     }
 
-    pub fn snapshot(&self) -> Topology {
-        match self {
-            LayoutStore::V1(s) => s.snapshot(),
-            LayoutStore::V3(s) => s.topology.clone(),
-        }
-    }
-
-    pub fn replace_all(&mut self, kvs: Vec<(Vec<u8>, Vec<u8>)>) -> StoreUpdate {
-        match self {
-            LayoutStore::V1(s) => s.replace_all(kvs).into(),
-            LayoutStore::V3(s) => s.replace_all(kvs),
+    /// The store a first complete read makes, the topology it holds
+    /// (for the snapshot) and the keys it refused.
+    pub fn first(reread: Reread) -> (LayoutStore, Topology, Vec<(String, String)>) {
+        match reread {
+            Reread::V1(r) => {
+                let (store, rejected) = r.into_store();
+                let update: StoreUpdate = calico_v1::Update {
+                    changes: Vec::new(),
+                    rejected,
+                    resolved: Vec::new(),
+                }
+                .into();
+                let topology = store.snapshot();
+                (LayoutStore::V1(Box::new(store)), topology, update.rejected)
+            }
+            Reread::V3(r) => {
+                // Against an empty store every object is a change.
+                let mut topology = v3_topology();
+                for c in r.changes {
+                    topology.apply(c);
+                }
+                (LayoutStore::V3(r.next), topology, r.rejected)
+            }
         }
     }
 
@@ -111,15 +185,25 @@ impl LayoutStore {
     }
 }
 
-/// Calico v3 objects by etcd key (`<prefix>/<kind dir>/<name>`).
+/// Calico v3 objects by etcd key (`<prefix>/<kind dir>/<name>`): the
+/// digest of each one's last good decoding. The key names the kind and the
+/// name, so a delete is decoded from the key alone.
 #[derive(Debug)]
 pub(crate) struct ResourceStore {
     prefix: String,
-    /// Last good decoding of every present key.
-    objects: BTreeMap<String, Decoded>,
+    /// Digest of the last good decoding of every present key.
+    digests: BTreeMap<String, u64>,
     /// Present keys whose current value is bad, with the reason.
     bad: BTreeMap<String, String>,
-    topology: Topology,
+}
+
+/// A complete read being fed into a [`ResourceStore`]: the store it makes
+/// and the changes from the one it replaces.
+#[derive(Debug)]
+pub(crate) struct ResourceReread {
+    next: ResourceStore,
+    changes: Vec<TopologyChange>,
+    rejected: Vec<(String, String)>,
 }
 
 fn v3_topology() -> Topology {
@@ -129,13 +213,30 @@ fn v3_topology() -> Topology {
     }
 }
 
+/// Feeds formatted text into a hasher.
+struct HashWriter<'h>(&'h mut DefaultHasher);
+
+impl fmt::Write for HashWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.write(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// A digest of what an object means (its decoding, not its text: a change
+/// to a field rrd does not read changes nothing).
+fn digest(decoded: &Decoded) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    let _ = write!(HashWriter(&mut hasher), "{decoded:?}");
+    hasher.finish()
+}
+
 impl ResourceStore {
     pub fn new(prefix: &str) -> ResourceStore {
         ResourceStore {
             prefix: prefix.trim_end_matches('/').to_owned(),
-            objects: BTreeMap::new(),
+            digests: BTreeMap::new(),
             bad: BTreeMap::new(),
-            topology: v3_topology(),
         }
     }
 
@@ -203,14 +304,19 @@ impl ResourceStore {
             },
             Ok(Some(decoded)) => {
                 let resolved = self.forget_bad(&key);
-                let change = decoded.clone().into_change();
-                self.objects.insert(key, decoded);
+                let d = digest(&decoded);
+                let changes = if self.digests.insert(key, d) == Some(d) {
+                    Vec::new()
+                } else {
+                    vec![decoded.into_change()]
+                };
                 StoreUpdate {
-                    changes: self.apply(change),
+                    changes,
                     rejected: Vec::new(),
                     resolved,
                 }
             }
+            // The key keeps its last good decoding, if it had one.
             Err(reason) => {
                 self.bad.insert(key.clone(), reason.clone());
                 StoreUpdate {
@@ -225,76 +331,68 @@ impl ResourceStore {
     fn delete(&mut self, key: &[u8]) -> StoreUpdate {
         let key = String::from_utf8_lossy(key).into_owned();
         let resolved = self.forget_bad(&key);
-        let located = self.locate(&key);
-        match (self.objects.remove(&key), located) {
-            (Some(_), Ok(Some((kind, name)))) => StoreUpdate {
-                changes: self.apply(calico_v3::removal(kind, &name)),
-                rejected: Vec::new(),
-                resolved,
-            },
-            _ => StoreUpdate {
-                resolved,
-                ..StoreUpdate::default()
-            },
+        let changes = match (self.digests.remove(&key), self.locate(&key)) {
+            (Some(_), Ok(Some((kind, name)))) => vec![calico_v3::removal(kind, &name)],
+            _ => Vec::new(),
+        };
+        StoreUpdate {
+            changes,
+            rejected: Vec::new(),
+            resolved,
         }
     }
 
     /// `key` is no longer bad: named if it was.
     fn forget_bad(&mut self, key: &str) -> Vec<String> {
-        self.bad
-            .remove(key)
-            .map(|_| key.to_owned())
-            .into_iter()
-            .collect()
+        rrd_layouts::forget_rejected(&mut self.bad, key)
     }
 
-    fn apply(&mut self, change: TopologyChange) -> Vec<TopologyChange> {
-        if self.topology.apply(change.clone()) {
-            vec![change]
-        } else {
-            Vec::new()
-        }
-    }
-
-    fn replace_all(&mut self, kvs: Vec<(Vec<u8>, Vec<u8>)>) -> StoreUpdate {
-        let mut objects = BTreeMap::new();
-        let mut bad = BTreeMap::new();
-        let mut rejected = Vec::new();
-        for (k, v) in kvs {
-            let key = String::from_utf8_lossy(&k).into_owned();
-            match self.decode(&key, &v) {
-                Ok(None) => {}
-                Ok(Some(d)) => {
-                    objects.insert(key, d);
+    /// One key of a complete read: a bad value keeps the last good
+    /// decoding, a good one is a change when its digest differs.
+    fn feed(&self, r: &mut ResourceReread, key: &[u8], value: &[u8]) {
+        let key = String::from_utf8_lossy(key).into_owned();
+        match self.decode(&key, value) {
+            Ok(None) => {}
+            Ok(Some(decoded)) => {
+                let d = digest(&decoded);
+                if self.digests.get(&key) != Some(&d) {
+                    r.changes.push(decoded.into_change());
                 }
-                Err(reason) => {
-                    if let Some(old) = self.objects.get(&key) {
-                        objects.insert(key.clone(), old.clone());
-                    }
-                    if self.bad.get(&key) != Some(&reason) {
-                        rejected.push((key.clone(), reason.clone()));
-                    }
-                    bad.insert(key, reason);
+                r.next.digests.insert(key, d);
+            }
+            Err(reason) => {
+                if let Some(old) = self.digests.get(&key) {
+                    r.next.digests.insert(key.clone(), *old);
                 }
+                if self.bad.get(&key) != Some(&reason) {
+                    r.rejected.push((key.clone(), reason.clone()));
+                }
+                r.next.bad.insert(key, reason);
             }
         }
-        let mut next = v3_topology();
-        for d in objects.values() {
-            next.apply(d.clone().into_change());
+    }
+
+    /// Replace this store with a complete read; the changes (objects gone
+    /// since are removed).
+    fn finish(&mut self, mut r: ResourceReread) -> StoreUpdate {
+        for key in self.digests.keys() {
+            if r.next.digests.contains_key(key) {
+                continue;
+            }
+            if let Ok(Some((kind, name))) = self.locate(key) {
+                r.changes.push(calico_v3::removal(kind, &name));
+            }
         }
-        let changes = self.topology.diff(&next);
         let resolved = self
             .bad
             .keys()
-            .filter(|k| !bad.contains_key(*k))
+            .filter(|k| !r.next.bad.contains_key(*k))
             .cloned()
             .collect();
-        self.objects = objects;
-        self.bad = bad;
-        self.topology = next;
+        *self = r.next;
         StoreUpdate {
-            changes,
-            rejected,
+            changes: r.changes,
+            rejected: r.rejected,
             resolved,
         }
     }

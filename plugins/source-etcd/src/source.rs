@@ -1,8 +1,9 @@
 //! [`EtcdSource`]: the [`PeerSource`] over etcd, v2 or v3 API.
 //!
 //! Watch loop, per cycle: full read (v2 recursive GET and its
-//! `X-Etcd-Index`; v3 paged range at one revision) -> first time a
-//! `Snapshot`, later the *diff* against what was emitted -> watch from
+//! `X-Etcd-Index`; v3 paged range at one revision, each page decoded as it
+//! arrives) -> first time a `Snapshot`, later the *diff* against what was
+//! emitted -> watch from
 //! exactly the index/revision read (v2 long poll at `waitIndex`, advanced
 //! past each event's `modifiedIndex`; v3 watch from `revision + 1`).
 //! History loss (v2 401 "EventIndexCleared", v3 compaction) reports
@@ -10,6 +11,8 @@
 //! `Unreachable { retry_in }` and starts it after an exponential backoff
 //! with jitter. A failed read never produces an event other than a status:
 //! the last topology stays authoritative.
+
+use std::net::IpAddr;
 
 use rrd_core::{
     bounded_echo, EventSink, PeerSource, RuleSet, SourceError, SourceEvent, SourceInfo,
@@ -20,14 +23,16 @@ use tracing::{debug, info, warn};
 
 use crate::config::{EtcdApi, EtcdConfig, Layout};
 use crate::error::EtcdError;
-use crate::layout::{LayoutStore, StoreUpdate};
+use crate::layout::{LayoutStore, Reread, StoreUpdate};
 use crate::v2::{V2Client, V2Event, WatchOutcome};
-use crate::v3::{Kvs, V3Client};
+use crate::v3::V3Client;
 
 /// The etcd source. Cheap to create; connects when read.
 #[derive(Debug, Clone)]
 pub struct EtcdSource {
     config: EtcdConfig,
+    /// The addresses of the one RR whose data is kept (calico-v1).
+    scope: Option<Vec<IpAddr>>,
 }
 
 impl EtcdSource {
@@ -37,7 +42,21 @@ impl EtcdSource {
         config.validate()?;
         config.tls_files()?;
         config.credentials()?;
-        Ok(EtcdSource { config })
+        Ok(EtcdSource {
+            config,
+            scope: None,
+        })
+    }
+
+    /// Keep only what the route reflector at `own` addresses needs
+    /// (calico-v1: peer records naming it, and only its clients in the
+    /// topology; see `rrd_layouts::calico_v1::LegacyStore::scoped`). Its
+    /// configuration is the same as from the whole fabric; `rrd run` reads
+    /// this way, while commands about the whole fabric (`check`, `render`
+    /// of any RR) do not.
+    pub fn scoped_to(mut self, own: impl IntoIterator<Item = IpAddr>) -> EtcdSource {
+        self.scope = Some(own.into_iter().collect());
+        self
     }
 
     pub fn config(&self) -> &EtcdConfig {
@@ -46,10 +65,10 @@ impl EtcdSource {
 
     /// One complete read, with the rejected keys beside it.
     pub async fn read(&self) -> Result<(Topology, Vec<(String, String)>), EtcdError> {
-        let (kvs, _) = read_all(&self.config).await?;
-        let mut store = LayoutStore::new(&self.config);
-        let update = store.replace_all(kvs);
-        Ok((store.snapshot(), update.rejected))
+        let empty = LayoutStore::new(&self.config, self.scope.as_deref());
+        let (reread, _) = read_all(&self.config, &empty).await?;
+        let (_, topology, rejected) = LayoutStore::first(reread);
+        Ok((topology, rejected))
     }
 }
 
@@ -88,49 +107,60 @@ impl PeerSource for EtcdSource {
         Watcher {
             backoff: Backoff::new(self.config.backoff_initial, self.config.backoff_max),
             prefixes: LayoutStore::watch_prefixes(&self.config),
+            store: LayoutStore::new(&self.config, self.scope.as_deref()),
             config: self.config,
             sink,
-            store: None,
+            synced: false,
         }
         .run()
         .await
     }
 }
 
-/// A complete read of every watched prefix at one revision (v3) or index (v2).
-async fn read_all(config: &EtcdConfig) -> Result<(Kvs, i64), EtcdError> {
+/// A complete read of every watched prefix at one revision (v3) or index
+/// (v2), fed into a [`Reread`] of `store` as it arrives.
+async fn read_all(config: &EtcdConfig, store: &LayoutStore) -> Result<(Reread, i64), EtcdError> {
     let prefixes = LayoutStore::watch_prefixes(config);
     match config.api {
         EtcdApi::V2 => {
             let client = V2Client::new(config)?;
-            let mut all = Vec::new();
+            let mut reread = store.begin();
             let mut index = 0;
             for p in &prefixes {
                 let (kvs, i) = client.read_tree(p).await?;
                 index = index.max(i);
-                all.extend(
-                    kvs.into_iter()
-                        .map(|(k, v)| (k.into_bytes(), v.into_bytes())),
-                );
+                store.feed(&mut reread, v2_kvs(kvs));
             }
-            Ok((all, i64::try_from(index).unwrap_or(i64::MAX)))
+            Ok((reread, i64::try_from(index).unwrap_or(i64::MAX)))
         }
         EtcdApi::V3 => {
             let client = V3Client::connect(config).await?;
-            read_v3(&client, &prefixes).await
+            read_v3(&client, &prefixes, store).await
         }
     }
 }
 
-async fn read_v3(client: &V3Client, prefixes: &[String]) -> Result<(Kvs, i64), EtcdError> {
-    let mut all = Vec::new();
+fn v2_kvs(kvs: Vec<(String, String)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    kvs.into_iter()
+        .map(|(k, v)| (k.into_bytes(), v.into_bytes()))
+        .collect()
+}
+
+async fn read_v3(
+    client: &V3Client,
+    prefixes: &[String],
+    store: &LayoutStore,
+) -> Result<(Reread, i64), EtcdError> {
+    let mut reread = store.begin();
     let mut revision = 0;
     for p in prefixes {
-        let (kvs, r) = client.read_prefix(p.as_bytes(), revision).await?;
-        revision = r;
-        all.extend(kvs);
+        revision = client
+            .read_prefix_pages(p.as_bytes(), revision, |page| {
+                store.feed(&mut reread, page);
+            })
+            .await?;
     }
-    Ok((all, revision))
+    Ok((reread, revision))
 }
 
 /// How one read+watch cycle ended without an error.
@@ -147,7 +177,10 @@ struct Watcher {
     config: EtcdConfig,
     prefixes: Vec<String>,
     sink: EventSink,
-    store: Option<LayoutStore>,
+    /// What was read and emitted (empty until `synced`).
+    store: LayoutStore,
+    /// A complete read was delivered (as the snapshot).
+    synced: bool,
     backoff: Backoff,
 }
 
@@ -195,11 +228,9 @@ impl Watcher {
         // calico-v1 is one prefix; the v2 API holds no other layout.
         let prefix = self.prefixes[0].clone();
         let (kvs, index) = client.read_tree(&prefix).await?;
-        let kvs = kvs
-            .into_iter()
-            .map(|(k, v)| (k.into_bytes(), v.into_bytes()))
-            .collect();
-        if self.deliver_read(kvs).await.is_err() {
+        let mut reread = self.store.begin();
+        self.store.feed(&mut reread, v2_kvs(kvs));
+        if self.deliver_read(reread).await.is_err() {
             return Ok(CycleEnd::SinkClosed);
         }
         let mut wait_index = index + 1;
@@ -213,7 +244,7 @@ impl Watcher {
                 }
                 WatchOutcome::Event { event, next_index } => {
                     wait_index = next_index;
-                    let store = self.store.as_mut().expect("a read came first");
+                    let store = &mut self.store;
                     let update = match event {
                         V2Event::Put { key, value } => store.set(key.as_bytes(), value.as_bytes()),
                         V2Event::Delete { key } => store.delete(key.as_bytes()),
@@ -230,7 +261,7 @@ impl Watcher {
 
     async fn cycle_v3(&mut self) -> Result<CycleEnd, EtcdError> {
         let client = V3Client::connect(&self.config).await?;
-        let (kvs, revision) = match read_v3(&client, &self.prefixes).await {
+        let (reread, revision) = match read_v3(&client, &self.prefixes, &self.store).await {
             Ok(r) => r,
             Err(e) if V3Client::is_compacted(&e) => {
                 return Ok(CycleEnd::HistoryLost(format!(
@@ -239,7 +270,7 @@ impl Watcher {
             }
             Err(e) => return Err(e),
         };
-        if self.deliver_read(kvs).await.is_err() {
+        if self.deliver_read(reread).await.is_err() {
             return Ok(CycleEnd::SinkClosed);
         }
         let mut stream = client.watch(&self.prefixes, revision + 1).await?;
@@ -265,7 +296,7 @@ impl Watcher {
                     reason: format!("watch cancelled: {}", resp.cancel_reason()),
                 });
             }
-            let store = self.store.as_mut().expect("a read came first");
+            let store = &mut self.store;
             let mut update = StoreUpdate::default();
             for ev in resp.events() {
                 let Some(kv) = ev.kv() else { continue };
@@ -282,42 +313,37 @@ impl Watcher {
 
     /// A complete read: the first becomes the snapshot, later ones the diff
     /// against what was emitted.
-    async fn deliver_read(&mut self, kvs: Kvs) -> Result<(), SinkClosed> {
+    async fn deliver_read(&mut self, reread: Reread) -> Result<(), SinkClosed> {
         self.backoff.reset();
         self.send(SourceEvent::Status(SourceStatus::Connected))
             .await?;
-        match &mut self.store {
-            None => {
-                let mut store = LayoutStore::new(&self.config);
-                let update = store.replace_all(kvs);
-                let snapshot = store.snapshot();
-                info!(
-                    source = self.config.kind(),
-                    nodes = snapshot.nodes.len(),
-                    route_reflectors = snapshot.route_reflectors.len(),
-                    peers = snapshot.peers.len(),
-                    rejected = update.rejected.len(),
-                    "initial read complete"
-                );
-                self.store = Some(store);
-                self.send(SourceEvent::Snapshot(snapshot)).await?;
-                self.deliver(StoreUpdate {
-                    changes: Vec::new(),
-                    rejected: update.rejected,
-                    resolved: Vec::new(),
-                })
-                .await
-            }
-            Some(store) => {
-                let update = store.replace_all(kvs);
-                info!(
-                    source = self.config.kind(),
-                    changes = update.changes.len(),
-                    "re-read complete"
-                );
-                self.deliver(update).await
-            }
+        if self.synced {
+            let update = self.store.finish(reread);
+            info!(
+                source = self.config.kind(),
+                changes = update.changes.len(),
+                "re-read complete"
+            );
+            return self.deliver(update).await;
         }
+        let (store, snapshot, rejected) = LayoutStore::first(reread);
+        self.store = store;
+        self.synced = true;
+        info!(
+            source = self.config.kind(),
+            nodes = snapshot.nodes.len(),
+            route_reflectors = snapshot.route_reflectors.len(),
+            peers = snapshot.peers.len(),
+            rejected = rejected.len(),
+            "initial read complete"
+        );
+        self.send(SourceEvent::Snapshot(snapshot)).await?;
+        self.deliver(StoreUpdate {
+            changes: Vec::new(),
+            rejected,
+            resolved: Vec::new(),
+        })
+        .await
     }
 
     async fn deliver(&self, update: StoreUpdate) -> Result<(), SinkClosed> {

@@ -143,13 +143,27 @@ impl V3Client {
         prefix: &[u8],
         at_revision: i64,
     ) -> Result<(Kvs, i64), EtcdError> {
+        let mut out = Vec::new();
+        let revision = self
+            .read_prefix_pages(prefix, at_revision, |page| out.extend(page))
+            .await?;
+        Ok((out, revision))
+    }
+
+    /// [`V3Client::read_prefix`], each page handed to `on_page` as it comes
+    /// (a large read is never held whole).
+    pub async fn read_prefix_pages(
+        &self,
+        prefix: &[u8],
+        at_revision: i64,
+        mut on_page: impl FnMut(Kvs),
+    ) -> Result<i64, EtcdError> {
         const OP: &str = "v3 range read";
         let end = prefix_end(prefix);
         let kv = self
             .client
             .kv_client()
             .max_decoding_message_size(self.max_message_bytes);
-        let mut out = Vec::new();
         let mut from = prefix.to_vec();
         let mut revision = at_revision;
         loop {
@@ -169,7 +183,7 @@ impl V3Client {
             let more = resp.more();
             let page = resp.take_kvs();
             let last = page.last().map(|k| k.key().to_vec());
-            out.extend(page.into_iter().map(|k| k.into_key_value()));
+            on_page(page.into_iter().map(|k| k.into_key_value()).collect());
             match last {
                 Some(mut last) if more => {
                     last.push(0);
@@ -178,7 +192,7 @@ impl V3Client {
                 _ => break,
             }
         }
-        Ok((out, revision))
+        Ok(revision)
     }
 
     /// How many keys start with `prefix` (a count-only range: nothing is

@@ -39,8 +39,9 @@ pub(super) fn addresses(node: &Node) -> impl Iterator<Item = IpAddr> + '_ {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Index {
-    /// Node names by address (either family).
-    pub nodes_at: BTreeMap<IpAddr, BTreeSet<String>>,
+    /// Node names by address (either family), sorted. Almost always one
+    /// name: a vector costs a fraction of a set's node.
+    pub nodes_at: BTreeMap<IpAddr, Vec<String>>,
     /// Legacy: names of the global rules for this RR.
     pub global_rules: BTreeSet<String>,
     /// Legacy: rules for this RR by the node they name.
@@ -52,7 +53,7 @@ impl Index {
         if let Some(old) = old {
             for a in addresses(old) {
                 if let Some(names) = self.nodes_at.get_mut(&a) {
-                    names.remove(&old.name);
+                    names.retain(|n| *n != old.name);
                     if names.is_empty() {
                         self.nodes_at.remove(&a);
                     }
@@ -61,7 +62,10 @@ impl Index {
         }
         if let Some(new) = new {
             for a in addresses(new) {
-                self.nodes_at.entry(a).or_default().insert(new.name.clone());
+                let names = self.nodes_at.entry(a).or_default();
+                if let Err(at) = names.binary_search(&new.name) {
+                    names.insert(at, new.name.clone());
+                }
             }
         }
     }

@@ -27,7 +27,7 @@ pub async fn run(
             config.engine.kind
         );
     }
-    let source = AnySource::from_config(&config)?;
+    let source = AnySource::for_this_rr(&config)?;
     let engine = AnyEngine::from_config(&config)?;
     let source_info = rrd_core::PeerSource::info(&source);
     let engine_info = rrd_core::BgpEngine::info(&engine);

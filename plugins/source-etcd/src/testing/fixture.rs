@@ -2,10 +2,11 @@
 //! API and one layout.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use rrd_core::testing::conformance::SourceFixture;
 use rrd_core::{RuleSet, Topology};
-use rrd_layouts::calico_v1::encode;
+use rrd_layouts::calico_v1::{encode, LegacyStore};
 
 use super::kv::RawKv;
 use super::server::EtcdServer;
@@ -18,6 +19,9 @@ pub struct EtcdFixture {
     pub server: EtcdServer,
     pub config: EtcdConfig,
     pub kv: RawKv,
+    /// The sources under test keep only this RR's data
+    /// ([`EtcdSource::scoped_to`]).
+    pub scope: Option<Vec<IpAddr>>,
 }
 
 impl EtcdFixture {
@@ -25,7 +29,20 @@ impl EtcdFixture {
         let server = EtcdServer::start().await;
         let config = server.config(api, layout);
         let kv = RawKv::connect(&config).await.expect("raw client");
-        EtcdFixture { server, config, kv }
+        EtcdFixture {
+            server,
+            config,
+            kv,
+            scope: None,
+        }
+    }
+
+    /// The same, with sources scoped to the RR at `own` addresses.
+    pub async fn scoped(api: EtcdApi, layout: Layout, own: Vec<IpAddr>) -> EtcdFixture {
+        EtcdFixture {
+            scope: Some(own),
+            ..EtcdFixture::start(api, layout).await
+        }
     }
 
     /// Full key of a path below the prefix.
@@ -67,7 +84,11 @@ impl SourceFixture for EtcdFixture {
     type Source = EtcdSource;
 
     fn source(&mut self) -> EtcdSource {
-        EtcdSource::new(self.config.clone()).expect("valid config")
+        let source = EtcdSource::new(self.config.clone()).expect("valid config");
+        match &self.scope {
+            Some(own) => source.scoped_to(own.iter().copied()),
+            None => source,
+        }
     }
 
     async fn write(&mut self, topology: &Topology) {
@@ -96,9 +117,15 @@ impl SourceFixture for EtcdFixture {
     }
 
     fn expected(&self, written: &Topology) -> Topology {
-        match self.config.layout {
-            Layout::CalicoV1 => written.clone(),
-            Layout::CalicoV3 => super::v3_objects::expected_for(written),
+        match (self.config.layout, &self.scope) {
+            (Layout::CalicoV1, None) => written.clone(),
+            // What a scoped store makes of the keys, read in one go.
+            (Layout::CalicoV1, Some(own)) => {
+                let mut store = LegacyStore::scoped(&self.config.prefix(), own.iter().copied());
+                store.replace_all(self.calico_v1_kvs(written));
+                store.into_topology()
+            }
+            (Layout::CalicoV3, _) => super::v3_objects::expected_for(written),
         }
     }
 
