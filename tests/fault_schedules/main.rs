@@ -10,9 +10,10 @@
 //! managed BIRD SIGKILLed, rrd SIGKILLed and restarted (also in the middle
 //! of a burst), bursts of 1,000 writes, bad keys, the RR's own key
 //! corrupted across an rrd restart. Lab in [`lab`].
-//! `RRD_FAULT_KNOWN_DEFECTS=1` adds a fault rrd is known to fail (BIRD's
-//! control socket deleted before an rrd restart: issue 13's defect 1),
-//! never drawn by default, so that CI keeps passing until it is fixed.
+//! `RRD_FAULT_KNOWN_DEFECTS=1` adds a fault the schedules cannot pass
+//! (BIRD's control socket deleted before an rrd restart: issue 13's
+//! defect 1, a second BIRD before its fix, not ready since), never drawn
+//! by default.
 //!
 //! Invariants:
 //! * throughout (sampled every 100 ms, [`watcher`]): every session the

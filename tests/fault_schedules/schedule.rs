@@ -73,9 +73,11 @@ pub enum Fault {
     /// was, until issue 13's defect 2 was fixed: every session reset).
     GoodKeyCorrupted { down: Duration },
     /// BIRD's control socket deleted, rrd stopped (SIGTERM) and started
-    /// again: it must adopt the BIRD its PID file names, never start a
-    /// second one. Issue 13's defect 1: drawn only with
-    /// `RRD_FAULT_KNOWN_DEFECTS=1`, never in CI, until it is fixed.
+    /// again: it must never start a second BIRD beside the one its PID
+    /// file names (issue 13's defect 1, which this fault reproduced).
+    /// Since the fix rrd keeps the sessions and says it is not ready; the
+    /// step cannot converge without a BIRD restart, which the schedule
+    /// does not do: drawn only with `RRD_FAULT_KNOWN_DEFECTS=1`.
     ControlSocketDeleted,
 }
 

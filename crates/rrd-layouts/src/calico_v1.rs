@@ -261,11 +261,7 @@ impl LegacyStore {
 
     /// `key` is no longer bad: named if it was.
     fn forget_bad(&mut self, key: &str) -> Vec<String> {
-        self.bad
-            .remove(key)
-            .map(|_| key.to_owned())
-            .into_iter()
-            .collect()
+        crate::forget_rejected(&mut self.bad, key)
     }
 
     /// A directory and everything below it was deleted (etcd v2 recursive

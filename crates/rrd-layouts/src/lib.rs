@@ -8,3 +8,15 @@
 pub mod calico_v1;
 pub mod calico_v3;
 pub mod limits;
+
+/// Forget `key` among the keys rejected so far (`bad`): the key, named,
+/// when it was there (a `SourceEvent::Resolved` to send), else nothing.
+pub fn forget_rejected<V>(
+    bad: &mut std::collections::BTreeMap<String, V>,
+    key: &str,
+) -> Vec<String> {
+    bad.remove(key)
+        .map(|_| key.to_owned())
+        .into_iter()
+        .collect()
+}

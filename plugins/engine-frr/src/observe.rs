@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn counts_past_u64_saturate_and_an_impossible_epoch_is_no_since() {
-        // Found by fuzzing (fuzz/ target `frr`): the families' counts were
+        // Shown by the fuzz target `frr` (fuzz/): the families' counts were
         // summed unchecked, and an epoch after 9999-12-31 (or past what
         // `SystemTime` holds) panicked.
         let a: IpAddr = "198.51.100.2".parse().unwrap();

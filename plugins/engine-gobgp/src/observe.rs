@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn counts_past_u64_saturate_and_a_time_after_year_9999_is_no_since() {
-        // Found by fuzzing (fuzz/ target `gobgp`): the families' counts
+        // Shown by the fuzz target `gobgp` (fuzz/): the families' counts
         // were added unchecked, and formatting a time after 9999-12-31
         // panicked.
         let full = apipb::AfiSafi {

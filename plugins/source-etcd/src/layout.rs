@@ -344,11 +344,7 @@ impl ResourceStore {
 
     /// `key` is no longer bad: named if it was.
     fn forget_bad(&mut self, key: &str) -> Vec<String> {
-        self.bad
-            .remove(key)
-            .map(|_| key.to_owned())
-            .into_iter()
-            .collect()
+        rrd_layouts::forget_rejected(&mut self.bad, key)
     }
 
     /// One key of a complete read: a bad value keeps the last good

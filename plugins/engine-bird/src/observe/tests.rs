@@ -264,7 +264,7 @@ fn since_is_read_in_birds_local_time_and_never_in_the_future() {
 
 #[test]
 fn route_counts_past_u64_saturate_instead_of_overflowing() {
-    // Found by fuzzing (fuzz/ target `bird_reply`): the counts of two
+    // Shown by the fuzz target `bird_reply` (fuzz/): the counts of two
     // channels were added unchecked.
     let r = reply(
         "1002-b1 BGP master up 12:00:00 Established\n\

@@ -645,7 +645,7 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_instead_of_overflowing_the_stack() {
-        // Found by fuzzing (fuzz/ target `selector`): every `(` recursed,
+        // Shown by the fuzz target `selector` (fuzz/): every `(` recursed,
         // so a long enough selector in a BGPPeer crashed rrd.
         let deep = format!("{}all(){}", "(".repeat(100_000), ")".repeat(100_000));
         let e = Selector::parse(&deep).unwrap_err();
