@@ -257,42 +257,23 @@ mod tests {
 
     #[test]
     fn an_established_peer_reports_uptime_and_accepted_and_advertised_counts() {
-        let peer = apipb::Peer {
-            conf: Some(apipb::PeerConf {
-                neighbor_address: "198.51.100.2".into(),
-                description: "Node_198_51_100_2".into(),
-                peer_asn: 64512,
+        let counts = apipb::AfiSafi {
+            state: Some(apipb::AfiSafiState {
+                received: 3,
+                accepted: 2,
+                advertised: 5,
                 ..Default::default()
             }),
-            state: Some(apipb::PeerState {
-                session_state: ApiState::Established as i32,
-                ..Default::default()
-            }),
-            timers: Some(apipb::Timers {
-                config: None,
-                state: Some(apipb::TimersState {
-                    uptime: Some(prost_types::Timestamp {
-                        seconds: 1_700_000_000,
-                        nanos: 0,
-                    }),
-                    ..Default::default()
-                }),
-            }),
-            route_reflector: Some(apipb::RouteReflector {
-                route_reflector_client: true,
-                ..Default::default()
-            }),
-            afi_safis: vec![apipb::AfiSafi {
-                state: Some(apipb::AfiSafiState {
-                    received: 3,
-                    accepted: 2,
-                    advertised: 5,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
             ..Default::default()
         };
+        let mut peer = established(vec![counts], 1_700_000_000);
+        let conf = peer.conf.as_mut().expect("established() sets conf");
+        conf.description = "Node_198_51_100_2".into();
+        conf.peer_asn = 64512;
+        peer.route_reflector = Some(apipb::RouteReflector {
+            route_reflector_client: true,
+            ..Default::default()
+        });
         let s = session_of(&peer).unwrap();
         assert_eq!(s.key.0, "Node_198_51_100_2");
         assert_eq!(s.state, SessionState::Established);
