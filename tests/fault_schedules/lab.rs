@@ -196,25 +196,24 @@ impl FaultLab {
     }
 
     pub fn cut(&self, cut: Cut) {
-        match cut {
-            Cut::BlackholeRoute => {
-                let dst = format!("{}/32", self.etcd_host.ipv4);
-                self.rr.exec("ip", &["route", "add", "blackhole", &dst]);
-            }
-            Cut::EtcdLinkDown => {
-                self.etcd_host.exec("ip", &["link", "set", "eth0", "down"]);
-            }
-        }
+        self.set_cut(cut, true);
     }
 
     pub fn heal(&self, cut: Cut) {
+        self.set_cut(cut, false);
+    }
+
+    /// Puts the partition in place (`on`) or takes it away again.
+    fn set_cut(&self, cut: Cut, on: bool) {
         match cut {
             Cut::BlackholeRoute => {
                 let dst = format!("{}/32", self.etcd_host.ipv4);
-                self.rr.exec("ip", &["route", "del", "blackhole", &dst]);
+                let verb = if on { "add" } else { "del" };
+                self.rr.exec("ip", &["route", verb, "blackhole", &dst]);
             }
             Cut::EtcdLinkDown => {
-                self.etcd_host.exec("ip", &["link", "set", "eth0", "up"]);
+                let state = if on { "down" } else { "up" };
+                self.etcd_host.exec("ip", &["link", "set", "eth0", state]);
             }
         }
     }
