@@ -88,7 +88,7 @@ impl LayoutStore {
             LayoutStore::V3(s) => Reread::V3(ResourceReread {
                 next: ResourceStore::new(&s.prefix),
                 found: if s.digests.is_empty() {
-                    Found::Topology(v3_topology())
+                    Found::Topology(Box::new(v3_topology()))
                 } else {
                     Found::Changes(Vec::new())
                 },
@@ -157,7 +157,7 @@ impl LayoutStore {
             }
             Reread::V3(r) => {
                 let topology = match r.found {
-                    Found::Topology(t) => t,
+                    Found::Topology(t) => *t,
                     // Only a store that held nothing begins a first read.
                     Found::Changes(changes) => {
                         let mut t = v3_topology();
@@ -225,7 +225,7 @@ enum Found {
     /// go straight into the topology, never into a list of 100,000 changes
     /// beside it (at 100,000 nodes that list and its growth were 28 MB of
     /// the read's peak).
-    Topology(Topology),
+    Topology(Box<Topology>),
 }
 
 impl Found {
