@@ -123,10 +123,6 @@ impl Scenario {
         self.rr.status_json()
     }
 
-    pub fn wait_ready(&self) -> serde_json::Value {
-        self.rr.wait_ready(Duration::from_secs(30))
-    }
-
     /// Ready, and the daemon's sessions observed: every desired one
     /// Established.
     pub fn wait_established(&self) -> serde_json::Value {
