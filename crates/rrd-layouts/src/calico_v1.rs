@@ -153,16 +153,32 @@ impl LegacyStore {
     /// Scoped: whether host `name` is this RR's client (a global record
     /// for this RR, or one of the host's own records, is kept).
     fn is_client(&self, name: &str) -> bool {
-        let any = |from: LegacyKey, to: LegacyKey| self.good.range(from..=to).next().is_some();
         let (low, high) = (
             IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             IpAddr::V6(std::net::Ipv6Addr::from(u128::MAX)),
         );
-        any(LegacyKey::GlobalPeer(low), LegacyKey::GlobalPeer(high))
-            || any(
-                LegacyKey::HostPeer(name.to_owned(), low),
-                LegacyKey::HostPeer(name.to_owned(), high),
-            )
+        self.any_global_peer()
+            || self
+                .good
+                .range(
+                    LegacyKey::HostPeer(name.to_owned(), low)
+                        ..=LegacyKey::HostPeer(name.to_owned(), high),
+                )
+                .next()
+                .is_some()
+    }
+
+    /// Whether a global peer record is kept (scoped: one for this RR, so
+    /// every host is its client).
+    fn any_global_peer(&self) -> bool {
+        let (low, high) = (
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(std::net::Ipv6Addr::from(u128::MAX)),
+        );
+        self.good
+            .range(LegacyKey::GlobalPeer(low)..=LegacyKey::GlobalPeer(high))
+            .next()
+            .is_some()
     }
 
     /// A store holding exactly `kvs` (a complete read of the prefix).
@@ -536,7 +552,25 @@ impl Replacement {
     /// difference from the store it began from.
     pub fn into_store(self) -> (LegacyStore, Vec<Rejected>) {
         let Replacement { mut next, rejected } = self;
-        let entities: BTreeSet<Entity> = next.good.keys().map(LegacyKey::entity).collect();
+        // The topology starts empty, so a host that is not this RR's
+        // client (scoped: no global record, and none of its own records
+        // kept) would only be removed from where it is not: its entity is
+        // not derived at all. At 100,000 nodes that skips 98% of the hosts.
+        let every_host = next.scope.is_none() || next.any_global_peer();
+        let mut entities = BTreeSet::new();
+        for key in next.good.keys() {
+            match key {
+                LegacyKey::HostIpv4(_) | LegacyKey::HostIpv6(_) | LegacyKey::HostAsn(_)
+                    if !every_host => {}
+                LegacyKey::HostPeer(name, _) if !every_host => {
+                    entities.insert(Entity::Host(name.clone()));
+                    entities.insert(key.entity());
+                }
+                _ => {
+                    entities.insert(key.entity());
+                }
+            }
+        }
         for e in &entities {
             next.refresh_one(e);
         }
