@@ -87,6 +87,16 @@ fn scenario(daemon: RrDaemon) {
         }
     });
     rrd_lab::since::assert_not_restarted(&before, &s.rr_since(), "when a client was removed");
+    // BIRD drops the session once it loaded the new file; the file becomes
+    // the live one right after (once it is on disk).
+    rrd_lab::poll::until("c24's session gone from the RR's live file", SETTLE, || {
+        let live = String::from_utf8_lossy(&s.rr_config_bytes()).into_owned();
+        if live.contains("Global_198_51_100_24") {
+            Err("still in the live file".into())
+        } else {
+            Ok(())
+        }
+    });
 
     // An invalid edit changes nothing.
     let live = s.rr_config_bytes();
@@ -112,7 +122,8 @@ fn scenario(daemon: RrDaemon) {
     let applied_before = s.status()["applies"]["changed"].as_u64().unwrap_or(0);
     assert!(applied_before >= 1);
     s.restart_rrd();
-    let st = s.wait_ready();
+    // In sync may come before the first observation of the daemon.
+    let st = s.wait_established();
     assert_eq!(
         st["applies"]["changed"], 0,
         "restarted rrd changed the engine: {:#}",

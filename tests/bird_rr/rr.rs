@@ -123,8 +123,10 @@ impl Scenario {
         self.rr.status_json()
     }
 
-    pub fn wait_ready(&self) -> serde_json::Value {
-        self.rr.wait_ready(Duration::from_secs(30))
+    /// Ready, and the daemon's sessions observed: every desired one
+    /// Established.
+    pub fn wait_established(&self) -> serde_json::Value {
+        self.rr.wait_established(Duration::from_secs(30))
     }
 
     pub fn restart_rrd(&mut self) {

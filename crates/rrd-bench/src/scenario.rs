@@ -109,7 +109,9 @@ where
     }
 }
 
-/// Poll the daemon until it holds exactly `want`; when it did.
+/// Wait until the daemon holds exactly `want`; when it did. GoBGP: its
+/// peer events ([`Probe::watch_until_held`]), polling only when they and a
+/// listing disagree; BIRD: `show protocols` every `every`.
 pub async fn wait_for_peers(
     probe: &mut Probe,
     want: &BTreeSet<IpAddr>,
@@ -117,6 +119,9 @@ pub async fn wait_for_peers(
     every: Duration,
 ) -> anyhow::Result<Instant> {
     let deadline = Instant::now() + within;
+    if let Some(at) = probe.watch_until_held(want, within).await? {
+        return Ok(at);
+    }
     loop {
         let held = probe.peers().await.unwrap_or_default();
         if held == *want {

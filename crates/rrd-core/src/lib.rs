@@ -32,10 +32,10 @@ pub use engine::{
     StopMode,
 };
 pub use model::{
-    Asn, ClusterId, Defaults, Family, GracefulRestart, Neighbor, NextHop, Node, NodeBgpConfig,
-    NodeSelector, PeerKey, PeerMatch, PeerRule, ReversePeering, Role, RouteReflector,
-    RouterSettings, RrConfig, RrIdentity, RuleSet, Secret, SecretRef, SessionKind, SourceAddress,
-    Topology, TopologyChange, Ttl,
+    Asn, ClusterId, Defaults, Family, GracefulRestart, Labels, Neighbor, NextHop, Node,
+    NodeBgpConfig, NodeSelector, PeerKey, PeerMatch, PeerRule, ReversePeering, Role,
+    RouteReflector, RouterSettings, RrConfig, RrIdentity, RuleSet, Secret, SecretRef, SessionKind,
+    SourceAddress, Topology, TopologyChange, Ttl,
 };
 pub use plan::{plan, plan_sessions, Plan};
 pub use semantics::{compute, Computed, Diagnostic, SemanticsError};

@@ -34,7 +34,7 @@ pub fn run(data: &[u8]) {
         (Err(e), _) | (_, Err(e)) if e.message.contains("nested deeper") => return,
         (Err(e), _) | (_, Err(e)) => panic!("{text:?} parses but not in parentheses: {e}"),
     };
-    for labels in label_sets(text) {
+    for labels in label_sets(text).into_iter().map(rrd_core::Labels::from) {
         let selected = selector.matches(&labels);
         assert_eq!(
             negated.matches(&labels),

@@ -2,17 +2,39 @@
 //!
 //! Position in source -> runtime -> engine: the runtime calls `held`,
 //! `apply`, `observe`; this module turns those into file writes and
-//! control-socket commands, in two phases — first render, stage and have
-//! BIRD check every file (nothing live changes if anything is refused),
-//! then rename over the live file(s) and `configure`. BIRD 1.6 is handled
-//! as two "sides" (`bird` for IPv4, `bird6` for IPv6), BIRD 2 as one.
+//! control-socket commands. BIRD 1.6 is handled as two "sides" (`bird` for
+//! IPv4, `bird6` for IPv6), BIRD 2 as one.
 //!
-//! What the daemon holds is known from `<config_path>.rrd.json`, written
-//! after every successful apply and believed only while re-rendering it
-//! gives exactly the live file(s). A restarted rrd thus sees the config it
-//! applied, plans nothing, and sends no `configure`. With `manage_process`
-//! it also finds the daemon the previous rrd left running and adopts it
-//! (see [`BirdEngine::adopt`]) instead of starting a second one.
+//! One apply renders the desired configuration once and compares it with
+//! what the engine knows it left in the live file(s) ([`Loaded`], checked
+//! with one `stat` per file). A changed file is staged beside the live one
+//! and BIRD is told `configure "STAGED"`: BIRD parses it and either loads
+//! it or refuses it and keeps running its old configuration (checked on
+//! BIRD 2.0.12 and 1.6.8), so one parse both checks and loads. Only a
+//! loaded file is renamed over the live file; a refused one is kept as
+//! `<live>.rrd-rejected` and the live file is never touched. This order
+//! keeps "the live file is a file BIRD accepted" true at every moment (a
+//! daemon restarted at any time starts from it), and "the live file is what
+//! BIRD loaded" true except between BIRD's answer and the rename (then the
+//! live file is the previous accepted one: a crash there leaves the old
+//! record and the old file, and the next rrd applies the new file again).
+//! If the rename fails after BIRD loaded the staged file, BIRD is told to
+//! load the live file again. BIRD's `configure FILE` leaves the file it
+//! re-reads on its own (`configure`, a restart) at `-c`, the live file.
+//!
+//! BIRD 1.6 changes both daemons or neither as far as a parser can tell:
+//! when more than one file changes, every changed file but the first one
+//! loaded gets `configure check` (or `bird -p` without a daemon) before
+//! anything loads. A daemon that does not run yet (managed) is started
+//! from the live file after `bird -p -c STAGED` accepted it.
+//!
+//! What the daemon holds is also recorded in `<config_path>.rrd.json`
+//! (written off the apply path, [`RecordWriter`]) and believed only while
+//! re-rendering it gives exactly the live file(s). A restarted rrd thus sees
+//! the config it applied, plans nothing, and sends no `configure`. With
+//! `manage_process` it also finds the daemon the previous rrd left running
+//! and adopts it (see [`BirdEngine::adopt`]) instead of starting a second
+//! one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +47,7 @@ use rrd_core::{
 };
 use tokio::time::Instant;
 
+use crate::applied::{LiveFile, Loaded, RecordWriter};
 use crate::config::{BirdConfig, BirdVersion};
 use crate::daemon::{DaemonSpec, OnDrop, Supervised};
 use crate::error::BirdError;
@@ -38,8 +61,16 @@ use rrd_process::PidFile;
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long an orderly or graceful-restart stop may take before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(30);
-/// Poll interval while waiting for a daemon or a reconfiguration.
-const POLL: Duration = Duration::from_millis(100);
+/// First and longest wait between polls of a daemon that is starting or
+/// reconfiguring: a quick answer is seen at once, a slow one costs at most
+/// [`POLL_MAX`] more than it took.
+const POLL_FIRST: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(25);
+
+/// The waits between polls: [`POLL_FIRST`] doubling up to [`POLL_MAX`].
+fn poll_intervals() -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(POLL_FIRST), |d| Some((*d * 2).min(POLL_MAX)))
+}
 
 /// One daemon and its files: BIRD 2's only one, or one of BIRD 1.6's two.
 #[derive(Debug)]
@@ -81,6 +112,9 @@ pub struct BirdEngine {
     /// How a daemon rrd starts is started (`-R` for `Restarting`).
     start_mode: StartMode,
     version: Option<String>,
+    /// What the live file(s) hold and the daemon(s) loaded, while known.
+    loaded: Option<Loaded>,
+    records: RecordWriter,
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -128,10 +162,12 @@ impl BirdEngine {
         };
         BirdEngine {
             options: RenderOptions::from(&config),
+            records: RecordWriter::new(config.sidecar_path()),
             config,
             sides,
             start_mode: StartMode::Fresh,
             version: None,
+            loaded: None,
         }
     }
 
@@ -149,33 +185,83 @@ impl BirdEngine {
 
     /// The file contents `desired` renders to, one per side.
     pub fn render_files(&self, desired: &RrConfig) -> Result<Vec<(PathBuf, String)>, BirdError> {
-        let r = render(desired, &self.options)?;
-        let mut texts = vec![r.ipv4];
-        texts.extend(r.ipv6);
         Ok(self
             .sides
             .iter()
             .map(|s| s.config_path.clone())
-            .zip(texts)
+            .zip(self.render_texts(desired)?)
             .collect())
     }
 
-    fn read_live(&self) -> Result<Vec<Option<Vec<u8>>>, BirdError> {
-        self.sides
-            .iter()
-            .map(|s| files::read_live(&s.config_path))
-            .collect()
+    fn render_texts(&self, desired: &RrConfig) -> Result<Vec<String>, BirdError> {
+        let r = render(desired, &self.options)?;
+        let mut texts = vec![r.ipv4];
+        texts.extend(r.ipv6);
+        Ok(texts)
     }
 
-    /// The recorded `RrConfig`, if re-rendering it gives exactly `live`.
-    fn recorded(&self, live: &[Option<Vec<u8>>]) -> Option<RrConfig> {
-        let record = files::read_record(&self.config.sidecar_path())?;
-        let texts = self.render_files(&record).ok()?;
-        let same = texts
-            .iter()
-            .zip(live)
-            .all(|((_, t), l)| l.as_deref() == Some(t.as_bytes()));
-        same.then_some(record)
+    /// Make `self.loaded` describe the live files if anything can: kept
+    /// while every file keeps its stamp, else rebuilt from the disk when
+    /// the record renders to exactly the live files. Returns `None` when
+    /// `self.loaded` describes them, or the bytes on disk (`None`: no file)
+    /// when nothing is known to be loaded.
+    fn check_live(&mut self) -> Result<Option<Vec<Option<Vec<u8>>>>, BirdError> {
+        if let Some(l) = &self.loaded {
+            if l.still_live(self.sides.iter().map(|s| s.config_path.as_path()))? {
+                return Ok(None);
+            }
+            self.loaded = None;
+        }
+        let mut on_disk = Vec::new();
+        for side in &self.sides {
+            on_disk.push(files::read_live_stamped(&side.config_path)?);
+        }
+        // A record still being written would be read half-old.
+        self.records.flush();
+        let matching = files::read_record(&self.config.sidecar_path()).and_then(|record| {
+            let texts = self.render_texts(&record).ok()?;
+            let files = texts
+                .into_iter()
+                .zip(&on_disk)
+                .map(|(text, live)| match live {
+                    Some((bytes, stamp)) if *bytes == text.as_bytes() => Some(LiveFile {
+                        text,
+                        stamp: *stamp,
+                    }),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(Loaded {
+                config: Arc::new(record),
+                files,
+            })
+        });
+        if matching.is_some() {
+            self.loaded = matching;
+            return Ok(None);
+        }
+        Ok(Some(
+            on_disk
+                .into_iter()
+                .map(|f| f.map(|(bytes, _)| bytes))
+                .collect(),
+        ))
+    }
+
+    /// After a successful apply: the live files hold `texts`, loaded.
+    fn remember(&mut self, desired: &RrConfig, texts: Vec<String>) -> Result<(), BirdError> {
+        let config = Arc::new(desired.clone());
+        self.records.record(config.clone());
+        let mut files = Vec::new();
+        for (side, text) in self.sides.iter().zip(texts) {
+            // Gone already: the next apply reads the disk.
+            let Some(stamp) = files::stamp(&side.config_path)? else {
+                return Ok(());
+            };
+            files.push(LiveFile { text, stamp });
+        }
+        self.loaded = Some(Loaded { config, files });
+        Ok(())
     }
 
     /// Before a migration: BIRD must be rrd's (stopped without
@@ -304,6 +390,7 @@ impl BirdEngine {
     /// Poll side `i`'s socket until its (managed) daemon answers.
     async fn wait_ready(&mut self, i: usize) -> Result<BirdSocket, BirdError> {
         let deadline = Instant::now() + START_TIMEOUT;
+        let mut waits = poll_intervals();
         loop {
             let side = &self.sides[i];
             match side.connect().await {
@@ -331,7 +418,7 @@ impl BirdEngine {
                     }
                 }
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(waits.next().unwrap_or(POLL_MAX)).await;
         }
     }
 
@@ -388,6 +475,7 @@ impl BirdEngine {
     /// After `0004`: poll `show status` until BIRD reports it is done.
     async fn wait_settled(&self, socket: &mut BirdSocket) -> Result<String, BirdError> {
         let started = Instant::now();
+        let mut waits = poll_intervals();
         loop {
             let st = DaemonStatus::parse(&Self::run(socket, "show status".into()).await?);
             if st.is_settled() {
@@ -404,7 +492,7 @@ impl BirdEngine {
                     st.message
                 ));
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(waits.next().unwrap_or(POLL_MAX)).await;
         }
     }
 
@@ -465,27 +553,45 @@ impl BirdEngine {
         desired: &RrConfig,
         plan: &Plan,
     ) -> Result<ApplyReport, BirdError> {
-        let texts = self.render_files(desired)?;
-        let live = self.read_live()?;
-        let recorded = self.recorded(&live);
-        let loaded = recorded.is_some();
-        let same: Vec<bool> = texts
-            .iter()
-            .zip(&live)
-            .map(|((_, t), l)| l.as_deref() == Some(t.as_bytes()))
+        let texts = self.render_texts(desired)?;
+        let on_disk = self.check_live()?;
+        let loaded = on_disk.is_none();
+        let same: Vec<bool> = (0..self.sides.len())
+            .map(|i| match (&on_disk, &self.loaded) {
+                (Some(bytes), _) => bytes[i].as_deref() == Some(texts[i].as_bytes()),
+                (None, Some(l)) => l.files[i].text == texts[i],
+                (None, None) => false,
+            })
             .collect();
         let managed = self.config.manage_process;
         let running = !managed || self.sides.iter().all(|s| s.daemon.is_some());
         if same.iter().all(|s| *s) && loaded && running {
             // Already live and loaded: no socket, no daemon touched.
-            if recorded.as_ref() != Some(desired) {
-                files::write_record(&self.config.sidecar_path(), desired)?;
+            if let Some(l) = self.loaded.as_mut().filter(|l| *l.config != *desired) {
+                l.config = Arc::new(desired.clone());
+                self.records.record(l.config.clone());
             }
             return Ok(ApplyReport::default());
         }
+        // From here on what the daemons loaded is known again only once
+        // this apply succeeded. The previous live files are put back if a
+        // daemon cannot start on the new ones.
+        let before: Vec<Option<Vec<u8>>> = match (on_disk, self.loaded.take()) {
+            (Some(bytes), _) => bytes,
+            (None, Some(l)) => l
+                .files
+                .into_iter()
+                .map(|f| Some(f.text.into_bytes()))
+                .collect(),
+            (None, None) => self
+                .sides
+                .iter()
+                .map(|s| files::read_live(&s.config_path))
+                .collect::<Result<_, _>>()?,
+        };
         let mut ops = Vec::new();
 
-        // Phase 1: reach the daemons, stage and check every changed file.
+        // Reach the daemons.
         let mut sockets: Vec<Option<BirdSocket>> = Vec::new();
         for i in 0..self.sides.len() {
             let mut connected = self.sides[i].connect().await;
@@ -508,56 +614,65 @@ impl BirdEngine {
             sockets.push(socket);
         }
         tracing::info!(engine = "bird", plan = %plan.summary(), "applying");
+
+        // Stage every changed file; its flush to disk runs meanwhile.
         let mut staged: Vec<Option<Staged>> = Vec::new();
-        for (i, (path, text)) in texts.iter().enumerate() {
+        for (i, text) in texts.iter().enumerate() {
             if same[i] {
                 staged.push(None);
                 continue;
             }
-            let st = Staged::write(path, text.as_bytes(), None)?;
-            let side = &self.sides[i];
-            match sockets[i].as_mut() {
-                Some(s) => {
-                    let reply =
-                        Self::run(s, format!("configure check \"{}\"", st.path().display()))
-                            .await?;
-                    if reply.is_error() {
-                        return Err(Self::reject(side, st, reply.message()));
-                    }
-                    ops.push(format!("{}: check: {}", side.name, reply.summary()));
-                }
-                None => match Self::parse_check(&side.binary, st.path()).await {
-                    Ok(()) => ops.push(format!("{}: {} -p: ok", side.name, side.binary.display())),
-                    Err(BirdError::Check { message, .. }) => {
-                        return Err(Self::reject(side, st, &message))
-                    }
-                    Err(e) => return Err(e),
-                },
-            }
+            let mut st = Staged::write(&self.sides[i].config_path, text.as_bytes(), None)?;
+            st.flush_in_background()?;
             staged.push(Some(st));
         }
 
-        // Phase 2: replace, then load; put the old file back if refused.
-        for (i, staged) in staged.into_iter().enumerate() {
+        // The first changed file loaded is checked by its own `configure`;
+        // any other changed file is checked before anything loads.
+        let first = (0..staged.len())
+            .find(|&i| staged[i].is_some())
+            .filter(|&i| sockets[i].is_some());
+        for i in 0..staged.len() {
+            let Some(file) = staged[i].as_ref().map(|st| st.path().to_owned()) else {
+                continue;
+            };
+            if Some(i) == first {
+                continue;
+            }
+            let side = &self.sides[i];
+            let refusal = match sockets[i].as_mut() {
+                Some(s) => {
+                    let reply =
+                        Self::run(s, format!("configure check \"{}\"", file.display())).await?;
+                    ops.push(format!("{}: check: {}", side.name, reply.summary()));
+                    reply.is_error().then(|| reply.message().to_owned())
+                }
+                None => match Self::parse_check(&side.binary, &file).await {
+                    Ok(()) => {
+                        ops.push(format!("{}: {} -p: ok", side.name, side.binary.display()));
+                        None
+                    }
+                    Err(BirdError::Check { message, .. }) => Some(message),
+                    Err(e) => return Err(e),
+                },
+            };
+            if let Some(message) = refusal {
+                if let Some(st) = staged[i].take() {
+                    return Err(Self::reject(side, st, &message));
+                }
+            }
+        }
+
+        // Load: `configure "STAGED"`, then rename over the live file; or
+        // start a daemon that does not run yet from the new live file.
+        for i in 0..self.sides.len() {
             let path = self.sides[i].config_path.clone();
             let name = self.sides[i].name;
-            if let Some(st) = staged {
-                if listen_line(live[i].as_deref()) != listen_line(Some(texts[i].1.as_bytes()))
-                    && live[i].is_some()
-                    && self.config.version == BirdVersion::V1_6
-                {
-                    tracing::warn!(
-                        daemon = name,
-                        "the BGP listener changed; BIRD 1.6 applies that only after a restart"
-                    );
-                    ops.push(format!(
-                        "{name}: listener changed: takes effect when BIRD restarts"
-                    ));
-                }
-                st.commit()?;
-                ops.push(format!("{name}: wrote {}", path.display()));
-            }
             let Some(socket) = sockets[i].as_mut() else {
+                if let Some(st) = staged[i].take() {
+                    st.commit().await?;
+                    ops.push(format!("{name}: wrote {}", path.display()));
+                }
                 match self.spawn(i).await {
                     Ok(_) => {
                         let pid = self.sides[i].daemon.as_ref().and_then(Supervised::pid);
@@ -565,37 +680,72 @@ impl BirdEngine {
                         continue;
                     }
                     Err(e) => {
-                        if let Err(r) = files::restore(&path, live[i].as_deref()) {
+                        if let Err(r) = files::restore(&path, before[i].as_deref()).await {
                             tracing::error!(error = %r, "cannot put the previous configuration back");
                         }
                         return Err(e);
                     }
                 }
             };
-            if same[i] && loaded {
-                continue;
-            }
-            let reply = Self::run(socket, format!("configure \"{}\"", path.display())).await?;
-            match reply.code {
-                3 | 19 | 20 => ops.push(format!("{name}: configure: {}", reply.summary())),
-                4 | 5 => {
-                    ops.push(format!("{name}: configure: {}", reply.summary()));
-                    let waited = self.wait_settled(socket).await?;
-                    ops.push(format!("{name}: {waited}"));
+            let Some(st) = staged[i].take() else {
+                if loaded {
+                    continue;
                 }
-                code => {
-                    if let Err(r) = files::restore(&path, live[i].as_deref()) {
-                        tracing::error!(error = %r, "cannot put the previous configuration back");
-                    }
+                // The live file is right but not known to be loaded.
+                let reply = Self::run(socket, format!("configure \"{}\"", path.display())).await?;
+                if !loads(reply.code) {
                     return Err(BirdError::Configure {
                         file: path,
-                        code,
+                        code: reply.code,
                         message: reply.message().to_owned(),
                     });
                 }
+                ops.push(format!("{name}: configure: {}", reply.summary()));
+                if settling(reply.code) {
+                    let waited = self.wait_settled(socket).await?;
+                    ops.push(format!("{name}: {waited}"));
+                }
+                continue;
+            };
+            if self.config.version == BirdVersion::V1_6
+                && before[i].is_some()
+                && listen_line(before[i].as_deref()) != listen_line(Some(texts[i].as_bytes()))
+            {
+                tracing::warn!(
+                    daemon = name,
+                    "the BGP listener changed; BIRD 1.6 applies that only after a restart"
+                );
+                ops.push(format!(
+                    "{name}: listener changed: takes effect when BIRD restarts"
+                ));
+            }
+            let reply = Self::run(socket, format!("configure \"{}\"", st.path().display())).await?;
+            if !loads(reply.code) {
+                // BIRD runs what it ran and the live file is untouched.
+                if Some(i) == first && reply.is_error() {
+                    return Err(Self::reject(&self.sides[i], st, reply.message()));
+                }
+                return Err(BirdError::Configure {
+                    file: path,
+                    code: reply.code,
+                    message: reply.message().to_owned(),
+                });
+            }
+            ops.push(format!("{name}: configure: {}", reply.summary()));
+            if let Err(e) = st.commit().await {
+                // BIRD loaded a file that did not become live: have it
+                // load the live one again.
+                let again = Self::run(socket, format!("configure \"{}\"", path.display())).await;
+                tracing::error!(error = %e, reloaded = ?again.map(|r| r.summary()), "cannot replace the live file after BIRD loaded the new one; asked BIRD to load the live file again");
+                return Err(e);
+            }
+            ops.push(format!("{name}: wrote {}", path.display()));
+            if settling(reply.code) {
+                let waited = self.wait_settled(socket).await?;
+                ops.push(format!("{name}: {waited}"));
             }
         }
-        files::write_record(&self.config.sidecar_path(), desired)?;
+        self.remember(desired, texts)?;
         Ok(ApplyReport {
             changed: true,
             operations: ops,
@@ -702,6 +852,19 @@ impl BirdEngine {
     }
 }
 
+/// Whether a `configure` reply means BIRD loaded the file: `0003`
+/// reconfigured, `0004`/`0005` in progress / queued, `0019` nothing to do,
+/// `0020` configuration OK.
+fn loads(code: u16) -> bool {
+    matches!(code, 3 | 4 | 5 | 19 | 20)
+}
+
+/// Whether BIRD is still busy after a `configure` reply (sessions shutting
+/// down): `show status` tells when it is done.
+fn settling(code: u16) -> bool {
+    matches!(code, 4 | 5)
+}
+
 /// BIRD 1.6's global `listen bgp ...;` line, if any.
 fn listen_line(text: Option<&[u8]>) -> Option<String> {
     let text = String::from_utf8_lossy(text?);
@@ -767,8 +930,10 @@ impl BgpEngine for BirdEngine {
             // Ours, and not running: it holds nothing (its files may).
             return Ok(None);
         }
-        let live = self.read_live()?;
-        Ok(self.recorded(&live))
+        Ok(match self.check_live()? {
+            None => self.loaded.as_ref().map(|l| RrConfig::clone(&l.config)),
+            Some(_) => None,
+        })
     }
 
     async fn apply(&mut self, desired: &RrConfig, plan: &Plan) -> Result<ApplyReport, EngineError> {

@@ -4,18 +4,29 @@
 //!
 //! Sits inside the engine's apply: a new configuration is written to a
 //! temporary file in the live file's directory (same filesystem, same mode
-//! and owner, so the daemon can read it for `configure check`), and only
-//! after BIRD accepted it is it renamed over the live file. Every write is
-//! atomic (temp file + fsync + rename + fsync of the directory): a crash
-//! leaves either the old or the new file, never half of one.
+//! and owner, so the daemon can read it for `configure "..."`), and only
+//! after BIRD loaded it is it renamed over the live file.
+//!
+//! Crash safety with one fsync per changed file: the staged bytes are
+//! flushed (`fdatasync`, on a blocking thread while BIRD parses the same
+//! bytes from the page cache) before the rename, so a crash or power loss
+//! leaves the old or the new file under the live name, never half of one.
+//! The rename itself and the record are not forced to disk: losing either
+//! to a power loss only makes the next rrd find a record that does not
+//! render to the live file, which it treats as "nothing known to be
+//! loaded" and answers with a full apply of an identical file.
+//!
+//! [`FileStamp`] (device, inode, size, mtime, ctime) tells whether a live
+//! file is still the one the engine wrote, without reading it.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rrd_core::RrConfig;
 use tempfile::NamedTempFile;
+use tokio::task::JoinHandle;
 
 use crate::error::BirdError;
 
@@ -25,10 +36,33 @@ const NEW_FILE_MODE: u32 = 0o640;
 /// The record holds passwords as the config files do; only rrd reads it.
 const SIDECAR_MODE: u32 = 0o600;
 
-/// The live file's bytes; `None` when there is none yet.
-pub fn read_live(path: &Path) -> Result<Option<Vec<u8>>, BirdError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
+/// A file's identity on disk. Any rename over it, write to it or change of
+/// its mode changes at least one field; reading it needs no file content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> FileStamp {
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// The live file's stamp; `None` when there is none.
+pub fn stamp(path: &Path) -> Result<Option<FileStamp>, BirdError> {
+    match fs::metadata(path) {
+        Ok(meta) => Ok(Some(FileStamp::of(&meta))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(BirdError::ReadConfig {
             path: path.to_owned(),
@@ -37,17 +71,43 @@ pub fn read_live(path: &Path) -> Result<Option<Vec<u8>>, BirdError> {
     }
 }
 
+/// The live file's bytes; `None` when there is none yet.
+pub fn read_live(path: &Path) -> Result<Option<Vec<u8>>, BirdError> {
+    Ok(read_live_stamped(path)?.map(|(bytes, _)| bytes))
+}
+
+/// The live file's bytes and the stamp of the file they were read from
+/// (taken from the open file, so the two belong together).
+pub fn read_live_stamped(path: &Path) -> Result<Option<(Vec<u8>, FileStamp)>, BirdError> {
+    let wrap = |source| BirdError::ReadConfig {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(wrap(e)),
+    };
+    let meta = file.metadata().map_err(wrap)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.size()).unwrap_or(0));
+    file.read_to_end(&mut bytes).map_err(wrap)?;
+    Ok(Some((bytes, FileStamp::of(&meta))))
+}
+
 /// A new version of a live file, written beside it and not yet in place.
 /// Dropping it deletes the temporary file.
 #[derive(Debug)]
 pub struct Staged {
     tmp: NamedTempFile,
     live: PathBuf,
+    /// The flush started by [`Staged::flush_in_background`].
+    flushing: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl Staged {
     /// Write `bytes` to `.<name>.<random>.rrd-tmp` in `live`'s directory,
-    /// with `live`'s mode and owner (or 0640 for a new file).
+    /// with `live`'s mode and owner (or `new_mode`, else 0640, for a new
+    /// file). Not flushed yet: see [`Staged::commit`].
     pub fn write(live: &Path, bytes: &[u8], new_mode: Option<u32>) -> Result<Staged, BirdError> {
         let wrap = |source| BirdError::WriteConfig {
             path: live.to_owned(),
@@ -81,14 +141,30 @@ impl Staged {
                     .map_err(wrap)?;
             }
         }
-        tmp.as_file().sync_all().map_err(wrap)?;
         Ok(Staged {
             tmp,
             live: live.to_owned(),
+            flushing: None,
         })
     }
 
-    /// Where the staged copy is (for `configure check "..."`).
+    /// Start flushing the staged bytes to disk on a blocking thread, so
+    /// that the flush overlaps with BIRD reading the file. Needs a tokio
+    /// runtime; [`Staged::commit`] waits for it.
+    pub fn flush_in_background(&mut self) -> Result<(), BirdError> {
+        let file = self
+            .tmp
+            .as_file()
+            .try_clone()
+            .map_err(|source| BirdError::WriteConfig {
+                path: self.live.clone(),
+                source,
+            })?;
+        self.flushing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        Ok(())
+    }
+
+    /// Where the staged copy is (for `configure "..."`).
     pub fn path(&self) -> &Path {
         self.tmp.path()
     }
@@ -105,17 +181,32 @@ impl Staged {
             })
     }
 
-    /// Rename over the live file.
-    pub fn commit(self) -> Result<(), BirdError> {
+    /// Rename over the live file once the bytes are on disk (flushed now
+    /// unless [`Staged::flush_in_background`] already started it).
+    pub async fn commit(mut self) -> Result<(), BirdError> {
+        let wrap = |source| BirdError::WriteConfig {
+            path: self.live.clone(),
+            source,
+        };
+        let flushed = match self.flushing.take() {
+            Some(task) => task.await.unwrap_or_else(|e| Err(io::Error::other(e))),
+            None => self.tmp.as_file().sync_data(),
+        };
+        flushed.map_err(wrap)?;
+        self.rename()
+    }
+
+    /// Rename over the live file without flushing (the record: a cache
+    /// that is checked whenever it is read).
+    fn rename(self) -> Result<(), BirdError> {
         let live = self.live;
         self.tmp
             .persist(&live)
+            .map(drop)
             .map_err(|e| BirdError::WriteConfig {
                 path: live.clone(),
                 source: e.error,
-            })?;
-        sync_dir(&live);
-        Ok(())
+            })
     }
 }
 
@@ -126,17 +217,11 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-fn sync_dir(path: &Path) {
-    if let Ok(d) = fs::File::open(parent(path)) {
-        let _ = d.sync_all();
-    }
-}
-
 /// Replace `path` with `bytes` atomically, or remove it for `None` (used to
 /// put the previous live file back).
-pub fn restore(path: &Path, bytes: Option<&[u8]>) -> Result<(), BirdError> {
+pub async fn restore(path: &Path, bytes: Option<&[u8]>) -> Result<(), BirdError> {
     match bytes {
-        Some(b) => Staged::write(path, b, None)?.commit(),
+        Some(b) => Staged::write(path, b, None)?.commit().await,
         None => match fs::remove_file(path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -153,31 +238,31 @@ pub fn read_record(path: &Path) -> Option<RrConfig> {
     rrd_process::record::read_json(path)
 }
 
-/// Record `config` as applied.
+/// Record `config` as applied: atomically replaced, not flushed.
 pub fn write_record(path: &Path, config: &RrConfig) -> Result<(), BirdError> {
     let json = serde_json::to_vec_pretty(config).map_err(|e| BirdError::WriteConfig {
         path: path.to_owned(),
         source: io::Error::other(e),
     })?;
-    let staged = Staged::write(path, &json, Some(SIDECAR_MODE))?;
-    staged.commit()
+    Staged::write(path, &json, Some(SIDECAR_MODE))?.rename()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn staged_file_replaces_the_live_file_only_on_commit_and_keeps_its_mode() {
+    #[tokio::test]
+    async fn staged_file_replaces_the_live_file_only_on_commit_and_keeps_its_mode() {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join("bird.conf");
         fs::write(&live, "old").unwrap();
         fs::set_permissions(&live, fs::Permissions::from_mode(0o604)).unwrap();
-        let staged = Staged::write(&live, b"new", None).unwrap();
+        let mut staged = Staged::write(&live, b"new", None).unwrap();
+        staged.flush_in_background().unwrap();
         assert_eq!(staged.path().parent(), Some(dir.path()));
         assert_eq!(fs::read_to_string(staged.path()).unwrap(), "new");
         assert_eq!(fs::read_to_string(&live).unwrap(), "old");
-        staged.commit().unwrap();
+        staged.commit().await.unwrap();
         assert_eq!(fs::read_to_string(&live).unwrap(), "new");
         assert_eq!(fs::metadata(&live).unwrap().mode() & 0o777, 0o604);
         assert_eq!(
@@ -198,16 +283,43 @@ mod tests {
         assert_eq!(read_live(&live).unwrap(), None);
     }
 
-    #[test]
-    fn restore_puts_back_or_removes() {
+    #[tokio::test]
+    async fn restore_puts_back_or_removes() {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join("bird.conf");
         fs::write(&live, "new").unwrap();
-        restore(&live, Some(b"old")).unwrap();
+        restore(&live, Some(b"old")).await.unwrap();
         assert_eq!(fs::read(&live).unwrap(), b"old");
-        restore(&live, None).unwrap();
+        restore(&live, None).await.unwrap();
         assert!(!live.exists());
-        restore(&live, None).unwrap();
+        restore(&live, None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stamp_changes_with_every_replacement_or_edit_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("bird.conf");
+        assert_eq!(stamp(&live).unwrap(), None);
+        Staged::write(&live, b"one", None)
+            .unwrap()
+            .commit()
+            .await
+            .unwrap();
+        let (bytes, first) = read_live_stamped(&live).unwrap().unwrap();
+        assert_eq!(bytes, b"one");
+        assert_eq!(stamp(&live).unwrap(), Some(first), "unchanged file");
+        // Same size, same content, new inode: a rename over it.
+        Staged::write(&live, b"one", None)
+            .unwrap()
+            .commit()
+            .await
+            .unwrap();
+        let renamed = stamp(&live).unwrap().unwrap();
+        assert_ne!(renamed, first);
+        // Same inode, same size: an edit in place moves ctime.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&live, b"two").unwrap();
+        assert_ne!(stamp(&live).unwrap(), Some(renamed));
     }
 
     #[test]

@@ -100,7 +100,7 @@ async fn refused_config_leaves_the_old_one_running(version: BirdVersion) {
     assert_eq!(
         last_reconfiguration(&config.socket).await,
         before,
-        "no configure was sent"
+        "BIRD refused the staged file and kept its configuration"
     );
     let seen = engine.observe().await.unwrap();
     assert_eq!(seen.daemon, DaemonState::Running);

@@ -56,6 +56,13 @@ pub enum EtcdError {
     /// The v3 watch stream ended or was cancelled without a compaction.
     #[error("watch ended: {reason}")]
     WatchEnded { reason: String },
+    /// The task running one request ended without its answer (it
+    /// panicked or the runtime is shutting down).
+    #[error("{operation}: its task ended without an answer: {reason}")]
+    TaskEnded {
+        operation: &'static str,
+        reason: String,
+    },
     #[error("{operation} timed out after {after:?}")]
     Timeout {
         operation: &'static str,
@@ -90,6 +97,7 @@ impl EtcdError {
             EtcdError::Http { .. }
             | EtcdError::V2Protocol { .. }
             | EtcdError::WatchEnded { .. }
+            | EtcdError::TaskEnded { .. }
             | EtcdError::Timeout { .. } => true,
             // 300..: raft/server trouble; 100.. are client mistakes.
             EtcdError::V2Api { code, .. } => *code >= 300,

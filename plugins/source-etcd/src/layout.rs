@@ -87,7 +87,11 @@ impl LayoutStore {
             LayoutStore::V1(s) => Reread::V1(Box::new(s.begin_replace())),
             LayoutStore::V3(s) => Reread::V3(ResourceReread {
                 next: ResourceStore::new(&s.prefix),
-                changes: Vec::new(),
+                found: if s.digests.is_empty() {
+                    Found::Topology(Box::new(v3_topology()))
+                } else {
+                    Found::Changes(Vec::new())
+                },
                 rejected: Vec::new(),
             }),
         }
@@ -152,11 +156,17 @@ impl LayoutStore {
                 (LayoutStore::V1(Box::new(store)), topology, update.rejected)
             }
             Reread::V3(r) => {
-                // Against an empty store every object is a change.
-                let mut topology = v3_topology();
-                for c in r.changes {
-                    topology.apply(c);
-                }
+                let topology = match r.found {
+                    Found::Topology(t) => *t,
+                    // Only a store that held nothing begins a first read.
+                    Found::Changes(changes) => {
+                        let mut t = v3_topology();
+                        for c in changes {
+                            t.apply(c);
+                        }
+                        t
+                    }
+                };
                 (LayoutStore::V3(r.next), topology, r.rejected)
             }
         }
@@ -198,12 +208,42 @@ pub(crate) struct ResourceStore {
 }
 
 /// A complete read being fed into a [`ResourceStore`]: the store it makes
-/// and the changes from the one it replaces.
+/// and what it found.
 #[derive(Debug)]
 pub(crate) struct ResourceReread {
     next: ResourceStore,
-    changes: Vec<TopologyChange>,
+    found: Found,
     rejected: Vec<(String, String)>,
+}
+
+/// What a complete read found that its store did not hold.
+#[derive(Debug)]
+enum Found {
+    /// The changes from a store that held something.
+    Changes(Vec<TopologyChange>),
+    /// From an empty store (the first read) every object is a change: they
+    /// go straight into the topology, never into a list of 100,000 changes
+    /// beside it (at 100,000 nodes that list and its growth were 28 MB of
+    /// the read's peak).
+    Topology(Box<Topology>),
+}
+
+impl Found {
+    fn add(&mut self, change: TopologyChange) {
+        match self {
+            Found::Changes(changes) => changes.push(change),
+            Found::Topology(t) => {
+                t.apply(change);
+            }
+        }
+    }
+
+    fn into_changes(self) -> Vec<TopologyChange> {
+        match self {
+            Found::Changes(changes) => changes,
+            Found::Topology(t) => v3_topology().diff(&t),
+        }
+    }
 }
 
 fn v3_topology() -> Topology {
@@ -356,7 +396,7 @@ impl ResourceStore {
             Ok(Some(decoded)) => {
                 let d = digest(&decoded);
                 if self.digests.get(&key) != Some(&d) {
-                    r.changes.push(decoded.into_change());
+                    r.found.add(decoded.into_change());
                 }
                 r.next.digests.insert(key, d);
             }
@@ -374,13 +414,14 @@ impl ResourceStore {
 
     /// Replace this store with a complete read; the changes (objects gone
     /// since are removed).
-    fn finish(&mut self, mut r: ResourceReread) -> StoreUpdate {
+    fn finish(&mut self, r: ResourceReread) -> StoreUpdate {
+        let mut changes = r.found.into_changes();
         for key in self.digests.keys() {
             if r.next.digests.contains_key(key) {
                 continue;
             }
             if let Ok(Some((kind, name))) = self.locate(key) {
-                r.changes.push(calico_v3::removal(kind, &name));
+                changes.push(calico_v3::removal(kind, &name));
             }
         }
         let resolved = self
@@ -391,7 +432,7 @@ impl ResourceStore {
             .collect();
         *self = r.next;
         StoreUpdate {
-            changes: r.changes,
+            changes,
             rejected: r.rejected,
             resolved,
         }

@@ -151,22 +151,21 @@ impl V3Client {
     }
 
     /// [`V3Client::read_prefix`], each page handed to `on_page` as it comes
-    /// (a large read is never held whole).
+    /// (a large read is never held whole). The request for the next page
+    /// is on its way (in its own task) while `on_page` decodes this one, so
+    /// etcd's work and the decoding overlap.
     pub async fn read_prefix_pages(
         &self,
         prefix: &[u8],
         at_revision: i64,
         mut on_page: impl FnMut(Kvs),
     ) -> Result<i64, EtcdError> {
-        const OP: &str = "v3 range read";
         let end = prefix_end(prefix);
         let kv = self
             .client
             .kv_client()
             .max_decoding_message_size(self.max_message_bytes);
-        let mut from = prefix.to_vec();
-        let mut revision = at_revision;
-        loop {
+        let page = |from: Vec<u8>, revision: i64| {
             let mut opts = GetOptions::new().with_range(end.clone());
             if self.page_size > 0 {
                 opts = opts.with_limit(self.page_size);
@@ -175,22 +174,28 @@ impl V3Client {
                 opts = opts.with_revision(revision);
             }
             let mut kv = kv.clone();
-            let mut resp =
-                timed(OP, self.request_timeout, kv.get(from.clone(), Some(opts))).await?;
+            let within = self.request_timeout;
+            AbortOnDrop(tokio::spawn(async move {
+                timed("v3 range read", within, kv.get(from, Some(opts))).await
+            }))
+        };
+        // The first page fixes the revision the others are read at.
+        let mut revision = at_revision;
+        let mut pending = Some(page(prefix.to_vec(), revision));
+        while let Some(fetch) = pending.take() {
+            let mut resp = fetch.join().await?;
             if revision == 0 {
                 revision = resp.header().map(|h| h.revision()).unwrap_or(0);
             }
-            let more = resp.more();
-            let page = resp.take_kvs();
-            let last = page.last().map(|k| k.key().to_vec());
-            on_page(page.into_iter().map(|k| k.into_key_value()).collect());
-            match last {
-                Some(mut last) if more => {
-                    last.push(0);
-                    from = last;
+            let kvs = resp.take_kvs();
+            if resp.more() {
+                if let Some(last) = kvs.last() {
+                    let mut from = last.key().to_vec();
+                    from.push(0);
+                    pending = Some(page(from, revision));
                 }
-                _ => break,
             }
+            on_page(kvs.into_iter().map(|k| k.into_key_value()).collect());
         }
         Ok(revision)
     }
@@ -276,6 +281,28 @@ impl V3Client {
         )
         .await?;
         Ok(resp.deleted() > 0)
+    }
+}
+
+/// A page read running in its own task, stopped if nobody waits for it
+/// any more (the read failed, or was dropped).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<Result<T, EtcdError>>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, EtcdError> {
+        match (&mut self.0).await {
+            Ok(r) => r,
+            Err(e) => Err(EtcdError::TaskEnded {
+                operation: "v3 range read",
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -62,7 +62,7 @@ fn core_node_list_items_decode_through_calicos_annotations_and_labels() {
     assert_eq!(u.changes.len(), 1);
     let n = &s.topology().nodes["n1"];
     assert_eq!(n.ipv4, "10.0.0.1".parse().ok());
-    assert_eq!(n.labels["rack"], "r1");
+    assert_eq!(n.labels.get("rack"), Some("r1"));
     assert_eq!(s.topology().rules, RuleSet::CalicoV3);
 }
 

@@ -27,7 +27,7 @@ async fn lists_are_paged_and_a_change_between_pages_arrives_through_the_watch() 
         .get_mut("kube-node2")
         .unwrap()
         .labels
-        .insert("rack".into(), "r1".into());
+        .insert("rack", "r1");
     let mut n = Node::new("kube-node9");
     n.ipv4 = "172.17.42.39".parse().ok();
     later.nodes.insert(n.name.clone(), n);

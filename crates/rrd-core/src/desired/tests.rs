@@ -47,10 +47,10 @@ fn node() -> impl Strategy<Value = Node> {
             node.ipv6 = v6.map(|i| V6[i].parse().unwrap());
             node.asn = asn.map(Asn);
             if let Some(r) = rack {
-                node.labels.insert("rack".into(), r.into());
+                node.labels.insert("rack", r);
             }
             if rr {
-                node.labels.insert("rr".into(), "true".into());
+                node.labels.insert("rr", "true");
             }
             node.rr_cluster_id = cluster.map(crate::model::ClusterId);
             node

@@ -6,11 +6,13 @@
 
 mod identity;
 mod ids;
+mod labels;
 mod rr_config;
 mod topology;
 
 pub use identity::RrIdentity;
 pub use ids::{Asn, ClusterId, Family, ParseIdError, Secret, SecretRef};
+pub use labels::Labels;
 pub use rr_config::{
     session_name, GracefulRestart, Neighbor, NextHop, PeerKey, Role, RouterSettings, RrConfig,
     SessionKind, Ttl,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{Asn, ClusterId, Secret, SecretRef};
+use super::labels::Labels;
 
 /// Which session rules apply to a topology (legacy vs Calico v3; docs/semantics.md). It follows
 /// the data: calico-v1 keys are [`RuleSet::Legacy`], Calico v3 resources are
@@ -106,7 +107,7 @@ pub struct Node {
     #[serde(default)]
     pub asn: Option<Asn>,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     /// v3 `routeReflectorClusterID`: a node is an RR only with one.
     #[serde(default)]
     pub rr_cluster_id: Option<ClusterId>,
@@ -119,7 +120,7 @@ impl Node {
             ipv4: None,
             ipv6: None,
             asn: None,
-            labels: BTreeMap::new(),
+            labels: Labels::new(),
             rr_cluster_id: None,
         }
     }

@@ -1,13 +1,14 @@
 //! Field by field: one v3 object's JSON -> a canonical model value, with a
 //! [`DecodeError`] that names the object and the field path at fault.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use rrd_core::model::parse_go_duration;
 use rrd_core::semantics::calico_v3::Selector;
 use rrd_core::{
-    Asn, ClusterId, Defaults, Node, NodeBgpConfig, NodeSelector, PeerMatch, PeerRule,
+    Asn, ClusterId, Defaults, Labels, Node, NodeBgpConfig, NodeSelector, PeerMatch, PeerRule,
     ReversePeering, SecretRef, SourceAddress,
 };
 use serde_json::{Map, Value};
@@ -228,18 +229,18 @@ impl<'a> Obj<'a> {
 
     /// Labels or annotations: text values; YAML 1.1 booleans and numbers
     /// turn into their text (`yes` -> `"true"`), as Calico's tools do.
-    fn string_map(&self, key: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    fn labels(&self, key: &str) -> Result<Labels> {
         let child = self.child(key)?;
-        let mut out = std::collections::BTreeMap::new();
+        let mut out = Labels::new();
         for (k, v) in child.map.into_iter().flatten() {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Bool(b) => b.to_string(),
-                Value::Number(n) => n.to_string(),
-                Value::Null => String::new(),
+            let text: Cow<str> = match v {
+                Value::String(s) => s.as_str().into(),
+                Value::Bool(b) => b.to_string().into(),
+                Value::Number(n) => n.to_string().into(),
+                Value::Null => "".into(),
                 other => return Err(child.err(k, format!("expected text, found {other}"))),
             };
-            out.insert(k.clone(), text);
+            out.insert(k, text);
         }
         Ok(out)
     }
@@ -251,7 +252,7 @@ pub(super) fn node(obj: &Map<String, Value>, name: &str, label: &str) -> Result<
     let root = Obj::root(label, obj);
     let metadata = root.child("metadata")?;
     let mut node = Node::new(name);
-    node.labels = metadata.string_map("labels")?;
+    node.labels = metadata.labels("labels")?;
     let core = obj.get("apiVersion").and_then(Value::as_str) == Some("v1");
     let (bgp, [v4, v6, asn, cluster]) = if core {
         let annotations = metadata.child("annotations")?;

@@ -104,7 +104,7 @@ pub fn objects_for(topology: &Topology, secrets_namespace: &str) -> BTreeMap<Res
         if let Some(c) = n.rr_cluster_id {
             a.insert("projectcalico.org/RouteReflectorClusterID", c.to_string());
         }
-        nodes.push(node_object(&n.name, &n.labels, a));
+        nodes.push(node_object(&n.name, &n.labels.to_map(), a));
     }
     for rr in topology.route_reflectors.values() {
         let name = format!("rr-{}", dns_name(&rr.ip.to_string()));

@@ -17,9 +17,11 @@
 //! nodes that lack `k`, like Calico. Errors carry the byte offset of the
 //! offending token so an operator can find it in a long expression.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
+
+use crate::model::Labels;
 
 /// Longest label name Calico accepts.
 const MAX_LABEL_LEN: usize = 512;
@@ -69,8 +71,8 @@ enum Expr {
 }
 
 impl Expr {
-    fn eval(&self, labels: &BTreeMap<String, String>) -> bool {
-        let get = |k: &String| labels.get(k).map(String::as_str);
+    fn eval(&self, labels: &Labels) -> bool {
+        let get = |k: &String| labels.get(k);
         match self {
             Expr::All => true,
             Expr::Has(k) => labels.contains_key(k),
@@ -124,7 +126,7 @@ impl Selector {
     }
 
     /// Whether a node with these labels is selected.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &Labels) -> bool {
         self.root.eval(labels)
     }
 
@@ -519,11 +521,8 @@ impl Parser {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs.iter().copied().collect()
     }
 
     fn sel(s: &str) -> Selector {
