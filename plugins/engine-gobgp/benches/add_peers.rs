@@ -1,8 +1,12 @@
-//! Adding (and deleting) N RR-client neighbors to a running gobgpd: through
-//! rrd's engine (one apply = N AddPeer RPCs over one long-lived gRPC
-//! channel) versus N `gobgp neighbor add ... route-reflector-client <id>`
-//! CLI calls, each against a fresh gobgpd of the same kind. Prints wall
-//! times; asserts nothing about them.
+//! Adding (and deleting) N RR-client neighbors to a running gobgpd, each
+//! time against a fresh gobgpd of the same kind: gobgpd's own floor (N
+//! AddPeer RPCs straight over one gRPC channel with 1, 16 and 64 in
+//! flight, and 16 while a probe lists every peer every 20 ms as rrd-bench
+//! does), rrd's engine (one apply = N AddPeer RPCs), and N `gobgp neighbor
+//! add ... route-reflector-client <id>` CLI calls. Prints wall times, gobgpd's
+//! CPU seconds (`/proc/<pid>/stat`: a count that a busy machine does not
+//! inflate), RPC latencies, gobgpd's idle CPU with N neighbors and the cost
+//! of each query rrd sends; asserts nothing about them.
 //!
 //! Run (root, gobgpd installed):
 //!   cargo bench -p rrd-engine-gobgp --bench add_peers            # N = 1000
@@ -19,62 +23,19 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use rrd_core::model::session_name;
-use rrd_core::{
-    plan, Asn, BgpEngine, ClusterId, Neighbor, Role, RouterSettings, RrConfig, RuleSet,
-    SessionKind, StartMode, StopMode,
+use rrd_core::{plan, BgpEngine, StartMode, StopMode};
+use rrd_engine_gobgp::mapping::{
+    global_of_spec, peer_of_spec, spec_of_neighbor, spec_of_router, MapContext,
 };
-use rrd_engine_gobgp::{GobgpConfig, GobgpEngine};
-use support::{require_root_and_gobgpd, Logs, NetNs};
-
-const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 19, 255, 254);
-const CLUSTER: Ipv4Addr = Ipv4Addr::new(1, 0, 0, 1);
-const ASN: u32 = 64512;
-
-/// The i-th neighbor address in 198.18.0.0/15, from 198.18.0.1 on.
-fn neighbor_address(i: usize) -> Ipv4Addr {
-    let base = u32::from(Ipv4Addr::new(198, 18, 0, 1));
-    Ipv4Addr::from(base + u32::try_from(i).expect("fits"))
-}
-
-fn config(n: usize) -> RrConfig {
-    let mut neighbors = BTreeMap::new();
-    for i in 0..n {
-        let address = IpAddr::V4(neighbor_address(i));
-        let neighbor = Neighbor {
-            local_as_explicit: false,
-            ..Neighbor::new(
-                SessionKind::Node,
-                address,
-                Asn(ASN),
-                Role::RrClient {
-                    cluster_id: Some(ClusterId(u32::from(CLUSTER))),
-                },
-                Some(IpAddr::V4(LOCAL)),
-            )
-        };
-        neighbors.insert(session_name(SessionKind::Node, address, None), neighbor);
-    }
-    RrConfig {
-        router: RouterSettings {
-            rules: RuleSet::Legacy,
-            router_id: LOCAL,
-            local_as: Asn(ASN),
-            cluster_id: Some(ClusterId(u32::from(CLUSTER))),
-            ipv4: Some(LOCAL),
-            ipv6: None,
-            listen_port: None,
-        },
-        neighbors,
-    }
-}
+use rrd_engine_gobgp::{Client, GobgpConfig, GobgpEngine};
+use support::{
+    neighbor_address, require_root_and_gobgpd, rr_clients, Logs, NetNs, ASN, CLUSTER, LOCAL,
+};
 
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
@@ -95,18 +56,19 @@ async fn via_rrd(n: usize, logs: std::path::PathBuf) {
         ..GobgpConfig::default()
     });
     engine.start(StartMode::Fresh).await.expect("start");
-    let empty = config(0);
+    let empty = rr_clients(0);
     engine
         .apply(&empty, &plan(&empty, None))
         .await
         .expect("StartBgp");
-    let full = config(n);
+    let full = rr_clients(n);
+    let pid = engine.daemon_pid().expect("managed gobgpd");
 
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_seconds(pid));
     let held = engine.held().await.expect("held");
     let p = plan(&full, held.as_ref());
     let report = engine.apply(&full, &p).await.expect("apply adds");
-    let add = t.elapsed();
+    let (add, add_cpu) = (t.elapsed(), cpu_seconds(pid) - cpu);
     assert_eq!(report.operations.len(), n, "one AddPeer per neighbor");
 
     let t = Instant::now();
@@ -118,19 +80,19 @@ async fn via_rrd(n: usize, logs: std::path::PathBuf) {
     let observe_time = t.elapsed();
     assert_eq!(seen.sessions.len(), n);
 
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_seconds(pid));
     let p = plan(&empty, held.as_ref());
     let report = engine.apply(&empty, &p).await.expect("apply removes");
-    let del = t.elapsed();
+    let (del, del_cpu) = (t.elapsed(), cpu_seconds(pid) - cpu);
     assert_eq!(report.operations.len(), n, "one DeletePeer per neighbor");
 
     println!(
-        "rrd  add {n:>5} neighbors (held + plan + apply = {n} AddPeer, one gRPC channel): {} ({})",
+        "rrd  add {n:>5} neighbors (held + plan + apply = {n} AddPeer, one gRPC channel): {} ({}), gobgpd CPU {add_cpu:.2} s",
         secs(add),
         per_peer(add, n)
     );
     println!(
-        "rrd  del {n:>5} neighbors (held + plan + apply = {n} DeletePeer):               {} ({})",
+        "rrd  del {n:>5} neighbors (held + plan + apply = {n} DeletePeer):               {} ({}), gobgpd CPU {del_cpu:.2} s",
         secs(del),
         per_peer(del, n)
     );
@@ -140,6 +102,234 @@ async fn via_rrd(n: usize, logs: std::path::PathBuf) {
         secs(observe_time)
     );
     engine.stop(StopMode::Graceful).await.expect("stop");
+}
+
+/// CPU seconds (user + system) `pid` has used so far, from
+/// `/proc/<pid>/stat`: a count that does not depend on how busy the machine
+/// is, unlike wall time.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is the
+    // 3rd field, utime the 14th, stime the 15th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+}
+
+/// `getconf CLK_TCK`: the unit of `/proc/<pid>/stat`'s CPU times.
+fn clock_ticks_per_second() -> f64 {
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// Start a bare gobgpd on `127.0.0.1:<port>`, logging to `log`.
+fn spawn_gobgpd(port: u16, log: &std::path::Path) -> std::process::Child {
+    let log = std::fs::File::create(log).expect("log");
+    Command::new("gobgpd")
+        .args([
+            "--api-hosts",
+            &format!("127.0.0.1:{port}"),
+            "--pprof-disable",
+            "--log-plain",
+        ])
+        .stdout(Stdio::from(log.try_clone().expect("log")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start gobgpd")
+}
+
+/// p50 / p99 / max of durations, in ms.
+fn spread(mut d: Vec<Duration>) -> String {
+    if d.is_empty() {
+        return "-".into();
+    }
+    d.sort();
+    let at = |q: f64| d[((d.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
+    format!("{:.2} / {:.2} / {:.2} ms", at(0.5), at(0.99), at(1.0))
+}
+
+/// Send `peers` as AddPeer (or, with `delete`, DeletePeer) RPCs over one
+/// channel, `in_flight` at a time; each RPC's own latency, in order of
+/// sending.
+async fn send_all(
+    client: &Client,
+    peers: &[rrd_engine_gobgp::apipb::Peer],
+    in_flight: usize,
+    delete: bool,
+) -> Vec<Duration> {
+    let mut latencies = vec![Duration::ZERO; peers.len()];
+    let mut running = tokio::task::JoinSet::new();
+    let mut next = 0;
+    loop {
+        while running.len() < in_flight && next < peers.len() {
+            let (client, peer, i) = (client.clone(), peers[next].clone(), next);
+            running.spawn(async move {
+                let t = Instant::now();
+                let address = peer.conf.as_ref().map(|c| c.neighbor_address.clone());
+                let r = if delete {
+                    client.delete_peer(&address.unwrap_or_default(), "").await
+                } else {
+                    client.add_peer(peer).await
+                };
+                r.expect("RPC");
+                (i, t.elapsed())
+            });
+            next += 1;
+        }
+        match running.join_next().await {
+            Some(r) => {
+                let (i, d) = r.expect("task");
+                latencies[i] = d;
+            }
+            None => return latencies,
+        }
+    }
+}
+
+/// Mean wall time and gobgpd CPU of `times` calls of `query`.
+async fn cost_of<F, Fut>(pid: u32, times: u32, mut query: F) -> String
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (t, cpu) = (Instant::now(), cpu_seconds(pid));
+    for _ in 0..times {
+        query().await;
+    }
+    format!(
+        "{:.2} ms wall, {:.2} ms gobgpd CPU",
+        t.elapsed().as_secs_f64() * 1000.0 / f64::from(times),
+        (cpu_seconds(pid) - cpu) * 1000.0 / f64::from(times)
+    )
+}
+
+/// gobgpd's own floor, without rrd: N AddPeer RPCs straight over one gRPC
+/// channel `in_flight` at a time (wall time, gobgpd CPU seconds, RPC
+/// latency of the first and last tenth), gobgpd's idle CPU with N
+/// neighbors, the cost of each query rrd and a probe send, then N
+/// DeletePeer RPCs the same way.
+///
+/// With `probe`, a second client lists every peer every 20 ms meanwhile,
+/// as rrd-bench's cold-start probe does.
+async fn floor(n: usize, in_flight: usize, probe: bool, logs: std::path::PathBuf) {
+    let port = 50053;
+    let mut daemon = spawn_gobgpd(port, &logs.join(format!("gobgpd-floor-{in_flight}.log")));
+    let pid = daemon.id();
+    let client = Client::new(
+        &format!("127.0.0.1:{port}"),
+        Duration::from_secs(10),
+        Duration::from_secs(120),
+    )
+    .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.get_bgp().await.is_err() {
+        assert!(Instant::now() < deadline, "gobgpd did not answer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let full = rr_clients(n);
+    let global = spec_of_router(&full.router, None);
+    client
+        .start_bgp(global_of_spec(&global))
+        .await
+        .expect("StartBgp");
+    let ctx = MapContext {
+        router_id: LOCAL,
+        global_asn: ASN,
+        restart_time: 120,
+        deferral_time: 360,
+    };
+    let peers: Vec<_> = full
+        .neighbors
+        .iter()
+        .map(|(k, nb)| peer_of_spec(&spec_of_neighbor(k, nb, &ctx).expect("spec"), false))
+        .collect();
+
+    let tenth = (n / 10).max(1);
+    let listings = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let prober = probe.then(|| {
+        let (client, listings) = (client.clone(), listings.clone());
+        tokio::spawn(async move {
+            loop {
+                drop(client.list_peer("", false).await);
+                listings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    });
+    let (t, cpu) = (Instant::now(), cpu_seconds(pid));
+    let lat = send_all(&client, &peers, in_flight, false).await;
+    let (add, add_cpu) = (t.elapsed(), cpu_seconds(pid) - cpu);
+    if let Some(p) = prober {
+        p.abort();
+        println!(
+            "  (meanwhile {} ListPeer(all) of a probe every 20 ms)",
+            listings.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    println!(
+        "grpc add {n:>5} AddPeer, {in_flight:>2} in flight: {} ({}), gobgpd CPU {add_cpu:.2} s; \
+         RPC p50/p99/max first tenth {}, last tenth {}",
+        secs(add),
+        per_peer(add, n),
+        spread(lat[..tenth].to_vec()),
+        spread(lat[n - tenth..].to_vec()),
+    );
+    if in_flight == 1 && !probe {
+        let cpu = cpu_seconds(pid);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        println!(
+            "gobgpd idle with {n} neighbors that never come up: {:.1} % of a core",
+            (cpu_seconds(pid) - cpu) / 5.0 * 100.0
+        );
+        let one = peers[n / 2]
+            .conf
+            .as_ref()
+            .map(|c| c.neighbor_address.clone())
+            .unwrap_or_default();
+        let c = &client;
+        println!(
+            "  GetBgp:                          {}",
+            cost_of(pid, 50, || async { drop(c.get_bgp().await) }).await
+        );
+        println!(
+            "  ListPeer(one address):           {}",
+            cost_of(pid, 50, || async { drop(c.list_peer(&one, false).await) }).await
+        );
+        println!(
+            "  ListPeer(all):                   {}",
+            cost_of(pid, 5, || async { drop(c.list_peer("", false).await) }).await
+        );
+        println!(
+            "  ListPeer(all, advertised):       {}",
+            cost_of(pid, 5, || async { drop(c.list_peer("", true).await) }).await
+        );
+    }
+    let (t, cpu) = (Instant::now(), cpu_seconds(pid));
+    let lat = send_all(&client, &peers, in_flight, true).await;
+    let (del, del_cpu) = (t.elapsed(), cpu_seconds(pid) - cpu);
+    println!(
+        "grpc del {n:>5} DeletePeer, {in_flight:>2} in flight: {} ({}), gobgpd CPU {del_cpu:.2} s; \
+         RPC p50/p99/max first tenth {}, last tenth {}",
+        secs(del),
+        per_peer(del, n),
+        spread(lat[..tenth].to_vec()),
+        spread(lat[n - tenth..].to_vec()),
+    );
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    let _ = daemon.wait();
 }
 
 fn gobgp(port: &str, args: &[String]) {
@@ -265,6 +455,10 @@ fn main() {
         "{version}; {n} RR-client neighbors from 198.18.0.1 on; namespace {} (no route out)",
         ns.name
     );
+    for (in_flight, probe) in [(1, false), (16, false), (64, false), (16, true)] {
+        let dir = logs.path().to_path_buf();
+        ns.run(move || floor(n, in_flight, probe, dir));
+    }
     let dir = logs.path().to_path_buf();
     ns.run(move || via_rrd(n, dir));
     let dir = logs.path().to_path_buf();

@@ -1,7 +1,12 @@
 //! A thin, typed wrapper over the generated `GobgpApi` client: one
 //! long-lived HTTP/2 channel (tonic reconnects it by itself), a deadline
-//! per call, and an error variant per RPC.
+//! per call, an error variant per RPC, and a count of the RPCs sent
+//! ([`RpcCounts`]: what an apply or an observation cost gobgpd, which
+//! matters at scale since gobgpd's main loop spends time proportional to
+//! its peer count on every request).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
@@ -16,6 +21,60 @@ pub struct Client {
     endpoint: String,
     inner: GobgpApiClient<Channel>,
     request_timeout: Duration,
+    /// Shared by every clone.
+    counters: Arc<Counters>,
+}
+
+/// RPCs sent through a [`Client`] and its clones, by kind (failed ones
+/// included). ListPeer is split: every peer, or the one at an address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RpcCounts {
+    pub get_bgp: u64,
+    pub start_bgp: u64,
+    pub stop_bgp: u64,
+    pub add_peer: u64,
+    pub delete_peer: u64,
+    pub update_peer: u64,
+    pub list_peer_all: u64,
+    pub list_peer_one: u64,
+    pub list_path: u64,
+    pub watch_event: u64,
+}
+
+impl RpcCounts {
+    /// What was sent between `earlier` and `self`.
+    pub fn since(&self, earlier: &RpcCounts) -> RpcCounts {
+        RpcCounts {
+            get_bgp: self.get_bgp - earlier.get_bgp,
+            start_bgp: self.start_bgp - earlier.start_bgp,
+            stop_bgp: self.stop_bgp - earlier.stop_bgp,
+            add_peer: self.add_peer - earlier.add_peer,
+            delete_peer: self.delete_peer - earlier.delete_peer,
+            update_peer: self.update_peer - earlier.update_peer,
+            list_peer_all: self.list_peer_all - earlier.list_peer_all,
+            list_peer_one: self.list_peer_one - earlier.list_peer_one,
+            list_path: self.list_path - earlier.list_path,
+            watch_event: self.watch_event - earlier.watch_event,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    get_bgp: AtomicU64,
+    start_bgp: AtomicU64,
+    stop_bgp: AtomicU64,
+    add_peer: AtomicU64,
+    delete_peer: AtomicU64,
+    update_peer: AtomicU64,
+    list_peer_all: AtomicU64,
+    list_peer_one: AtomicU64,
+    list_path: AtomicU64,
+    watch_event: AtomicU64,
+}
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Route counts of one table, from ListPath.
@@ -49,7 +108,26 @@ impl Client {
             endpoint: api.to_owned(),
             inner: GobgpApiClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
             request_timeout,
+            counters: Arc::default(),
         })
+    }
+
+    /// The RPCs sent so far through this client and its clones.
+    pub fn rpc_counts(&self) -> RpcCounts {
+        let c = &*self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RpcCounts {
+            get_bgp: get(&c.get_bgp),
+            start_bgp: get(&c.start_bgp),
+            stop_bgp: get(&c.stop_bgp),
+            add_peer: get(&c.add_peer),
+            delete_peer: get(&c.delete_peer),
+            update_peer: get(&c.update_peer),
+            list_peer_all: get(&c.list_peer_all),
+            list_peer_one: get(&c.list_peer_one),
+            list_path: get(&c.list_path),
+            watch_event: get(&c.watch_event),
+        }
     }
 
     pub fn endpoint(&self) -> &str {
@@ -64,6 +142,7 @@ impl Client {
 
     /// The running BGP instance's global config (AS 0 when none runs).
     pub async fn get_bgp(&self) -> Result<apipb::Global, GobgpError> {
+        count(&self.counters.get_bgp);
         let r = self
             .inner
             .clone()
@@ -74,6 +153,7 @@ impl Client {
     }
 
     pub async fn start_bgp(&self, global: apipb::Global) -> Result<(), GobgpError> {
+        count(&self.counters.start_bgp);
         let (router_id, asn) = (global.router_id.clone(), global.asn);
         self.inner
             .clone()
@@ -90,6 +170,7 @@ impl Client {
     }
 
     pub async fn stop_bgp(&self) -> Result<(), GobgpError> {
+        count(&self.counters.stop_bgp);
         self.inner
             .clone()
             .stop_bgp(self.request(apipb::StopBgpRequest {}))
@@ -107,6 +188,7 @@ impl Client {
     }
 
     pub async fn add_peer(&self, peer: apipb::Peer) -> Result<(), GobgpError> {
+        count(&self.counters.add_peer);
         let (address, key) = Self::peer_ids(&peer);
         self.inner
             .clone()
@@ -121,6 +203,7 @@ impl Client {
     }
 
     pub async fn delete_peer(&self, address: &str, key: &str) -> Result<(), GobgpError> {
+        count(&self.counters.delete_peer);
         self.inner
             .clone()
             .delete_peer(self.request(apipb::DeletePeerRequest {
@@ -138,6 +221,7 @@ impl Client {
 
     /// Returns whether gobgpd asks for a soft reset in.
     pub async fn update_peer(&self, peer: apipb::Peer) -> Result<bool, GobgpError> {
+        count(&self.counters.update_peer);
         let (address, key) = Self::peer_ids(&peer);
         let r = self
             .inner
@@ -163,6 +247,11 @@ impl Client {
         address: &str,
         advertised: bool,
     ) -> Result<Vec<apipb::Peer>, GobgpError> {
+        count(if address.is_empty() {
+            &self.counters.list_peer_all
+        } else {
+            &self.counters.list_peer_one
+        });
         let read = async {
             let mut stream = self
                 .inner
@@ -195,6 +284,7 @@ impl Client {
         neighbor: &str,
         family: apipb::Family,
     ) -> Result<RibSummary, GobgpError> {
+        count(&self.counters.list_path);
         let read = async {
             let mut stream = self
                 .inner
@@ -232,6 +322,7 @@ impl Client {
     pub async fn watch_peers(
         &self,
     ) -> Result<tonic::Streaming<apipb::WatchEventResponse>, GobgpError> {
+        count(&self.counters.watch_event);
         // No deadline: the stream is meant to stay open.
         let r = self
             .inner

@@ -237,7 +237,9 @@ impl GobgpEngine {
     }
 
     /// What gobgpd runs, for the addresses `plan` touches only: GetBgp plus
-    /// one ListPeer per address. `None` when no BGP instance runs.
+    /// one ListPeer per address, or one ListPeer of every peer when the
+    /// plan touches more than [`LIST_EACH_UP_TO`] addresses. `None` when no
+    /// BGP instance runs.
     async fn live_at(&self, client: &Client, plan: &Plan) -> Result<Option<Live>, GobgpError> {
         let g = client.get_bgp().await?;
         let Some(global) = spec_of_global(&g)? else {
@@ -255,6 +257,15 @@ impl GobgpEngine {
             )
             .collect();
         let mut peers = BTreeMap::new();
+        if addresses.len() > LIST_EACH_UP_TO {
+            for p in client.list_peer("", false).await? {
+                let spec = spec_of_peer(&p)?;
+                if addresses.contains(&spec.address) {
+                    peers.insert(spec.address, spec);
+                }
+            }
+            return Ok(Some(Live::Running { global, peers }));
+        }
         for a in addresses {
             match client.list_peer(&a.to_string(), false).await {
                 Ok(listed) => {
@@ -340,39 +351,21 @@ impl GobgpEngine {
         };
         let mut i = 0;
         while i < ops.len() {
-            // A run of AddPeers (a whole config at start) goes out several
-            // RPCs at a time: gobgpd takes them in turn, without waiting
-            // for rrd between two.
-            let adds = ops[i..]
-                .iter()
-                .take_while(|o| matches!(o, Op::AddPeer { .. }))
-                .count();
-            if adds > 1 {
-                add_peers(&client, &ops[i..i + adds], local_restarting).await?;
+            // A run of AddPeers (a whole config at start, a burst of new
+            // nodes) or of DeletePeers goes out several RPCs at a time:
+            // gobgpd takes them in turn, without waiting for rrd between
+            // two.
+            let run = concurrent_run(&ops[i..]);
+            if run > 1 {
+                send_concurrently(&client, &ops[i..i + run], local_restarting).await?;
                 report
                     .operations
-                    .extend(ops[i..i + adds].iter().map(Op::describe));
-                i += adds;
+                    .extend(ops[i..i + run].iter().map(Op::describe));
+                i += run;
                 continue;
             }
             let op = &ops[i];
-            match op {
-                Op::StopBgp => client.stop_bgp().await?,
-                Op::StartBgp(g) => client.start_bgp(global_of_spec(g)).await?,
-                Op::DeletePeer { key, address } => {
-                    client.delete_peer(&address.to_string(), &key.0).await?
-                }
-                Op::UpdatePeer { spec, .. } => {
-                    if client.update_peer(peer_of_spec(spec, false)).await? {
-                        tracing::debug!(peer = %spec.address, "gobgpd suggests a soft reset in; not needed for timers");
-                    }
-                }
-                Op::AddPeer { spec, .. } => {
-                    client
-                        .add_peer(peer_of_spec(spec, local_restarting))
-                        .await?
-                }
-            }
+            send(&client, op, local_restarting).await?;
             report.operations.push(op.describe());
             i += 1;
         }
@@ -493,34 +486,88 @@ impl GobgpEngine {
     }
 }
 
-/// AddPeer RPCs in flight at once for a run of additions.
-const ADDS_IN_FLIGHT: usize = 16;
+/// Up to this many addresses, a targeted apply lists each peer on its own;
+/// past it, every peer at once. gobgpd's main loop selects over a channel
+/// per peer for every request, so even a ListPeer of one address costs it
+/// time proportional to its peer count: at 2,099 peers one such ListPeer
+/// cost 2.6 ms of gobgpd CPU and a ListPeer of all 84 ms (`benches/
+/// add_peers.rs`), about 32 single ones, whatever the peer count.
+const LIST_EACH_UP_TO: usize = 16;
 
-/// Send a run of AddPeer operations, [`ADDS_IN_FLIGHT`] at a time; the
-/// first failure is returned once the RPCs in flight have ended.
-async fn add_peers(client: &Client, ops: &[Op], local_restarting: bool) -> Result<(), GobgpError> {
-    let mut peers = ops.iter().filter_map(|o| match o {
-        Op::AddPeer { spec, .. } => Some(peer_of_spec(spec, local_restarting)),
-        _ => None,
-    });
+/// RPCs in flight at once for a run of AddPeers or DeletePeers.
+const RPCS_IN_FLIGHT: usize = 16;
+
+/// One RPC.
+async fn send(client: &Client, op: &Op, local_restarting: bool) -> Result<(), GobgpError> {
+    match op {
+        Op::StopBgp => client.stop_bgp().await,
+        Op::StartBgp(g) => client.start_bgp(global_of_spec(g)).await,
+        Op::DeletePeer { key, address } => client.delete_peer(&address.to_string(), &key.0).await,
+        Op::UpdatePeer { spec, .. } => {
+            if client.update_peer(peer_of_spec(spec, false)).await? {
+                tracing::debug!(peer = %spec.address, "gobgpd suggests a soft reset in; not needed for timers");
+            }
+            Ok(())
+        }
+        Op::AddPeer { spec, .. } => client.add_peer(peer_of_spec(spec, local_restarting)).await,
+    }
+}
+
+/// How many operations from the start of `ops` may go out together: a run
+/// of AddPeers or of DeletePeers. Their order within the run does not
+/// matter: [`ops::operations`] names each address at most once per kind
+/// and puts every DeletePeer before the AddPeers.
+fn concurrent_run(ops: &[Op]) -> usize {
+    let same_kind = |a: &Op, b: &Op| {
+        matches!(
+            (a, b),
+            (Op::AddPeer { .. }, Op::AddPeer { .. })
+                | (Op::DeletePeer { .. }, Op::DeletePeer { .. })
+        )
+    };
+    match ops.first() {
+        Some(first @ (Op::AddPeer { .. } | Op::DeletePeer { .. })) => {
+            ops.iter().take_while(|o| same_kind(first, o)).count()
+        }
+        _ => usize::from(!ops.is_empty()),
+    }
+}
+
+/// Send a run of operations, [`RPCS_IN_FLIGHT`] at a time. Every failure is
+/// logged with its peer; none is sent after the first failure, and the
+/// first is returned once the RPCs in flight have ended.
+async fn send_concurrently(
+    client: &Client,
+    ops: &[Op],
+    local_restarting: bool,
+) -> Result<(), GobgpError> {
+    let started = Instant::now();
+    let mut pending = ops.iter();
     let mut running = tokio::task::JoinSet::new();
     let mut first_error = None;
     loop {
-        while running.len() < ADDS_IN_FLIGHT && first_error.is_none() {
-            let Some(peer) = peers.next() else { break };
-            let client = client.clone();
-            running.spawn(async move { client.add_peer(peer).await });
+        while running.len() < RPCS_IN_FLIGHT && first_error.is_none() {
+            let Some(op) = pending.next() else { break };
+            let (client, op) = (client.clone(), op.clone());
+            running.spawn(async move { send(&client, &op, local_restarting).await });
         }
         match running.join_next().await {
             None => break,
             Some(Ok(Ok(()))) => {}
             Some(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "gobgpd refused an operation");
                 first_error.get_or_insert(e);
             }
             // Never aborted: only a panic ends a task early; pass it on.
             Some(Err(join)) => std::panic::resume_unwind(join.into_panic()),
         }
     }
+    tracing::debug!(
+        rpcs = ops.len(),
+        took = ?started.elapsed(),
+        in_flight = RPCS_IN_FLIGHT,
+        "sent a run of peer operations"
+    );
     first_error.map_or(Ok(()), Err)
 }
 
@@ -660,5 +707,54 @@ impl BgpEngine for GobgpEngine {
 
     fn daemon_restarts(&self) -> u64 {
         GobgpEngine::daemon_restarts(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn op(kind: &str, i: u8) -> Op {
+        let address = IpAddr::V4(Ipv4Addr::new(198, 51, 100, i));
+        let key = PeerKey(format!("peer{i}"));
+        let neighbor = Neighbor::new(
+            rrd_core::SessionKind::Node,
+            address,
+            rrd_core::Asn(64512),
+            rrd_core::Role::RrClient { cluster_id: None },
+            None,
+        );
+        let ctx = MapContext {
+            router_id: Ipv4Addr::new(198, 51, 100, 1),
+            global_asn: 64512,
+            restart_time: 120,
+            deferral_time: 360,
+        };
+        match kind {
+            "del" => Op::DeletePeer { key, address },
+            "stop" => Op::StopBgp,
+            _ => Op::AddPeer {
+                spec: crate::mapping::spec_of_neighbor(&key, &neighbor, &ctx).unwrap(),
+                key,
+            },
+        }
+    }
+
+    #[test]
+    fn runs_of_deletions_and_of_additions_go_out_together_and_nothing_else_does() {
+        let ops = [
+            op("stop", 0),
+            op("del", 1),
+            op("del", 2),
+            op("del", 3),
+            op("add", 1),
+            op("add", 4),
+        ];
+        assert_eq!(concurrent_run(&ops), 1);
+        assert_eq!(concurrent_run(&ops[1..]), 3);
+        assert_eq!(concurrent_run(&ops[4..]), 2);
+        assert_eq!(concurrent_run(&ops[5..]), 1);
+        assert_eq!(concurrent_run(&[]), 0);
     }
 }

@@ -33,7 +33,7 @@ pub mod apipb {
     tonic::include_proto!("apipb");
 }
 
-pub use client::{Client, RibSummary};
+pub use client::{Client, RibSummary, RpcCounts};
 pub use config::GobgpConfig;
 pub use engine::GobgpEngine;
 pub use error::GobgpError;

@@ -1,7 +1,8 @@
 //! Test and benchmark support: a private network namespace per test (only
 //! `lo` up, documentation addresses on it, no route out), code run inside
 //! it on a thread of its own, and gobgpd configs whose log lands in a
-//! temporary folder. Shared by `tests/*.rs` and `benches/add_peers.rs`.
+//! temporary folder, and an RR config with any number of clients that never
+//! come up. Shared by `tests/*.rs` and `benches/add_peers.rs`.
 //!
 //! Everything carries the process id; every process left in a namespace is
 //! killed by PID and the namespace deleted when the guard drops, also on
@@ -9,7 +10,9 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +21,8 @@ use std::time::Duration;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Pid, Uid};
+use rrd_core::model::session_name;
+use rrd_core::{Asn, ClusterId, Neighbor, Role, RouterSettings, RrConfig, RuleSet, SessionKind};
 use rrd_engine_gobgp::GobgpConfig;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -124,6 +129,54 @@ impl Drop for NetNs {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+    }
+}
+
+/// The RR of [`rr_clients`]: its router id, source and listen address.
+pub const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 19, 255, 254);
+/// The cluster id of [`rr_clients`].
+pub const CLUSTER: Ipv4Addr = Ipv4Addr::new(1, 0, 0, 1);
+/// The AS of [`rr_clients`], of the RR and of every client.
+pub const ASN: u32 = 64512;
+
+/// The i-th neighbor address in 198.18.0.0/15, from 198.18.0.1 on.
+pub fn neighbor_address(i: usize) -> Ipv4Addr {
+    let base = u32::from(Ipv4Addr::new(198, 18, 0, 1));
+    Ipv4Addr::from(base + u32::try_from(i).expect("fits"))
+}
+
+/// An RR at [`LOCAL`] with `n` RR clients at [`neighbor_address`] 0..n,
+/// as calico-v1 nodes (iBGP, AS [`ASN`]). In a namespace with only `lo`
+/// they never come up: gobgpd's connection attempts fail at once.
+pub fn rr_clients(n: usize) -> RrConfig {
+    let mut neighbors = BTreeMap::new();
+    for i in 0..n {
+        let address = IpAddr::V4(neighbor_address(i));
+        let neighbor = Neighbor {
+            local_as_explicit: false,
+            ..Neighbor::new(
+                SessionKind::Node,
+                address,
+                Asn(ASN),
+                Role::RrClient {
+                    cluster_id: Some(ClusterId(u32::from(CLUSTER))),
+                },
+                Some(IpAddr::V4(LOCAL)),
+            )
+        };
+        neighbors.insert(session_name(SessionKind::Node, address, None), neighbor);
+    }
+    RrConfig {
+        router: RouterSettings {
+            rules: RuleSet::Legacy,
+            router_id: LOCAL,
+            local_as: Asn(ASN),
+            cluster_id: Some(ClusterId(u32::from(CLUSTER))),
+            ipv4: Some(LOCAL),
+            ipv6: None,
+            listen_port: None,
+        },
+        neighbors,
     }
 }
 
