@@ -98,6 +98,18 @@ pub fn this_rr_warnings(
     me: &RrIdentity,
     config: &RrConfig,
 ) -> Vec<Diagnostic> {
+    rr_warnings(topology, me, config, || is_registered(topology, me))
+}
+
+/// [`this_rr_warnings`], told whether `me` is registered by `registered`
+/// (asked only when the topology holds anything): [`crate::DesiredState`]
+/// answers from its index instead of walking every node.
+pub(crate) fn rr_warnings(
+    topology: &Topology,
+    me: &RrIdentity,
+    config: &RrConfig,
+    registered: impl FnOnce() -> bool,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let who = me
         .node_name
@@ -117,7 +129,7 @@ pub fn this_rr_warnings(
         ));
         return out;
     }
-    if !is_registered(topology, me) {
+    if !registered() {
         let how = match topology.rules {
             RuleSet::Legacy => "no rr_v4/<ip> or rr_v6/<ip> key; register it with `rrd rr add`",
             RuleSet::CalicoV3 => "its node has no routeReflectorClusterID",

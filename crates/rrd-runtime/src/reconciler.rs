@@ -22,7 +22,6 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use rrd_core::check::this_rr_warnings;
 use rrd_core::{
     bounded_echo, plan, plan_sessions, BgpEngine, DaemonState, DesiredState, EngineError,
     EventSink, PeerSource, Plan, RrConfig, RrIdentity, SourceEvent, SourceStatus, StartMode,
@@ -112,7 +111,7 @@ struct LoopState {
     held: Option<RrConfig>,
     /// `Status::desired` matches the store but for the touched sessions.
     desired_published: bool,
-    /// [`this_rr_warnings`] as of the last change of sessions.
+    /// [`DesiredState::this_rr_warnings`] as of the last change of sessions.
     rr_warnings: Option<Vec<rrd_core::Diagnostic>>,
     retry_at: Option<Instant>,
     backoff: Backoff,
@@ -289,6 +288,7 @@ impl<E: BgpEngine> Driver<E> {
                 }
                 _ = resync.tick() => {
                     debug!("periodic resync");
+                    self.verify_desired();
                     self.reconcile(true).await;
                 }
                 _ = observe.tick() => {
@@ -401,6 +401,29 @@ impl<E: BgpEngine> Driver<E> {
         }
     }
 
+    /// The periodic resync's check of the change-by-change configuration
+    /// against a full computation; a disagreement is a defect, logged, and
+    /// the full computation stands (the reconcile that follows applies it).
+    fn verify_desired(&mut self) {
+        let Some(store) = self.st.store.as_mut() else {
+            return;
+        };
+        if let Err(touched) = store.verify() {
+            let differed = match &touched {
+                Touched::Nothing => "diagnostics".to_owned(),
+                Touched::Sessions(keys) => format!("{} sessions", keys.len()),
+                Touched::Everything => "everything".to_owned(),
+            };
+            error!(
+                %differed,
+                "the configuration kept change by change disagreed with a full computation; \
+                 the full computation stands"
+            );
+            self.st.touched.merge(touched.clone());
+            self.publish_diagnostics(&touched);
+        }
+    }
+
     /// Sessions changed: plan them when the debounce says so. A change that
     /// touched no session costs nothing more (diagnostics are published).
     fn mark_dirty(&mut self, touched: Touched) {
@@ -420,10 +443,7 @@ impl<E: BgpEngine> Driver<E> {
             return;
         };
         if !touched.is_nothing() || self.st.rr_warnings.is_none() {
-            self.st.rr_warnings = Some(match store.config() {
-                Ok(config) => this_rr_warnings(store.topology(), &self.identity, config),
-                Err(_) => Vec::new(),
-            });
+            self.st.rr_warnings = Some(store.this_rr_warnings());
         }
         let diagnostics: Vec<String> = store
             .diagnostics()

@@ -26,7 +26,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::model::{PeerKey, RrConfig, RrIdentity, Topology, TopologyChange};
+use crate::model::{PeerKey, RrConfig, RrIdentity, RuleSet, Topology, TopologyChange};
 use crate::semantics::{compute_tagged, About, Diagnostic, SemanticsError, Tagged};
 
 use index::{rule_concerns, Index};
@@ -163,6 +163,44 @@ impl DesiredState {
         self.recompute(&region)
     }
 
+    /// The check the periodic resync makes: recompute everything from the
+    /// topology kept and compare with what the changes made, session by
+    /// session and diagnostic by diagnostic. `Ok`: they agree, nothing
+    /// touched. `Err`: they did not (a defect of the incremental path); the
+    /// full computation now stands, and the sessions that differed (or
+    /// [`Touched::Everything`] when either side had no configuration) are
+    /// returned to plan.
+    pub fn verify(&mut self) -> Result<(), Touched> {
+        let full = compute_tagged(&self.topology, &self.identity).map(|(c, t)| Current::new(c, t));
+        let touched = match (&self.current, &full) {
+            (Ok(kept), Ok(full)) => {
+                if kept.config == full.config && kept.diagnostics == full.diagnostics {
+                    return Ok(());
+                }
+                let (a, b) = (&kept.config.neighbors, &full.config.neighbors);
+                let differing: BTreeSet<PeerKey> = a
+                    .iter()
+                    .filter(|(k, n)| b.get(*k) != Some(*n))
+                    .map(|(k, _)| k)
+                    .chain(b.keys().filter(|k| !a.contains_key(*k)))
+                    .cloned()
+                    .collect();
+                if kept.config.router != full.config.router {
+                    Touched::Everything
+                } else if differing.is_empty() {
+                    // Only diagnostics differed.
+                    Touched::Nothing
+                } else {
+                    Touched::Sessions(differing)
+                }
+            }
+            (Err(a), Err(b)) if a == b => return Ok(()),
+            _ => Touched::Everything,
+        };
+        self.current = full;
+        Err(touched)
+    }
+
     /// The configuration, or why there is none.
     pub fn config(&self) -> Result<&RrConfig, &SemanticsError> {
         self.current.as_ref().map(|c| &c.config)
@@ -173,6 +211,33 @@ impl DesiredState {
         self.current
             .as_ref()
             .map_or(&[], |c| c.diagnostics.as_slice())
+    }
+
+    /// [`crate::check::this_rr_warnings`] for the configuration kept, in
+    /// what a change costs: whether this RR is registered is read from the
+    /// index of nodes by address, not from a walk over every node.
+    pub fn this_rr_warnings(&self) -> Vec<Diagnostic> {
+        let Ok(current) = &self.current else {
+            return Vec::new();
+        };
+        let (topology, me) = (&self.topology, &self.identity);
+        crate::check::rr_warnings(topology, me, &current.config, || match topology.rules {
+            RuleSet::Legacy => {
+                region::my_addresses(me).any(|a| topology.route_reflectors.contains_key(&a))
+            }
+            RuleSet::CalicoV3 => {
+                let registered = |name: &String| {
+                    topology
+                        .nodes
+                        .get(name)
+                        .is_some_and(|n| n.rr_cluster_id.is_some())
+                };
+                match &me.node_name {
+                    Some(name) => registered(name),
+                    None => region::my_addresses(me).any(|a| self.index.at(&a).any(registered)),
+                }
+            }
+        })
     }
 
     /// What is kept of the topology.

@@ -38,7 +38,7 @@ impl Region {
     }
 }
 
-fn my_addresses(me: &RrIdentity) -> impl Iterator<Item = IpAddr> {
+pub(super) fn my_addresses(me: &RrIdentity) -> impl Iterator<Item = IpAddr> {
     [me.ipv4.map(IpAddr::V4), me.ipv6.map(IpAddr::V6)]
         .into_iter()
         .flatten()

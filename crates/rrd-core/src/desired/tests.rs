@@ -162,6 +162,17 @@ fn check(rules: RuleSet, identity: RrIdentity, batches: Vec<Vec<TopologyChange>>
             (Err(w), Err(got)) => assert_eq!(w, got),
             (w, got) => panic!("full {w:?} vs incremental {got:?}"),
         }
+        // The warnings read from the index are those of a walk over the
+        // whole topology.
+        if let Ok(config) = desired.config() {
+            assert_eq!(
+                desired.this_rr_warnings(),
+                crate::check::this_rr_warnings(desired.topology(), &identity, config),
+                "topology {full:#?}"
+            );
+        }
+        // The periodic resync's check finds nothing to repair.
+        assert_eq!(desired.verify(), Ok(()), "topology {full:#?}");
     }
 }
 
@@ -253,4 +264,23 @@ fn records_of_other_rrs_are_not_kept() {
         .peers
         .values()
         .all(|r| matches!(r.peer, PeerMatch::Ip { addr, .. } if addr == ip("198.51.100.11"))));
+}
+
+#[test]
+fn the_resync_check_repairs_a_session_the_changes_got_wrong() {
+    let me = RrIdentity::v4("198.51.100.11".parse().unwrap());
+    let mut d = DesiredState::new(me, racks());
+    assert_eq!(d.verify(), Ok(()));
+    // As if an incremental update had lost one session and kept a stale
+    // one: the check names both and the full computation stands again.
+    let right = d.config().unwrap().clone();
+    let lost = PeerKey("Node_198_51_100_101".into());
+    let current = d.current.as_mut().unwrap();
+    let mut stale = current.config.neighbors.remove(&lost).unwrap();
+    let ghost = PeerKey("Node_198_51_100_199".into());
+    stale.address = ip("198.51.100.199");
+    current.config.neighbors.insert(ghost.clone(), stale);
+    assert_eq!(d.verify(), Err(Touched::Sessions([lost, ghost].into())));
+    assert_eq!(d.config().unwrap(), &right);
+    assert_eq!(d.verify(), Ok(()));
 }
