@@ -14,7 +14,8 @@
 //!   RR-client flag, route counts, graceful-restart families);
 //! * every client holds every other client's block with the same
 //!   attributes: NEXT_HOP and ORIGINATOR_ID = the originating client,
-//!   CLUSTER_LIST = 1.0.0.1, empty AS path;
+//!   CLUSTER_LIST = 1.0.0.1, empty AS path, no MED (FRR would add MED 0
+//!   without the engine's ORIGINATOR_ID route maps);
 //! * the three `rrd status` tables are printed (`--nocapture` shows them).
 
 use std::collections::BTreeMap;
@@ -201,6 +202,7 @@ fn run(daemon: RrDaemon, tag: &str) -> Run {
                 Some(CLUSTER_ID),
                 "{daemon:?}: {a:?}"
             );
+            assert_eq!(a.med, None, "{daemon:?}: {a:?}");
             routes.insert((c.host.name.clone(), o.block.clone()), a);
         }
     }

@@ -130,6 +130,12 @@ impl FrrConfig {
         self.state_dir.join("applied.json")
     }
 
+    /// `<state_dir>/router-ids.json`: client router ids bgpd observed
+    /// that differ from the default ([`crate::originator`]).
+    pub fn router_ids_path(&self) -> PathBuf {
+        self.state_dir.join("router-ids.json")
+    }
+
     /// Whether `args` (a command line) is a bgpd run with this config: the
     /// configured binary's file name, `-N <pathspace>` and `-f
     /// <config_path>`.

@@ -10,12 +10,22 @@
 //! * A neighbor whose lines differ: `no neighbor <A>`, then its new lines
 //!   (FRR resets the session for most of these changes anyway; the other
 //!   sessions are untouched).
+//! * A neighbor whose lines differ only in its inbound route map: the new
+//!   `neighbor <A> route-map <M> in` in place (it replaces the old one;
+//!   `no ...` only when none replaces it). bgpd asks the peer for its
+//!   routes again (route refresh): the session stays up.
 //! * A neighbor that comes: its lines.
+//! * rrd's route maps: new ones (or new lines of one) before the view's
+//!   commands, so that no neighbor ever names a route map bgpd does not
+//!   have (bgpd would deny every route); `no route-map <M>` after them,
+//!   once no neighbor names it.
 //!
 //! Commands are given inside `configure terminal`; the engine adds that
 //! and `end`.
 
-use crate::view::{NeighborLines, View};
+use std::collections::BTreeMap;
+
+use crate::view::{is_inbound_route_map, NeighborLines, View};
 
 /// The negation of a configuration line.
 fn negate(line: &str) -> String {
@@ -48,8 +58,80 @@ fn add_neighbor_lines<'a>(
     }
 }
 
+type RouteMaps = BTreeMap<String, Vec<String>>;
+
+/// The route maps of `desired` that `live` lacks, or the lines of one that
+/// it lacks (`no` for lines it has that are not desired).
+fn define_route_maps(live: &RouteMaps, desired: &RouteMaps) -> Vec<String> {
+    let mut out = Vec::new();
+    for (header, body) in desired {
+        let have = live.get(header);
+        let missing: Vec<&String> = body
+            .iter()
+            .filter(|l| have.is_none_or(|h| !h.contains(l)))
+            .collect();
+        let extra: Vec<&String> = have
+            .into_iter()
+            .flatten()
+            .filter(|l| !body.contains(l))
+            .collect();
+        if have.is_some() && missing.is_empty() && extra.is_empty() {
+            continue;
+        }
+        out.push(header.clone());
+        out.extend(extra.into_iter().map(|l| negate(l)));
+        out.extend(missing.into_iter().cloned());
+        out.push("exit".into());
+    }
+    out
+}
+
+/// `no route-map <M>` for rrd's route maps that are no longer desired.
+fn remove_route_maps(live: &RouteMaps, desired: &RouteMaps) -> Vec<String> {
+    live.keys()
+        .filter(|h| !desired.contains_key(*h))
+        .filter_map(|h| h.split_whitespace().nth(1))
+        .map(|name| format!("no route-map {name}"))
+        .collect()
+}
+
+/// In place, for neighbors whose session stays: the inbound route maps of
+/// `desired` that `live` lacks, and `no` for the ones no line replaces.
+fn retune(out: &mut Vec<String>, pairs: &[(&NeighborLines, &NeighborLines)]) {
+    for (af, pick) in [
+        (
+            "ipv4 unicast",
+            (|n| &n.ipv4) as fn(&NeighborLines) -> &Vec<String>,
+        ),
+        ("ipv6 unicast", |n| &n.ipv6),
+    ] {
+        let mut lines = Vec::new();
+        for (live, desired) in pairs {
+            let (live, desired) = (pick(live), pick(desired));
+            let coming: Vec<&String> = desired
+                .iter()
+                .filter(|l| is_inbound_route_map(l) && !live.contains(l))
+                .collect();
+            if coming.is_empty() {
+                lines.extend(
+                    live.iter()
+                        .filter(|l| is_inbound_route_map(l) && !desired.contains(l))
+                        .map(|l| negate(l)),
+                );
+            }
+            lines.extend(coming.into_iter().cloned());
+        }
+        if !lines.is_empty() {
+            out.push(format!("address-family {af}"));
+            out.extend(lines);
+            out.push("exit-address-family".into());
+        }
+    }
+}
+
 fn create(desired: &View) -> Vec<String> {
-    let mut out = vec![desired.header()];
+    let mut out = define_route_maps(&RouteMaps::new(), &desired.route_maps);
+    out.push(desired.header());
     out.extend(desired.router.iter().cloned());
     add_neighbor_lines(&mut out, desired.neighbors.values());
     out.push("exit".into());
@@ -70,13 +152,16 @@ pub fn commands(live: Option<&View>, desired: &View) -> Vec<String> {
         // (peer groups, networks) are only removed with the view.
         let mut out = vec![format!("no {}", live.header())];
         out.extend(create(desired));
+        out.extend(remove_route_maps(&live.route_maps, &desired.route_maps));
         return out;
     }
     let mut out = vec![desired.header()];
-    let gone = live
-        .neighbors
-        .iter()
-        .filter(|(a, n)| desired.neighbors.get(a).is_none_or(|d| !d.same_as(n)));
+    let gone = live.neighbors.iter().filter(|(a, n)| {
+        desired
+            .neighbors
+            .get(a)
+            .is_none_or(|d| !d.same_session_as(n))
+    });
     out.extend(gone.map(|(a, _)| format!("no neighbor {a}")));
     out.extend(
         live.router
@@ -94,14 +179,23 @@ pub fn commands(live: Option<&View>, desired: &View) -> Vec<String> {
     let coming = desired
         .neighbors
         .iter()
-        .filter(|(a, n)| live.neighbors.get(a).is_none_or(|l| !l.same_as(n)))
+        .filter(|(a, n)| live.neighbors.get(a).is_none_or(|l| !l.same_session_as(n)))
         .map(|(_, n)| n);
     add_neighbor_lines(&mut out, coming);
+    let retuned: Vec<(&NeighborLines, &NeighborLines)> = desired
+        .neighbors
+        .iter()
+        .filter_map(|(a, d)| Some((live.neighbors.get(a)?, d)))
+        .filter(|(l, d)| l.same_session_as(d) && !l.same_as(d))
+        .collect();
+    retune(&mut out, &retuned);
     out.push("exit".into());
-    if out.len() == 2 {
-        return Vec::new();
+    let mut all = define_route_maps(&live.route_maps, &desired.route_maps);
+    if out.len() > 2 {
+        all.extend(out);
     }
-    out
+    all.extend(remove_route_maps(&live.route_maps, &desired.route_maps));
+    all
 }
 
 /// The neighbors (by address) whose lines `commands(live, desired)`
@@ -215,6 +309,110 @@ mod tests {
             negate("no bgp default ipv4-unicast"),
             "bgp default ipv4-unicast"
         );
+    }
+
+    fn with_route_map(base: &str, address: &str, id: &str) -> String {
+        base.replace(
+            &format!("  neighbor {address} activate\n"),
+            &format!("  neighbor {address} activate\n  neighbor {address} route-map rrd-originator-{id} in\n"),
+        )
+    }
+
+    fn route_maps(ids: &[&str]) -> String {
+        ids.iter()
+            .map(|id| {
+                format!("route-map rrd-originator-{id} permit 10\n set originator-id {id}\nexit\n")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_route_map_is_defined_before_a_neighbor_names_it() {
+        let desired = mapped(
+            &with_route_map(BASE, "198.51.100.2", "198.51.100.2"),
+            &["198.51.100.2"],
+        );
+        let c = commands(None, &desired);
+        assert_eq!(
+            &c[..4],
+            [
+                "route-map rrd-originator-198.51.100.2 permit 10",
+                "set originator-id 198.51.100.2",
+                "exit",
+                "router bgp 64512 view rrd",
+            ]
+        );
+        assert!(c.contains(
+            &"neighbor 198.51.100.2 route-map rrd-originator-198.51.100.2 in".to_owned()
+        ));
+    }
+
+    /// A view with route maps for `ids`, each client naming its own.
+    fn mapped(text: &str, ids: &[&str]) -> View {
+        View::parse(
+            &format!(
+                "router bgp 64512 view rrd\n{text}exit\n!\n{}",
+                route_maps(ids)
+            ),
+            "rrd",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_route_map_on_a_running_session_changes_it_in_place() {
+        // 198.51.100.2 gets a route map, 198.51.100.3's changes: neither is
+        // removed and re-created (that would reset the session), the old
+        // route map goes only after nobody names it.
+        let live = mapped(
+            &with_route_map(BASE, "198.51.100.3", "198.51.100.3"),
+            &["198.51.100.3"],
+        );
+        let desired = mapped(
+            &with_route_map(
+                &with_route_map(BASE, "198.51.100.3", "198.18.0.3"),
+                "198.51.100.2",
+                "198.51.100.2",
+            ),
+            &["198.51.100.2", "198.18.0.3"],
+        );
+        let c = commands(Some(&live), &desired);
+        assert_eq!(
+            c,
+            [
+                "route-map rrd-originator-198.18.0.3 permit 10",
+                "set originator-id 198.18.0.3",
+                "exit",
+                "route-map rrd-originator-198.51.100.2 permit 10",
+                "set originator-id 198.51.100.2",
+                "exit",
+                "router bgp 64512 view rrd",
+                "address-family ipv4 unicast",
+                "neighbor 198.51.100.2 route-map rrd-originator-198.51.100.2 in",
+                "neighbor 198.51.100.3 route-map rrd-originator-198.18.0.3 in",
+                "exit-address-family",
+                "exit",
+                "no route-map rrd-originator-198.51.100.3",
+            ]
+        );
+        // And back: the route map of 198.51.100.2 is taken off, not the neighbor.
+        let c = commands(Some(&desired), &live);
+        assert!(
+            c.contains(
+                &"no neighbor 198.51.100.2 route-map rrd-originator-198.51.100.2 in".to_owned()
+            ),
+            "{c:?}"
+        );
+        assert!(
+            !c.iter()
+                .any(|l| l == "no neighbor 198.51.100.2" || l == "no neighbor 198.51.100.3"),
+            "{c:?}"
+        );
+        assert_eq!(
+            c.last().unwrap(),
+            "no route-map rrd-originator-198.51.100.2"
+        );
+        assert!(commands(Some(&live), &live).is_empty());
     }
 
     #[test]

@@ -17,6 +17,12 @@
 //! (`<state_dir>/applied.json`) while the running view is exactly its
 //! rendering, else the running view read back ([`crate::readback`]).
 //!
+//! Each route-reflector client session gets an inbound route map that sets
+//! ORIGINATOR_ID to the client's router id ([`crate::originator`]); when
+//! `observe` finds a client whose OPEN names another id than the one
+//! rendered, it warns, keeps the observed id (`<state_dir>/router-ids.json`)
+//! and changes that client's route map in place.
+//!
 //! With `manage_process` the engine runs bgpd itself: started with the
 //! first apply (its listen port and addresses come from the RR config),
 //! its file rewritten after every apply, adopted by the next rrd.
@@ -37,6 +43,7 @@ use crate::daemon::{Bgpd, Listen, ManagedBgpd, OnDrop};
 use crate::delta;
 use crate::error::{FrrError, ENGINE};
 use crate::observe;
+use crate::originator::{self, LearnedRouterIds};
 use crate::readback;
 use crate::render::{file_text, render_view};
 use crate::view::View;
@@ -55,17 +62,30 @@ pub struct FrrEngine {
     pid_file: Option<PidFile>,
     start_mode: StartMode,
     version: Option<String>,
+    /// Client router ids observed where they differ from the default.
+    learned: LearnedRouterIds,
+    /// The config of the last apply (else read from the record when
+    /// needed).
+    applied: Option<RrConfig>,
 }
 
 impl FrrEngine {
     pub fn new(config: FrrConfig) -> FrrEngine {
+        let learned = LearnedRouterIds::load(&config.router_ids_path());
         FrrEngine {
             config,
             daemon: None,
             pid_file: None,
             start_mode: StartMode::Fresh,
             version: None,
+            learned,
+            applied: None,
         }
+    }
+
+    /// The view `desired` renders to, with the router ids learned so far.
+    fn view_of(&self, desired: &RrConfig) -> Result<View, crate::render::RenderError> {
+        render_view(desired, &self.config.view, &self.learned)
     }
 
     pub fn config(&self) -> &FrrConfig {
@@ -243,7 +263,7 @@ impl FrrEngine {
         };
         let record = read_record(&self.config.record_path());
         if let Some(r) = &record {
-            if render_view(r, &self.config.view).ok().as_ref() == Some(&live) {
+            if self.view_of(r).ok().as_ref() == Some(&live) {
                 return Ok(record);
             }
         }
@@ -355,7 +375,10 @@ impl FrrEngine {
         if plan.is_empty() {
             return Ok(ApplyReport::default());
         }
-        let view = render_view(desired, &self.config.view)?;
+        if self.learned.update(&[], desired) {
+            self.save_learned()?;
+        }
+        let view = self.view_of(desired)?;
         let text = file_text(&view, desired);
         let mut ops = Vec::new();
         if self.config.manage_process {
@@ -443,7 +466,8 @@ impl FrrEngine {
 
     /// Keep what was applied: the record, and (managed) the file bgpd
     /// restarts with.
-    fn record(&self, desired: &RrConfig, text: Option<&str>) -> Result<(), FrrError> {
+    fn record(&mut self, desired: &RrConfig, text: Option<&str>) -> Result<(), FrrError> {
+        self.applied = Some(desired.clone());
         if let (true, Some(text)) = (self.config.manage_process, text) {
             let same = std::fs::read(&self.config.config_path).is_ok_and(|b| b == text.as_bytes());
             if !same {
@@ -502,10 +526,65 @@ impl FrrEngine {
         if self.version.is_none() {
             self.read_version(&mut vty).await;
         }
+        if let Err(e) = self.correct_originators(&mut vty, &neighbors).await {
+            tracing::warn!(error = %e, "could not correct the ORIGINATOR_ID route maps");
+        }
         Ok(Observation {
             daemon: DaemonState::Running,
             sessions: observe::sessions(&neighbors, &best),
         })
+    }
+
+    fn save_learned(&self) -> Result<(), FrrError> {
+        let path = self.config.router_ids_path();
+        self.learned
+            .save(&path)
+            .map_err(|source| FrrError::Write { path, source })
+    }
+
+    /// Clients whose OPEN named another router id than the one rendered
+    /// into their ORIGINATOR_ID route map: learn it, say so, and change
+    /// their route maps in place (route refresh; sessions stay up).
+    async fn correct_originators(
+        &mut self,
+        vty: &mut Vty,
+        neighbors: &serde_json::Value,
+    ) -> Result<(), FrrError> {
+        if self.applied.is_none() {
+            self.applied = read_record(&self.config.record_path());
+        }
+        let Some(record) = self.applied.clone() else {
+            return Ok(());
+        };
+        let found = originator::mismatches(neighbors, &record, &self.learned);
+        if found.is_empty() {
+            return Ok(());
+        }
+        let Some(live) = self.running_view(vty).await? else {
+            return Ok(());
+        };
+        // Only while bgpd runs what rrd applied: otherwise the next apply
+        // decides.
+        if self.view_of(&record).ok().as_ref() != Some(&live) {
+            return Ok(());
+        }
+        for m in &found {
+            tracing::warn!(
+                session = %m.session,
+                address = %m.address,
+                rendered = ?m.rendered,
+                observed = %m.observed,
+                "the client's BGP identifier is not the ORIGINATOR_ID rrd set on its routes: using the observed one"
+            );
+        }
+        self.learned.update(&found, &record);
+        self.save_learned()?;
+        let view = self.view_of(&record)?;
+        let commands = delta::commands(Some(&live), &view);
+        self.configure(vty, &commands, Some(&live), &view).await?;
+        self.verify(&view).await?;
+        let text = file_text(&view, &record);
+        self.record(&record, Some(&text))
     }
 
     async fn stop_inner(&mut self, mode: StopMode) -> Result<(), FrrError> {
@@ -565,7 +644,7 @@ impl BgpEngine for FrrEngine {
 
     /// The file bgpd starts with: `frr defaults traditional` and the view.
     fn render(&self, desired: &RrConfig) -> Result<String, EngineError> {
-        let view = render_view(desired, &self.config.view).map_err(FrrError::from)?;
+        let view = self.view_of(desired).map_err(FrrError::from)?;
         Ok(file_text(&view, desired))
     }
 

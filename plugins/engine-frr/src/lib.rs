@@ -13,6 +13,7 @@
 //! * [`delta`] — the vty commands from one view to another (pure).
 //! * [`readback`] — a view as an `RrConfig` when it is not rrd's.
 //! * [`observe`] — bgpd's JSON -> session states (pure).
+//! * [`originator`] — the ORIGINATOR_ID route maps of client sessions.
 //! * [`vty`] — bgpd's vty socket protocol.
 //! * [`engine`] — the [`rrd_core::BgpEngine`] implementation.
 //! * `daemon` — bgpd's command line and adoption on `rrd-process`'s
@@ -26,6 +27,7 @@ pub mod delta;
 pub mod engine;
 mod error;
 pub mod observe;
+pub mod originator;
 pub mod readback;
 pub mod render;
 pub mod view;

@@ -126,6 +126,7 @@ mod tests {
     use rrd_core::testing::conformance::{suite_config, EngineSuiteParams};
 
     use super::*;
+    use crate::originator::LearnedRouterIds;
     use crate::render::render_view;
 
     #[test]
@@ -137,12 +138,15 @@ mod tests {
             neighbors_v4: (2..6).map(|i| Ipv4Addr::new(198, 51, 100, i)).collect(),
             neighbors_v6: vec!["2001:db8::2".parse().unwrap()],
         });
-        let v = render_view(&c, "rrd").unwrap();
+        let v = render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap();
         let back = config_of(&v, Some(&c.router));
         assert_eq!(
             back.neighbors.keys().collect::<Vec<_>>(),
             c.neighbors.keys().collect::<Vec<_>>()
         );
-        assert_eq!(render_view(&back, "rrd").unwrap(), v);
+        assert_eq!(
+            render_view(&back, "rrd", &LearnedRouterIds::default()).unwrap(),
+            v
+        );
     }
 }

@@ -19,7 +19,10 @@
 //!   `ttl-security hops`, `update-source`, `timers`,
 //!   `graceful-restart-disable`; per family `activate`,
 //!   `route-reflector-client`, `next-hop-self`,
-//!   `attribute-unchanged next-hop` (eBGP next hop keep), `allowas-in`.
+//!   `attribute-unchanged next-hop` (eBGP next hop keep), `allowas-in`,
+//!   and on route-reflector clients `route-map rrd-originator-<id> in`,
+//!   the route map that sets ORIGINATOR_ID to the client's router id
+//!   (without it FRR reflects MED 0: [`crate::originator`]).
 //!
 //! What FRR cannot express is refused ([`RenderError`]), never replaced
 //! by something else: one cluster id and one restart time per BGP
@@ -31,6 +34,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use rrd_core::{ClusterId, Family, NextHop, RrConfig, Ttl};
 
+use crate::originator::{self, LearnedRouterIds};
 use crate::view::{NeighborLines, View};
 
 /// FRR's graceful-restart restart time when none is configured (seconds).
@@ -109,8 +113,13 @@ fn restart_time(desired: &RrConfig, problems: &mut Vec<String>) -> u32 {
         .unwrap_or(DEFAULT_RESTART_TIME)
 }
 
-/// The view `name` that holds `desired`.
-pub fn render_view(desired: &RrConfig, name: &str) -> Result<View, RenderError> {
+/// The view `name` that holds `desired`; `learned`: the clients' router
+/// ids bgpd observed where they differ from the default.
+pub fn render_view(
+    desired: &RrConfig,
+    name: &str,
+    learned: &LearnedRouterIds,
+) -> Result<View, RenderError> {
     let mut problems = Vec::new();
     let r = &desired.router;
     let mut router = vec![
@@ -128,6 +137,7 @@ pub fn render_view(desired: &RrConfig, name: &str) -> Result<View, RenderError> 
     router.push("bgp graceful-restart preserve-fw-state".to_owned());
 
     let mut neighbors: BTreeMap<IpAddr, NeighborLines> = BTreeMap::new();
+    let mut route_maps = BTreeMap::new();
     let mut keys: BTreeMap<IpAddr, Vec<&str>> = BTreeMap::new();
     for (key, n) in &desired.neighbors {
         keys.entry(n.address).or_default().push(&key.0);
@@ -222,6 +232,14 @@ pub fn render_view(desired: &RrConfig, name: &str) -> Result<View, RenderError> 
             if let Some(k) = n.allow_local_as {
                 af.push(p(format!("allowas-in {k}")));
             }
+            if let Some(id) = originator::originator_id(n, desired, learned) {
+                af.push(p(format!(
+                    "route-map {} in",
+                    originator::route_map_name(id)
+                )));
+                let (header, body) = originator::route_map(id);
+                route_maps.insert(header, body);
+            }
             match f {
                 Family::Ipv4 => lines.ipv4 = af,
                 Family::Ipv6 => lines.ipv6 = af,
@@ -244,6 +262,7 @@ pub fn render_view(desired: &RrConfig, name: &str) -> Result<View, RenderError> 
         router,
         neighbors,
         other: Vec::new(),
+        route_maps,
     })
 }
 
@@ -262,4 +281,4 @@ pub fn file_text(view: &View, desired: &RrConfig) -> String {
 
 #[cfg(test)]
 #[path = "render_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,8 @@ use rrd_core::{Asn, ClusterId, Role, Secret, Ttl};
 
 use super::*;
 
-fn params() -> EngineSuiteParams {
+/// The conformance suite's parameters the engine's unit tests share.
+pub(crate) fn params() -> EngineSuiteParams {
     EngineSuiteParams {
         router_id: "198.51.100.1".parse().unwrap(),
         local_v4: "198.51.100.1".parse().unwrap(),
@@ -18,9 +19,17 @@ fn params() -> EngineSuiteParams {
 #[test]
 fn the_suite_config_renders_as_one_view_in_frr_style() {
     let c = suite_config(&params());
-    let v = render_view(&c, "rrd").unwrap();
+    let v = render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap();
     let text = file_text(&v, &c);
     let want = "\
+route-map rrd-originator-198.51.100.2 permit 10
+ set originator-id 198.51.100.2
+exit
+!
+route-map rrd-originator-198.51.100.3 permit 10
+ set originator-id 198.51.100.3
+exit
+!
 router bgp 64512 view rrd
  bgp router-id 198.51.100.1
  no bgp default ipv4-unicast
@@ -43,8 +52,10 @@ router bgp 64512 view rrd
  address-family ipv4 unicast
   neighbor 198.51.100.2 activate
   neighbor 198.51.100.2 route-reflector-client
+  neighbor 198.51.100.2 route-map rrd-originator-198.51.100.2 in
   neighbor 198.51.100.3 activate
   neighbor 198.51.100.3 route-reflector-client
+  neighbor 198.51.100.3 route-map rrd-originator-198.51.100.3 in
   neighbor 198.51.100.4 activate
  exit-address-family
  !
@@ -61,12 +72,18 @@ exit
 #[test]
 fn rendering_is_deterministic_and_parses_back_to_the_same_view() {
     let c = suite_config(&params());
-    let a = file_text(&render_view(&c, "rrd").unwrap(), &c);
-    let b = file_text(&render_view(&c.clone(), "rrd").unwrap(), &c);
+    let a = file_text(
+        &render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap(),
+        &c,
+    );
+    let b = file_text(
+        &render_view(&c.clone(), "rrd", &LearnedRouterIds::default()).unwrap(),
+        &c,
+    );
     assert_eq!(a, b);
     assert_eq!(
         View::parse(&a, "rrd").unwrap(),
-        render_view(&c, "rrd").unwrap()
+        render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap()
     );
 }
 
@@ -86,7 +103,7 @@ fn session_options_become_frr_neighbor_lines() {
     n.next_hop = rrd_core::NextHop::Keep;
     n.allow_local_as = Some(2);
     let a = n.address;
-    let v = render_view(&c, "rrd").unwrap();
+    let v = render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap();
     let lines = &v.neighbors[&a];
     let global: Vec<String> = lines
         .global
@@ -131,7 +148,9 @@ fn two_cluster_ids_on_one_rr_are_refused_naming_the_sessions() {
     c.neighbors.get_mut(&key).unwrap().role = Role::RrClient {
         cluster_id: Some(ClusterId(u32::from(Ipv4Addr::new(2, 0, 0, 2)))),
     };
-    let err = render_view(&c, "rrd").unwrap_err().to_string();
+    let err = render_view(&c, "rrd", &LearnedRouterIds::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("one cluster id per BGP instance"), "{err}");
     assert!(err.contains(&format!("2.0.0.2 for {key}")), "{err}");
 }
@@ -152,7 +171,7 @@ fn what_frr_cannot_express_is_refused_not_approximated() {
         .restart_time = Some(60);
     c.neighbors.get_mut(&k2).unwrap().password = Some(Secret::new("two words"));
     c.neighbors.get_mut(&k3).unwrap().ttl = Ttl::Multihop(Some(2));
-    let err = render_view(&c, "rrd").unwrap_err();
+    let err = render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap_err();
     assert_eq!(err.problems.len(), 3, "{err}");
     assert!(
         err.to_string()
@@ -175,8 +194,38 @@ fn one_restart_time_for_every_session_is_the_views() {
     for n in c.neighbors.values_mut() {
         n.graceful_restart.restart_time = Some(90);
     }
-    let v = render_view(&c, "rrd").unwrap();
+    let v = render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap();
     assert!(v
         .router
         .contains(&"bgp graceful-restart restart-time 90".to_owned()));
+}
+
+#[test]
+fn a_learned_router_id_replaces_the_address_in_the_clients_route_map() {
+    let c = suite_config(&params());
+    let client: std::net::IpAddr = "198.51.100.2".parse().unwrap();
+    let mut learned = LearnedRouterIds::default();
+    learned.0.insert(client, Ipv4Addr::new(198, 18, 0, 7));
+    let v = render_view(&c, "rrd", &learned).unwrap();
+    assert!(
+        v.neighbors[&client]
+            .ipv4
+            .contains(&"neighbor 198.51.100.2 route-map rrd-originator-198.18.0.7 in".to_owned()),
+        "{v:?}"
+    );
+    assert_eq!(
+        v.route_maps
+            .get("route-map rrd-originator-198.18.0.7 permit 10"),
+        Some(&vec!["set originator-id 198.18.0.7".to_owned()])
+    );
+    assert!(!v
+        .route_maps
+        .contains_key("route-map rrd-originator-198.51.100.2 permit 10"));
+    // A learned id for a non-client is not rendered.
+    learned.0.insert(
+        "198.51.100.4".parse().unwrap(),
+        Ipv4Addr::new(198, 18, 0, 8),
+    );
+    let v = render_view(&c, "rrd", &learned).unwrap();
+    assert_eq!(v.route_maps.len(), 2, "{:?}", v.route_maps);
 }

@@ -4,6 +4,10 @@
 //! [`View::parse`] reads it back from bgpd's running configuration, and
 //! [`crate::delta`] turns two of them into vty commands. Two views are the
 //! same when they hold the same lines in each group, whatever their order.
+//!
+//! The route maps rrd writes (`route-map rrd-...`, top-level blocks that
+//! the view's neighbors name, [`crate::originator`]) belong to the view
+//! here: rendered, read back and compared with it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -29,7 +33,26 @@ impl NeighborLines {
     pub fn same_as(&self, other: &NeighborLines) -> bool {
         self.sets() == other.sets()
     }
+
+    /// The same lines apart from inbound route maps: bgpd changes those on
+    /// a running session (route refresh), everything else is a new session.
+    pub fn same_session_as(&self, other: &NeighborLines) -> bool {
+        fn session(n: &NeighborLines) -> [BTreeSet<&str>; 3] {
+            n.sets()
+                .map(|s| s.into_iter().filter(|l| !is_inbound_route_map(l)).collect())
+        }
+        session(self) == session(other)
+    }
 }
+
+/// `neighbor A route-map NAME in`.
+pub fn is_inbound_route_map(line: &str) -> bool {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    matches!(w.as_slice(), ["neighbor", _, "route-map", _, "in"])
+}
+
+/// The prefix of the names of the route maps rrd writes.
+const OWN_ROUTE_MAPS: &str = "route-map rrd-";
 
 /// One `router bgp <asn> view <name>` block.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +66,8 @@ pub struct View {
     /// of neighbors that are not addresses): rrd writes none, so any makes
     /// the view differ from what rrd rendered.
     pub other: Vec<String>,
+    /// rrd's route maps: `route-map <name> permit <n>` -> the lines under it.
+    pub route_maps: BTreeMap<String, Vec<String>>,
 }
 
 impl PartialEq for View {
@@ -52,6 +77,11 @@ impl PartialEq for View {
             && self.name == other.name
             && set(&self.router) == set(&other.router)
             && set(&self.other) == set(&other.other)
+            && self.route_maps.len() == other.route_maps.len()
+            && self
+                .route_maps
+                .iter()
+                .all(|(h, b)| other.route_maps.get(h).is_some_and(|o| set(b) == set(o)))
             && self.neighbors.len() == other.neighbors.len()
             && self
                 .neighbors
@@ -76,9 +106,22 @@ impl View {
     }
 
     /// The view as configuration text, FRR's layout: view lines, then
-    /// every neighbor's lines, then one block per address family.
+    /// every neighbor's lines, then one block per address family. rrd's
+    /// route maps come first (FRR prints them after the view): bgpd
+    /// loading a file resolves a neighbor's route map when it reads the
+    /// neighbor line, and one it does not know yet denies every route of
+    /// that neighbor until bgpd's route-map timer catches up, seconds
+    /// later.
     pub fn text(&self) -> String {
-        let mut out = format!("{}\n", self.header());
+        let mut out = String::new();
+        for (header, body) in &self.route_maps {
+            let _ = writeln!(out, "{header}");
+            for l in body {
+                let _ = writeln!(out, " {l}");
+            }
+            out += "exit\n!\n";
+        }
+        let _ = writeln!(out, "{}", self.header());
         for l in &self.router {
             let _ = writeln!(out, " {l}");
         }
@@ -111,6 +154,26 @@ impl View {
         out
     }
 
+    /// rrd's route maps in a running configuration.
+    fn parse_route_maps(running: &str) -> BTreeMap<String, Vec<String>> {
+        let mut maps = BTreeMap::new();
+        let mut current: Option<&mut Vec<String>> = None;
+        for line in running.lines() {
+            if !line.starts_with(' ') {
+                current = None;
+                if line.starts_with(OWN_ROUTE_MAPS) {
+                    current = Some(maps.entry(line.trim().to_owned()).or_default());
+                }
+                continue;
+            }
+            let l = line.trim();
+            if let Some(body) = current.as_mut().filter(|_| !l.is_empty() && l != "!") {
+                body.push(l.to_owned());
+            }
+        }
+        maps
+    }
+
     /// The view `name` in a running configuration (`show running-config`),
     /// if bgpd has it.
     pub fn parse(running: &str, name: &str) -> Option<View> {
@@ -127,6 +190,7 @@ impl View {
         let mut view = View {
             asn,
             name: name.to_owned(),
+            route_maps: View::parse_route_maps(running),
             ..View::default()
         };
         let mut family: Option<&str> = None;
@@ -256,6 +320,32 @@ end
             .global
             .push("neighbor 198.51.100.2 passive".into());
         assert_ne!(v, w);
+    }
+
+    #[test]
+    fn rrds_route_maps_are_read_back_with_the_view() {
+        let text = RUNNING.replace(
+            "  neighbor 198.51.100.2 route-reflector-client\n",
+            "  neighbor 198.51.100.2 route-reflector-client\n  neighbor 198.51.100.2 route-map rrd-originator-198.51.100.2 in\n",
+        ) + "route-map rrd-originator-198.51.100.2 permit 10\n set originator-id 198.51.100.2\nexit\n!\nroute-map other permit 10\n set metric 5\nexit\n!\n";
+        let v = View::parse(&text, "rrd").unwrap();
+        assert_eq!(
+            v.route_maps.into_iter().collect::<Vec<_>>(),
+            [(
+                "route-map rrd-originator-198.51.100.2 permit 10".to_owned(),
+                vec!["set originator-id 198.51.100.2".to_owned()]
+            )],
+            "only rrd's route maps"
+        );
+        let v = View::parse(&text, "rrd").unwrap();
+        assert_eq!(View::parse(&v.text(), "rrd").unwrap(), v);
+        let mut w = v.clone();
+        w.route_maps.values_mut().next().unwrap()[0] = "set originator-id 198.18.0.1".into();
+        assert_ne!(v, w);
+        let n = &v.neighbors[&"198.51.100.2".parse::<IpAddr>().unwrap()];
+        let plain = &View::parse(RUNNING, "rrd").unwrap().neighbors
+            [&"198.51.100.2".parse::<IpAddr>().unwrap()];
+        assert!(n.same_session_as(plain) && !n.same_as(plain));
     }
 
     #[test]

@@ -187,3 +187,157 @@ fn a_configuration_bgpd_refuses_is_reported_and_the_old_one_keeps_running() {
         })
     });
 }
+
+/// `vtysh --vty_socket <socket_dir> -c <command>` inside `host`.
+fn vtysh(host: &Host, config: &FrrConfig, command: &str) -> String {
+    let out = host
+        .command(rrd_lab::bins::vtysh())
+        .arg("--vty_socket")
+        .arg(&config.socket_dir)
+        .args(["-c", command])
+        .output()
+        .expect("vtysh");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Since when the client's BIRD has its session Established (its own
+/// clock), if it has.
+fn client_since(ctl: &Path) -> Option<String> {
+    let protocols = rrd_lab::calico_client::birdc(&rrd_lab::bins::birdc16(), ctl, "show protocols");
+    protocols
+        .lines()
+        .any(|l| l.starts_with("Rr ") && l.contains("Established"))
+        .then(|| rrd_lab::calico_client::protocol_since(&protocols, "Rr"))
+        .flatten()
+}
+
+/// bgpd's JSON about the client 198.51.100.10.
+fn client_neighbor(host: &Host, config: &FrrConfig) -> serde_json::Value {
+    let text = vtysh(
+        host,
+        config,
+        "show bgp view rrd neighbors 198.51.100.10 json",
+    );
+    serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default()["198.51.100.10"].clone()
+}
+
+#[test]
+fn a_client_whose_router_id_is_not_its_address_gets_its_own_originator_id_without_a_reset() {
+    // The client (BIRD 1.6, router id 198.18.0.10) is the suite's first
+    // route-reflector client, 198.51.100.10. rrd renders its ORIGINATOR_ID
+    // route map with the address; once bgpd has the client's OPEN, observe
+    // must switch the route map to the observed id in place (the session
+    // stays up), keep it in router-ids.json, and a new engine must render
+    // it again and change nothing.
+    require_bgpd();
+    let (mut lab, host) = lab_host("frro");
+    let client = lab.add_host("c10", 10);
+    let mut config = managed(lab.dir(), "origin");
+    config.stop_daemon_on_exit = false;
+    let _ps = pathspace(&config);
+    let desired = suite_config(&params(&host));
+    let bird_conf = lab.path("c10.conf");
+    std::fs::write(
+        &bird_conf,
+        format!(
+            "router id 198.18.0.10;\n\
+             protocol device {{ scan time 2; }}\n\
+             protocol bgp Rr {{ local as 64512; neighbor {rr} as 64512; source address {me}; multihop; \
+             import all; export none; graceful restart; connect delay time 1; connect retry time 2; }}\n",
+            rr = host.ipv4,
+            me = client.ipv4,
+        ),
+    )
+    .unwrap();
+    let _bird = client.spawn(
+        "bird16 c10",
+        rrd_lab::bins::bird16(),
+        &[
+            "-f",
+            "-c",
+            bird_conf.to_str().unwrap(),
+            "-s",
+            lab.path("c10.ctl").to_str().unwrap(),
+        ],
+        lab.path("c10.log"),
+    );
+    let c = config.clone();
+    let d = desired.clone();
+    let h = host.clone();
+    let ctl = lab.path("c10.ctl");
+    let (pid, up_since) = host.run_inside(move || {
+        runtime().block_on(async move {
+            let mut engine = FrrEngine::new(c.clone());
+            engine.start(StartMode::Fresh).await.unwrap();
+            engine.apply(&d, &plan(&d, None)).await.unwrap();
+            let rendered = engine.render(&d).unwrap();
+            assert!(
+                rendered.contains("route-map rrd-originator-198.51.100.10 in"),
+                "{rendered}"
+            );
+            // Established with the address as ORIGINATOR_ID (bgpd asked
+            // directly: the engine's observe would correct it at once).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let up_since = loop {
+                let n = client_neighbor(&h, &c);
+                let since = client_since(&ctl);
+                if n["bgpState"] == "Established" && since.is_some() {
+                    break since;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "not Established: {n:#}\n{}",
+                    log_tail(&c)
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            };
+            assert!(vtysh(&h, &c, "show running-config")
+                .contains("neighbor 198.51.100.10 route-map rrd-originator-198.51.100.10 in"));
+            engine.observe().await.unwrap();
+            assert!(
+                engine
+                    .render(&d)
+                    .unwrap()
+                    .contains("route-map rrd-originator-198.18.0.10 in"),
+                "observe did not learn the client's router id\n{}",
+                log_tail(&c)
+            );
+            (engine.daemon_pid().expect("bgpd runs"), up_since)
+        })
+    });
+    let running = vtysh(&host, &config, "show running-config");
+    assert!(
+        running.contains("neighbor 198.51.100.10 route-map rrd-originator-198.18.0.10 in")
+            && running.contains(" set originator-id 198.18.0.10")
+            && !running.contains("rrd-originator-198.51.100.10"),
+        "{running}"
+    );
+    let learned = std::fs::read_to_string(config.router_ids_path()).unwrap();
+    assert!(learned.contains("198.18.0.10"), "{learned}");
+    let n = client_neighbor(&host, &config);
+    assert_eq!(n["bgpState"], "Established", "the session was reset: {n:#}");
+    assert_eq!(
+        client_since(&lab.path("c10.ctl")),
+        up_since,
+        "the client's session was reset: {n:#}"
+    );
+    assert_eq!(n["connectionsDropped"], 0, "the session was reset: {n:#}");
+
+    // A new engine (an rrd restart) keeps the learned id.
+    let c = config.clone();
+    host.run_inside(move || {
+        runtime().block_on(async move {
+            let mut second = FrrEngine::new(c.clone());
+            second.start(StartMode::Fresh).await.unwrap();
+            assert_eq!(second.daemon_pid(), Some(pid), "adopted");
+            let held = second.held().await.unwrap();
+            assert_eq!(held.as_ref(), Some(&desired));
+            assert!(plan(&desired, held.as_ref()).is_empty());
+            assert!(second
+                .render(&desired)
+                .unwrap()
+                .contains("route-map rrd-originator-198.18.0.10 in"));
+            second.stop(StopMode::Graceful).await.unwrap();
+        })
+    });
+}

@@ -175,6 +175,8 @@ pub struct RouteAttributes {
     pub originator_id: Option<String>,
     pub cluster_list: Option<String>,
     pub as_path: Option<String>,
+    /// MULTI_EXIT_DISC, when the route carries one (`BGP.med`).
+    pub med: Option<String>,
 }
 
 impl RouteAttributes {
@@ -233,6 +235,8 @@ pub fn parse_paths(text: &str) -> Vec<RoutePath> {
             a.cluster_list = Some(v);
         } else if let Some(v) = value("BGP.as_path:") {
             a.as_path = Some(v);
+        } else if let Some(v) = value("BGP.med:") {
+            a.med = Some(v);
         }
     }
     paths
