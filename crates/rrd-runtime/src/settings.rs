@@ -16,7 +16,10 @@ pub struct RuntimeSettings {
     /// Upper bound on batching a burst, from its first change.
     #[serde(with = "humantime_serde")]
     pub debounce_max: Duration,
-    /// Full reconcile (re-read what the engine holds, re-plan) this often.
+    /// Full reconcile (re-read what the engine holds, re-plan) this often;
+    /// it first recomputes the whole configuration and checks it against
+    /// the one kept change by change (a difference is logged as an error
+    /// and the full computation is applied).
     #[serde(with = "humantime_serde")]
     pub resync_interval: Duration,
     /// Session states are observed this often; a daemon found empty
