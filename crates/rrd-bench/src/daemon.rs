@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -107,6 +107,19 @@ impl Daemon {
                 format!("[engine]\nkind = \"gobgp\"\n[engine.gobgp]\napi = \"{GOBGP_API}\"\n")
             }
         }
+    }
+
+    /// The `[engine]` tables for a BIRD 2 that rrd starts and stops itself
+    /// (`manage_process`, as the container image and the packages run it),
+    /// with its files at `conf` and `ctl`.
+    pub fn managed_bird_config(conf: &Path, ctl: &Path) -> String {
+        format!(
+            "[engine]\nkind = \"bird\"\n[engine.bird]\nversion = \"2\"\nconfig_path = \"{}\"\nsocket = \"{}\"\nbinary = \"{}\"\n\
+             manage_process = true\nstop_daemon_on_exit = true\ndebug = \"off\"\n",
+            conf.display(),
+            ctl.display(),
+            bins::bird2().display()
+        )
     }
 
     pub async fn probe(&self) -> anyhow::Result<Probe> {

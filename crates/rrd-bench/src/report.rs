@@ -50,7 +50,7 @@ pub fn tables(results: &[FabricResult]) -> String {
             continue;
         }
         let _ = writeln!(out, "\n### {} in etcd (v3 API)\n", layout.label());
-        out += "| nodes | engine | sessions | compute (full) | cold start | change → held p50 / p99 / max | harness floor p50 / p99 | daemon floor p50 / p99 | p99 target | met | 1,000 unrelated → applies | burst: 1,000 in | → applies | converged after last | rrd RSS after start (per node) | rrd peak RSS | daemon RSS |\n";
+        out += "| nodes | engine | sessions | compute (full) | cold start: BIRD/gobgpd already running / rrd starts BIRD | change → held p50 / p99 / max | harness floor p50 / p99 | daemon floor p50 / p99 | p99 target | met | 1,000 unrelated → applies | burst: 1,000 in | → applies | converged after last | rrd RSS after start (per node) | rrd peak RSS | daemon RSS |\n";
         out +=
             "|---:|---|---:|---:|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
         for f in &rows {
@@ -67,12 +67,14 @@ pub fn tables(results: &[FabricResult]) -> String {
                 let t = target(r);
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} ms | {} ms | {} ms | {} / {} ms | {floor_name} {} / {} ms | {} ms | {} | {}{} | {} ms | {} | {} ms | {} ({:.2} KiB) | {} | {} |",
+                    "| {} | {} | {} | {} ms | {} ms / {} | {} ms | {} / {} ms | {floor_name} {} / {} ms | {} ms | {} | {}{} | {} ms | {} | {} ms | {} ({:.2} KiB) | {} | {} |",
                     f.nodes,
                     r.engine.label(),
                     r.sessions,
                     ms(f.compute),
                     ms(r.cold_start),
+                    r.managed_cold_start
+                        .map_or_else(|| "—".to_owned(), |d| format!("{} ms", ms(d))),
                     r.isolated,
                     ms(r.floors.harness.p50),
                     ms(r.floors.harness.p99),

@@ -9,7 +9,6 @@ use anyhow::{bail, Context};
 use rrd_lab::{Host, Lab, Process};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::daemon::Daemon;
 use crate::fabric::{Fabric, Layout};
 
 /// rrd's HTTP endpoint inside the namespace.
@@ -77,7 +76,7 @@ impl Rrd {
         binary: &Path,
         etcd_url: &str,
         layout: Layout,
-        daemon: &Daemon,
+        engine_config: &str,
         tag: &str,
     ) -> anyhow::Result<Rrd> {
         let config = lab.path(&format!("{tag}-rrd.toml"));
@@ -87,7 +86,7 @@ impl Rrd {
              [log]\nlevel = \"info\"\n",
             me = Fabric::me(),
             layout = layout.label(),
-            engine = daemon.rrd_engine_config(),
+            engine = engine_config,
         );
         std::fs::write(&config, text)?;
         let process = host.spawn(

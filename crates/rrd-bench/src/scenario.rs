@@ -17,6 +17,7 @@ use crate::etcd::Etcd;
 use crate::fabric::{Fabric, Layout, Write};
 use crate::rrd::{Memory, Rrd};
 use crate::stats::{Samples, Summary};
+use rrd_engine_bird::socket::BirdSocket;
 
 /// What a run is asked to do.
 #[derive(Clone, Debug)]
@@ -67,6 +68,9 @@ pub struct RunResult {
     pub engine: Engine,
     pub sessions: usize,
     pub cold_start: Duration,
+    /// BIRD only: the cold start when rrd starts BIRD itself
+    /// ([`Run::managed_cold_start`]).
+    pub managed_cold_start: Option<Duration>,
     pub rss_after_start: Memory,
     pub floors: Floors,
     pub isolated: Summary,
@@ -187,9 +191,72 @@ impl Run<'_> {
         )
     }
 
+    /// Cold start as deployed: rrd runs BIRD itself (`manage_process`), so
+    /// its first apply starts BIRD with the whole file instead of having a
+    /// running, empty BIRD reconfigure every protocol in. Timed from rrd's
+    /// start until BIRD's socket answers and BIRD holds every session; rrd
+    /// then stops, and BIRD with it (`stop_daemon_on_exit`).
+    pub async fn managed_cold_start(&self) -> anyhow::Result<Duration> {
+        let tag = format!("{}-managed", self.tag(Engine::Bird));
+        let conf = self.lab.path(&format!("{tag}-bird.conf"));
+        let ctl = self.lab.path(&format!("{tag}-bird.ctl"));
+        let _ = std::fs::remove_file(&conf);
+        let _ = std::fs::remove_file(&ctl);
+        let expected = self.fabric.expected_peers();
+        let started = Instant::now();
+        let rrd = Rrd::start(
+            self.lab,
+            self.host,
+            self.rrd_binary,
+            &self.etcd.url(),
+            self.layout,
+            &Daemon::managed_bird_config(&conf, &ctl),
+            &tag,
+        )?;
+        let socket = until(
+            "the BIRD rrd starts",
+            Duration::from_secs(300),
+            Duration::from_millis(5),
+            || async { Ok(BirdSocket::connect(&ctl).await.ok()) },
+        )
+        .await
+        .with_context(|| rrd.log_tail(20))?;
+        let mut probe = Probe::Bird(socket);
+        let held = wait_for_peers(
+            &mut probe,
+            &expected,
+            Duration::from_secs(300),
+            Duration::from_millis(20),
+        )
+        .await
+        .with_context(|| rrd.log_tail(20))?;
+        drop(probe);
+        let pid_file = rrd_engine_bird::BirdConfig::pid_path(&conf);
+        let bird = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        rrd.stop();
+        if let Ok(pid) = bird.trim().parse::<i32>() {
+            until(
+                "rrd's BIRD to stop with rrd",
+                Duration::from_secs(30),
+                Duration::from_millis(20),
+                || async { Ok((!Path::new(&format!("/proc/{pid}")).exists()).then_some(())) },
+            )
+            .await?;
+        }
+        eprintln!(
+            "  [{tag}] cold start with rrd starting BIRD: {:?}",
+            held - started
+        );
+        Ok(held - started)
+    }
+
     /// Start the daemon and rrd, measure, stop rrd. The daemon is returned
     /// still running (the seed's way reuses BIRD).
     pub async fn run(&self, engine: Engine) -> anyhow::Result<(RunResult, Daemon)> {
+        let managed_cold_start = match engine {
+            Engine::Bird => Some(self.managed_cold_start().await?),
+            Engine::Gobgp => None,
+        };
         let tag = self.tag(engine);
         let daemon = Daemon::start(self.lab, self.host, engine, &tag)?;
         let mut probe = daemon.probe().await?;
@@ -202,7 +269,7 @@ impl Run<'_> {
             self.rrd_binary,
             &self.etcd.url(),
             self.layout,
-            &daemon,
+            &daemon.rrd_engine_config(),
             &tag,
         )?;
         let cold = wait_for_peers(
@@ -261,6 +328,7 @@ impl Run<'_> {
                 engine,
                 sessions: expected.len(),
                 cold_start: cold,
+                managed_cold_start,
                 rss_after_start,
                 floors,
                 isolated,
