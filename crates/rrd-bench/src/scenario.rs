@@ -142,6 +142,23 @@ pub async fn wait_for_peers(
     }
 }
 
+/// A cold start's end: when the daemon holds every session `rrd` should
+/// give it (rrd's log tail in the error otherwise).
+async fn all_held(
+    probe: &mut Probe,
+    expected: &BTreeSet<IpAddr>,
+    rrd: &Rrd,
+) -> anyhow::Result<Instant> {
+    wait_for_peers(
+        probe,
+        expected,
+        Duration::from_secs(300),
+        Duration::from_millis(20),
+    )
+    .await
+    .with_context(|| rrd.log_tail(20))
+}
+
 /// Time from a write to the daemon holding (or no longer holding) `node`'s
 /// session.
 async fn timed_change(
@@ -191,6 +208,19 @@ impl Run<'_> {
         )
     }
 
+    /// `rrd run` against this run's etcd and layout, with `engine_config`.
+    fn start_rrd(&self, engine_config: &str, tag: &str) -> anyhow::Result<Rrd> {
+        Rrd::start(
+            self.lab,
+            self.host,
+            self.rrd_binary,
+            &self.etcd.url(),
+            self.layout,
+            engine_config,
+            tag,
+        )
+    }
+
     /// Cold start as deployed: rrd runs BIRD itself (`manage_process`), so
     /// its first apply starts BIRD with the whole file instead of having a
     /// running, empty BIRD reconfigure every protocol in. Timed from rrd's
@@ -204,15 +234,7 @@ impl Run<'_> {
         let _ = std::fs::remove_file(&ctl);
         let expected = self.fabric.expected_peers();
         let started = Instant::now();
-        let rrd = Rrd::start(
-            self.lab,
-            self.host,
-            self.rrd_binary,
-            &self.etcd.url(),
-            self.layout,
-            &Daemon::managed_bird_config(&conf, &ctl),
-            &tag,
-        )?;
+        let rrd = self.start_rrd(&Daemon::managed_bird_config(&conf, &ctl), &tag)?;
         let socket = until(
             "the BIRD rrd starts",
             Duration::from_secs(300),
@@ -221,16 +243,7 @@ impl Run<'_> {
         )
         .await
         .with_context(|| rrd.log_tail(20))?;
-        let mut probe = Probe::Bird(socket);
-        let held = wait_for_peers(
-            &mut probe,
-            &expected,
-            Duration::from_secs(300),
-            Duration::from_millis(20),
-        )
-        .await
-        .with_context(|| rrd.log_tail(20))?;
-        drop(probe);
+        let held = all_held(&mut Probe::Bird(socket), &expected, &rrd).await?;
         let pid_file = rrd_engine_bird::BirdConfig::pid_path(&conf);
         let bird = std::fs::read_to_string(&pid_file).unwrap_or_default();
         rrd.stop();
@@ -263,24 +276,8 @@ impl Run<'_> {
         let expected = self.fabric.expected_peers();
         eprintln!("  [{tag}] cold start: {} sessions expected", expected.len());
         let started = Instant::now();
-        let rrd = Rrd::start(
-            self.lab,
-            self.host,
-            self.rrd_binary,
-            &self.etcd.url(),
-            self.layout,
-            &daemon.rrd_engine_config(),
-            &tag,
-        )?;
-        let cold = wait_for_peers(
-            &mut probe,
-            &expected,
-            Duration::from_secs(300),
-            Duration::from_millis(20),
-        )
-        .await
-        .with_context(|| rrd.log_tail(20))?
-            - started;
+        let rrd = self.start_rrd(&daemon.rrd_engine_config(), &tag)?;
+        let cold = all_held(&mut probe, &expected, &rrd).await? - started;
         until(
             "rrd in sync",
             Duration::from_secs(60),
