@@ -94,15 +94,7 @@ impl Daemon {
     /// The `[engine]` tables of rrd's configuration for this daemon.
     pub fn rrd_engine_config(&self) -> String {
         match self.engine {
-            Engine::Bird => format!(
-                "[engine]\nkind = \"bird\"\n[engine.bird]\nversion = \"2\"\nconfig_path = \"{}\"\nsocket = \"{}\"\nbinary = \"{}\"\n\
-                 # No per-session debug log: without a syslog daemon BIRD's log\n\
-                 # lines go to the console, ~1 ms each (see BENCHMARKS.md).\n\
-                 debug = \"off\"\n",
-                self.bird_conf.display(),
-                self.bird_ctl.display(),
-                bins::bird2().display()
-            ),
+            Engine::Bird => bird_engine_config(&self.bird_conf, &self.bird_ctl, ""),
             Engine::Gobgp => {
                 format!("[engine]\nkind = \"gobgp\"\n[engine.gobgp]\napi = \"{GOBGP_API}\"\n")
             }
@@ -113,12 +105,10 @@ impl Daemon {
     /// (`manage_process`, as the container image and the packages run it),
     /// with its files at `conf` and `ctl`.
     pub fn managed_bird_config(conf: &Path, ctl: &Path) -> String {
-        format!(
-            "[engine]\nkind = \"bird\"\n[engine.bird]\nversion = \"2\"\nconfig_path = \"{}\"\nsocket = \"{}\"\nbinary = \"{}\"\n\
-             manage_process = true\nstop_daemon_on_exit = true\ndebug = \"off\"\n",
-            conf.display(),
-            ctl.display(),
-            bins::bird2().display()
+        bird_engine_config(
+            conf,
+            ctl,
+            "manage_process = true\nstop_daemon_on_exit = true\n",
         )
     }
 
@@ -129,6 +119,20 @@ impl Daemon {
     pub fn pid(&self) -> Option<u32> {
         self.process.pid()
     }
+}
+
+/// rrd's `[engine]` tables for the BIRD 2 at `conf` and `ctl`, with the
+/// `extra` lines of `[engine.bird]`.
+fn bird_engine_config(conf: &Path, ctl: &Path, extra: &str) -> String {
+    format!(
+        "[engine]\nkind = \"bird\"\n[engine.bird]\nversion = \"2\"\nconfig_path = \"{}\"\nsocket = \"{}\"\nbinary = \"{}\"\n{extra}\
+         # No per-session debug log: without a syslog daemon BIRD's log\n\
+         # lines go to the console, ~1 ms each (see BENCHMARKS.md).\n\
+         debug = \"off\"\n",
+        conf.display(),
+        ctl.display(),
+        bins::bird2().display()
+    )
 }
 
 /// An open line into the daemon.
