@@ -46,6 +46,8 @@ pub struct RenderOptions {
     /// `log stderr all;`: a daemon rrd runs itself logs to rrd (its stderr
     /// is forwarded to `tracing`); an external one keeps its own logging.
     pub log_stderr: bool,
+    /// `log "FILE" all;` instead (see `BirdConfig::log_file`).
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 impl RenderOptions {
@@ -65,6 +67,7 @@ impl From<&BirdConfig> for RenderOptions {
             debug: c.debug.clone(),
             strict_bind: c.strict_bind,
             log_stderr: c.manage_process,
+            log_file: c.log_file.clone(),
         }
     }
 }
@@ -191,7 +194,13 @@ fn file(config: &RrConfig, options: &RenderOptions, only: Option<Family>) -> Str
         r.router_id
     );
     let _ = writeln!(out, "router id {};", r.router_id);
-    if options.log_stderr {
+    if let Some(file) = &options.log_file {
+        let _ = writeln!(
+            out,
+            "log \"{}\" all;   # engine.bird.log_file",
+            file.display()
+        );
+    } else if options.log_stderr {
         out.push_str("log stderr all;   # rrd runs this daemon and forwards its log\n");
     }
     if options.version == BirdVersion::V1_6 {

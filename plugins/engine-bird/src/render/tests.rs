@@ -355,6 +355,22 @@ fn a_daemon_run_by_rrd_logs_to_stderr() {
 }
 
 #[test]
+fn a_log_file_replaces_syslog_and_stderr() {
+    let c = seed_config();
+    let mut o = opts(BirdVersion::V1_6);
+    o.log_stderr = true;
+    o.log_file = Some("/var/log/rrd/bird.log".into());
+    let r = render(&c, &o).unwrap();
+    for text in [r.ipv4, r.ipv6.unwrap()] {
+        assert!(
+            text.contains("\nlog \"/var/log/rrd/bird.log\" all;"),
+            "{text}"
+        );
+        assert!(!text.contains("log stderr"));
+    }
+}
+
+#[test]
 fn legacy_rr_mesh_sessions_rank_below_client_sessions() {
     let mesh = Neighbor {
         kind: SessionKind::Mesh,
