@@ -18,6 +18,9 @@ use rrd_lab::{bins, poll, Host, Lab, Process};
 
 /// gobgpd's gRPC address inside the RR's namespace.
 pub const GOBGP_API: &str = "127.0.0.1:50051";
+/// The gRPC address of the gobgpd that rrd starts itself (its own port: the
+/// running one's may still be shutting down).
+pub const MANAGED_GOBGP_API: &str = "127.0.0.1:50052";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -94,7 +97,18 @@ impl Daemon {
     /// The `[engine]` tables of rrd's configuration for this daemon.
     pub fn rrd_engine_config(&self) -> String {
         match self.engine {
-            Engine::Bird => bird_engine_config(&self.bird_conf, &self.bird_ctl, ""),
+            // BIRD logs to a file: with the default (syslog) and no syslog
+            // daemon in the namespace, glibc writes each of BIRD's log lines
+            // to /dev/console, ~1 ms a line here, and the cold start's
+            // `configure` of 2,099 new protocols logs 2,099 lines.
+            Engine::Bird => bird_engine_config(
+                &self.bird_conf,
+                &self.bird_ctl,
+                &format!(
+                    "log_file = \"{}\"\n",
+                    self.bird_conf.with_extension("log-file").display()
+                ),
+            ),
             Engine::Gobgp => {
                 format!("[engine]\nkind = \"gobgp\"\n[engine.gobgp]\napi = \"{GOBGP_API}\"\n")
             }
@@ -109,6 +123,20 @@ impl Daemon {
             conf,
             ctl,
             "manage_process = true\nstop_daemon_on_exit = true\n",
+        )
+    }
+
+    /// The `[engine]` tables for a gobgpd that rrd starts and stops itself
+    /// (`manage_process`) at [`MANAGED_GOBGP_API`], its PID file and
+    /// applied record under `state_dir`.
+    pub fn managed_gobgp_config(state_dir: &Path, log: &Path) -> String {
+        format!(
+            "[engine]\nkind = \"gobgp\"\n[engine.gobgp]\napi = \"{MANAGED_GOBGP_API}\"\n\
+             manage_process = true\nstop_daemon_on_exit = true\nstate_dir = \"{}\"\n\
+             binary = \"{}\"\nlog_file = \"{}\"\n",
+            state_dir.display(),
+            bins::gobgpd().display(),
+            log.display()
         )
     }
 

@@ -50,7 +50,7 @@ pub fn tables(results: &[FabricResult]) -> String {
             continue;
         }
         let _ = writeln!(out, "\n### {} in etcd (v3 API)\n", layout.label());
-        out += "| nodes | engine | sessions | compute (full) | cold start: BIRD/gobgpd already running / rrd starts BIRD | change → held p50 / p99 / max | harness floor p50 / p99 | daemon floor p50 / p99 | p99 target | met | 1,000 unrelated → applies | burst: 1,000 in | → applies | converged after last | rrd RSS after start (per node) | rrd peak RSS | daemon RSS |\n";
+        out += "| nodes | engine | sessions | compute (full) | cold start: BIRD/gobgpd already running / rrd starts it | change → held p50 / p99 / max | harness floor p50 / p99 | daemon floor p50 / p99 | p99 target | met | 1,000 unrelated → applies | burst: 1,000 in | → applies | converged after last | rrd RSS after start (per node) | rrd peak RSS | daemon RSS |\n";
         out +=
             "|---:|---|---:|---:|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
         for f in &rows {

@@ -68,8 +68,8 @@ pub struct RunResult {
     pub engine: Engine,
     pub sessions: usize,
     pub cold_start: Duration,
-    /// BIRD only: the cold start when rrd starts BIRD itself
-    /// ([`Run::managed_cold_start`]).
+    /// The cold start when rrd starts the daemon itself
+    /// ([`Run::managed_cold_start`], [`Run::managed_gobgp_cold_start`]).
     pub managed_cold_start: Option<Duration>,
     pub rss_after_start: Memory,
     pub floors: Floors,
@@ -263,12 +263,59 @@ impl Run<'_> {
         Ok(held - started)
     }
 
+    /// Cold start with rrd running gobgpd itself (`manage_process`): rrd
+    /// starts an empty gobgpd and its first apply sends StartBgp and one
+    /// AddPeer per session, as against a running gobgpd. Timed from rrd's
+    /// start until gobgpd's peer events named every session (watched once
+    /// gobgpd runs BGP); rrd then stops, and gobgpd with it.
+    pub async fn managed_gobgp_cold_start(&self) -> anyhow::Result<Duration> {
+        let tag = format!("{}-managed", self.tag(Engine::Gobgp));
+        let state = self.lab.path(&format!("{tag}-state"));
+        let _ = std::fs::remove_dir_all(&state);
+        let log = self.lab.path(&format!("{tag}-gobgpd.log"));
+        let expected = self.fabric.expected_peers();
+        let started = Instant::now();
+        let rrd = self.start_rrd(&Daemon::managed_gobgp_config(&state, &log), &tag)?;
+        let client = rrd_engine_gobgp::Client::new(
+            crate::daemon::MANAGED_GOBGP_API,
+            Duration::from_secs(10),
+            Duration::from_secs(120),
+        )?;
+        // One GetBgp every 5 ms until rrd's StartBgp: gobgpd holds no
+        // peer yet, so these cost it next to nothing.
+        until(
+            "the gobgpd rrd starts to run BGP",
+            Duration::from_secs(300),
+            Duration::from_millis(5),
+            || async { Ok(client.get_bgp().await.ok().filter(|g| g.asn != 0)) },
+        )
+        .await
+        .with_context(|| rrd.log_tail(20))?;
+        let held = all_held(&mut Probe::Gobgp(client), &expected, &rrd).await?;
+        let gobgpd = std::fs::read_to_string(state.join("gobgpd.pid")).unwrap_or_default();
+        rrd.stop();
+        if let Ok(pid) = gobgpd.trim().parse::<i32>() {
+            until(
+                "rrd's gobgpd to stop with rrd",
+                Duration::from_secs(30),
+                Duration::from_millis(20),
+                || async { Ok((!Path::new(&format!("/proc/{pid}")).exists()).then_some(())) },
+            )
+            .await?;
+        }
+        eprintln!(
+            "  [{tag}] cold start with rrd starting gobgpd: {:?}",
+            held - started
+        );
+        Ok(held - started)
+    }
+
     /// Start the daemon and rrd, measure, stop rrd. The daemon is returned
     /// still running (the seed's way reuses BIRD).
     pub async fn run(&self, engine: Engine) -> anyhow::Result<(RunResult, Daemon)> {
         let managed_cold_start = match engine {
             Engine::Bird => Some(self.managed_cold_start().await?),
-            Engine::Gobgp => None,
+            Engine::Gobgp => Some(self.managed_gobgp_cold_start().await?),
         };
         let tag = self.tag(engine);
         let daemon = Daemon::start(self.lab, self.host, engine, &tag)?;
