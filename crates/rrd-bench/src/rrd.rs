@@ -68,6 +68,23 @@ pub fn memory(pid: u32) -> Memory {
     }
 }
 
+/// CPU seconds (user + system) a process has used so far, from
+/// `/proc/<pid>/stat`: a count a busy machine does not inflate much,
+/// unlike wall time. 0 when the process is gone.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and
+    // stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
+}
+
 /// A running `rrd run`.
 #[derive(Debug)]
 pub struct Rrd {
@@ -88,9 +105,12 @@ impl Rrd {
         let config = lab.path(&format!("{tag}-rrd.toml"));
         let text = format!(
             "[identity]\nipv4 = \"{me}\"\n\n[source]\nkind = \"etcd\"\n[source.etcd]\napi = \"v3\"\n\
-             endpoints = [\"{etcd_url}\"]\nlayout = \"{layout}\"\n\n{engine}\n{RUNTIME}\n[http]\nlisten = \"{HTTP}\"\n\n\
+             endpoints = [\"{etcd_url}\"]\nlayout = \"{layout}\"\n\n{engine}\n{RUNTIME}\n[http]\nlisten = \"{HTTP}\"\nadmin_socket = \"{admin}\"\n\n\
              [log]\nlevel = \"info\"\n",
             me = Fabric::me(),
+            // Its own admin socket: another rrd on this machine (a second
+            // benchmark) may hold the default /run/rrd/rrd.sock.
+            admin = lab.path(&format!("{tag}-rrd.sock")).display(),
             layout = layout.label(),
             engine = engine_config,
         );
@@ -140,5 +160,21 @@ impl Rrd {
 
     pub fn log_tail(&self, lines: usize) -> String {
         rrd_lab::route_reflector::tail(&self.process.log_text(), lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_seconds;
+
+    #[test]
+    fn cpu_seconds_reads_this_process_and_gives_zero_for_a_gone_one() {
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1);
+        assert!(cpu_seconds(std::process::id()) > 0.0);
+        assert_eq!(cpu_seconds(u32::MAX), 0.0);
     }
 }

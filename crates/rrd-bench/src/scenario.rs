@@ -246,6 +246,7 @@ impl Run<'_> {
         let held = all_held(&mut Probe::Bird(socket), &expected, &rrd).await?;
         let pid_file = rrd_engine_bird::BirdConfig::pid_path(&conf);
         let bird = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        let cpu = cpu_report(&rrd, bird.trim().parse().ok());
         rrd.stop();
         if let Ok(pid) = bird.trim().parse::<i32>() {
             until(
@@ -257,7 +258,7 @@ impl Run<'_> {
             .await?;
         }
         eprintln!(
-            "  [{tag}] cold start with rrd starting BIRD: {:?}",
+            "  [{tag}] cold start with rrd starting BIRD: {:?} ({cpu})",
             held - started
         );
         Ok(held - started)
@@ -293,6 +294,7 @@ impl Run<'_> {
         .with_context(|| rrd.log_tail(20))?;
         let held = all_held(&mut Probe::Gobgp(client), &expected, &rrd).await?;
         let gobgpd = std::fs::read_to_string(state.join("gobgpd.pid")).unwrap_or_default();
+        let cpu = cpu_report(&rrd, gobgpd.trim().parse().ok());
         rrd.stop();
         if let Ok(pid) = gobgpd.trim().parse::<i32>() {
             until(
@@ -304,7 +306,7 @@ impl Run<'_> {
             .await?;
         }
         eprintln!(
-            "  [{tag}] cold start with rrd starting gobgpd: {:?}",
+            "  [{tag}] cold start with rrd starting gobgpd: {:?} ({cpu})",
             held - started
         );
         Ok(held - started)
@@ -322,9 +324,17 @@ impl Run<'_> {
         let mut probe = daemon.probe().await?;
         let expected = self.fabric.expected_peers();
         eprintln!("  [{tag}] cold start: {} sessions expected", expected.len());
+        let daemon_cpu_before = daemon.pid().map_or(0.0, crate::rrd::cpu_seconds);
         let started = Instant::now();
         let rrd = self.start_rrd(&daemon.rrd_engine_config(), &tag)?;
         let cold = all_held(&mut probe, &expected, &rrd).await? - started;
+        eprintln!(
+            "  [{tag}] cold start CPU: daemon {:.2} s, rrd {:.2} s",
+            daemon.pid().map_or(0.0, crate::rrd::cpu_seconds) - daemon_cpu_before,
+            rrd.pid().map_or(0.0, crate::rrd::cpu_seconds)
+        );
+        // rrd's own timestamps split the cold start (read, compute, apply).
+        eprintln!("  [{tag}] rrd's log so far:\n{}", rrd.log_tail(12));
         until(
             "rrd in sync",
             Duration::from_secs(60),
@@ -538,6 +548,15 @@ impl Run<'_> {
             converged_after_last: converged.saturating_duration_since(last),
         })
     }
+}
+
+/// CPU seconds of rrd and of the daemon it started, so far.
+fn cpu_report(rrd: &Rrd, daemon: Option<u32>) -> String {
+    format!(
+        "CPU: rrd {:.2} s, daemon {:.2} s",
+        rrd.pid().map_or(0.0, crate::rrd::cpu_seconds),
+        daemon.map_or(0.0, crate::rrd::cpu_seconds)
+    )
 }
 
 /// rrd's apply count once it stopped moving (an apply the daemon already
