@@ -702,9 +702,10 @@ impl<E: BgpEngine> Driver<E> {
         // that a tick a hair early does not put the counts off by one.
         let slack = self.settings.observe_interval / 2;
         let full = self.st.daemon_was_down
-            || self.st.counts_read_at.is_none_or(|at| {
-                at.elapsed() + slack >= self.settings.counts_interval
-            });
+            || self
+                .st
+                .counts_read_at
+                .is_none_or(|at| at.elapsed() + slack >= self.settings.counts_interval);
         let started = Instant::now();
         let observed = if full {
             self.engine.observe().await

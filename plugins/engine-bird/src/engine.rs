@@ -36,8 +36,8 @@
 //! and adopts it (see [`BirdEngine::adopt`]) instead of starting a second
 //! one.
 
-use std::path::{Path, PathBuf};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -816,7 +816,10 @@ impl BirdEngine {
                     self.sides[i].listed = by_name(&list);
                     sessions.extend(list);
                 }
-                Ok(Listing::States { sessions: list, read }) => {
+                Ok(Listing::States {
+                    sessions: list,
+                    read,
+                }) => {
                     let listed = &mut self.sides[i].listed;
                     listed.retain(|name, _| list.iter().any(|s| s.key.0 == *name));
                     listed.extend(by_name(&read));
@@ -845,10 +848,7 @@ impl BirdEngine {
     }
 
     /// `show protocols all`: every BGP session in full.
-    async fn list_all(
-        socket: &mut BirdSocket,
-        family: Option<Family>,
-    ) -> Result<Listing, String> {
+    async fn list_all(socket: &mut BirdSocket, family: Option<Family>) -> Result<Listing, String> {
         let reply = Self::run(socket, "show protocols all".into())
             .await
             .map_err(|e| e.to_string())?;

@@ -103,10 +103,7 @@ pub struct States {
 
 /// Merge a `show protocols` reply into `listed` (the sessions of the last
 /// `show protocols all`, by name); protocols gone from the table are gone.
-pub fn states(
-    reply: &Reply,
-    listed: &std::collections::BTreeMap<String, SessionStatus>,
-) -> States {
+pub fn states(reply: &Reply, listed: &std::collections::BTreeMap<String, SessionStatus>) -> States {
     let now = jiff::Zoned::now();
     let mut out = States::default();
     for (row, _) in protocol_blocks(reply) {

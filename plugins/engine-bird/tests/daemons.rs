@@ -509,7 +509,10 @@ async fn states_only_looks(version: BirdVersion) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    eprintln!("down seen by a states-only look after {:?}", down_at.elapsed());
+    eprintln!(
+        "down seen by a states-only look after {:?}",
+        down_at.elapsed()
+    );
 
     // A protocol rrd adds is in the next cheap look, with its address.
     let b = rr_config(s, &[2, 3, 4]);

@@ -123,7 +123,12 @@ async fn idle_observation(engine: &mut GobgpEngine, pid: u32, n: usize) {
             .unwrap_or(default)
     };
     let span = seconds("RRD_BENCH_IDLE_SECONDS", 30);
-    let per_second = |cpu: f64| format!("{:.1} ms gobgpd CPU per second", cpu * 1000.0 / f64::from(span));
+    let per_second = |cpu: f64| {
+        format!(
+            "{:.1} ms gobgpd CPU per second",
+            cpu * 1000.0 / f64::from(span)
+        )
+    };
     let cpu = cpu_seconds(pid);
     tokio::time::sleep(Duration::from_secs(u64::from(span))).await;
     println!(

@@ -127,11 +127,7 @@ impl PeerStates {
         let Some(seen) = session_of(peer) else {
             return;
         };
-        let since = || {
-            seen.since
-                .clone()
-                .or_else(|| rfc3339(now))
-        };
+        let since = || seen.since.clone().or_else(|| rfc3339(now));
         match self.sessions.get_mut(&seen.address) {
             Some(s) => {
                 if s.state != seen.state {

@@ -285,10 +285,8 @@ fn the_table_alone_updates_states_over_the_last_full_listing() {
         &reply(include_str!("fixtures/bird2-show-protocols-all.txt")),
         None,
     );
-    let mut listed: std::collections::BTreeMap<String, SessionStatus> = full
-        .into_iter()
-        .map(|s| (s.key.0.clone(), s))
-        .collect();
+    let mut listed: std::collections::BTreeMap<String, SessionStatus> =
+        full.into_iter().map(|s| (s.key.0.clone(), s)).collect();
     listed.remove("Mesh_127_9_2_4");
     // `show protocols` a moment later: the client went down, the mesh
     // session (not listed yet) appeared, `upstream` is gone.
