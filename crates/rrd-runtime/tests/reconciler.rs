@@ -653,13 +653,15 @@ async fn route_counts_are_read_every_counts_interval_and_states_in_between() {
     };
     assert_eq!(states, 0, "the first observation of the daemon is full");
     tokio::time::sleep(Duration::from_millis(90_500)).await;
-    let s = r.engine.state();
+    let made = {
+        let s = r.engine.state();
+        (s.observations - full, s.state_observations - states)
+    };
     assert_eq!(
-        (s.observations - full, s.state_observations - states),
+        made,
         (3, 87),
         "in 90 s: full at 30, 60 and 90 s, the states alone every other second"
     );
-    drop(s);
     let later = r.handle.status().engine.counts_observed_unix;
     assert!(later >= first.engine.counts_observed_unix);
     assert!(
