@@ -1,8 +1,9 @@
 //! The RR's BGP daemon, started by the lab as a service manager would
-//! (BIRD with a bootstrap file, gobgpd empty), and the probes that look
-//! into it: every measurement is taken through the daemon's own interface
-//! (BIRD's control socket, GoBGP's ListPeer and peer events), never
-//! through rrd.
+//! (BIRD with a bootstrap file, gobgpd empty, bgpd with a file holding no
+//! BGP) or left to rrd to start (`manage_process`), and the probes that
+//! look into it: every measurement is taken through the daemon's own
+//! interface (BIRD's control socket, GoBGP's ListPeer and peer events,
+//! bgpd's vty socket), never through rrd.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -12,6 +13,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rrd_core::{Asn, Neighbor, PeerKey, Role, SessionKind};
 use rrd_engine_bird::socket::BirdSocket;
+use rrd_engine_frr::view::View;
+use rrd_engine_frr::vty::Vty;
+use rrd_engine_frr::FrrConfig;
 use rrd_engine_gobgp::mapping::{peer_of_spec, spec_of_neighbor, MapContext};
 use rrd_engine_gobgp::Client;
 use rrd_lab::{bins, poll, Host, Lab, Process};
@@ -23,6 +27,7 @@ pub const GOBGP_API: &str = "127.0.0.1:50051";
 pub enum Engine {
     Bird,
     Gobgp,
+    Frr,
 }
 
 impl Engine {
@@ -30,30 +35,114 @@ impl Engine {
         match self {
             Engine::Bird => "BIRD 2",
             Engine::Gobgp => "GoBGP",
+            Engine::Frr => "FRR",
+        }
+    }
+
+    /// The name of `--engines` and of the run's files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Bird => "bird",
+            Engine::Gobgp => "gobgp",
+            Engine::Frr => "frr",
+        }
+    }
+
+    pub fn of_name(name: &str) -> anyhow::Result<Engine> {
+        [Engine::Bird, Engine::Gobgp, Engine::Frr]
+            .into_iter()
+            .find(|e| e.name() == name)
+            .with_context(|| format!("unknown engine {name:?}"))
+    }
+}
+
+/// The view rrd configures in bgpd (the FRR engine's default).
+pub const FRR_VIEW: &str = "rrd";
+
+/// A daemon plus what rrd needs to know to drive it: started by the lab
+/// ([`Daemon::start`]), or by rrd itself ([`Daemon::managed`]).
+#[derive(Debug)]
+pub struct Daemon {
+    pub engine: Engine,
+    /// The lab's process; `None` when rrd runs the daemon.
+    pub process: Option<Process>,
+    pub bird_conf: PathBuf,
+    pub bird_ctl: PathBuf,
+    /// FRR: rrd's `[engine.frr]` (pathspace, socket, files).
+    pub frr: FrrConfig,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        drop(self.process.take());
+        if self.engine == Engine::Frr {
+            // bgpd makes /run/frr/<pathspace>/ for itself.
+            let _ = std::fs::remove_dir(bins::frr_pathspace_dir(&self.frr.pathspace));
         }
     }
 }
 
-/// A running daemon plus what rrd needs to know to drive it.
-#[derive(Debug)]
-pub struct Daemon {
-    pub engine: Engine,
-    pub process: Process,
-    pub bird_conf: PathBuf,
-    pub bird_ctl: PathBuf,
-}
-
 impl Daemon {
+    /// The files of a daemon tagged `tag`; nothing started.
+    fn files(lab: &Lab, engine: Engine, tag: &str) -> Daemon {
+        let frr_dir = lab.path(&format!("{tag}-frr"));
+        Daemon {
+            engine,
+            process: None,
+            bird_conf: lab.path(&format!("{tag}-bird.conf")),
+            bird_ctl: lab.path(&format!("{tag}-bird.ctl")),
+            frr: FrrConfig {
+                binary: bins::bgpd(),
+                log_file: Some(frr_dir.join("bgpd.log")),
+                ..FrrConfig::in_dir(&frr_dir, &format!("rrdbench{}", std::process::id()))
+            },
+        }
+    }
+
+    /// A daemon that rrd starts and stops itself (`manage_process`, as the
+    /// container image and the packages run it); `None` for gobgpd, which
+    /// rrd does not run.
+    pub fn managed(lab: &Lab, engine: Engine, tag: &str) -> Option<Daemon> {
+        let mut d = Daemon::files(lab, engine, tag);
+        match engine {
+            Engine::Bird => {
+                let _ = std::fs::remove_file(&d.bird_conf);
+                let _ = std::fs::remove_file(&d.bird_ctl);
+            }
+            Engine::Gobgp => return None,
+            Engine::Frr => {
+                let _ = std::fs::remove_dir_all(&d.frr.state_dir);
+                let _ = std::fs::remove_file(&d.frr.config_path);
+                d.frr.manage_process = true;
+                d.frr.stop_daemon_on_exit = true;
+            }
+        }
+        Some(d)
+    }
+
+    /// The PID file of the daemon rrd runs.
+    pub fn managed_pid_file(&self) -> PathBuf {
+        match self.engine {
+            Engine::Frr => self.frr.pid_path(),
+            _ => rrd_engine_bird::BirdConfig::pid_path(&self.bird_conf),
+        }
+    }
+
     pub fn start(lab: &Lab, host: &Host, engine: Engine, tag: &str) -> anyhow::Result<Daemon> {
-        let bird_conf = lab.path(&format!("{tag}-bird.conf"));
-        let bird_ctl = lab.path(&format!("{tag}-bird.ctl"));
+        let mut daemon = Daemon::files(lab, engine, tag);
+        let Daemon {
+            bird_conf,
+            bird_ctl,
+            frr,
+            ..
+        } = &daemon;
         let process = match engine {
             Engine::Bird => {
                 std::fs::write(
-                    &bird_conf,
+                    bird_conf,
                     format!("router id {};\nprotocol device {{ }}\n", host.ipv4),
                 )?;
-                let _ = std::fs::remove_file(&bird_ctl);
+                let _ = std::fs::remove_file(bird_ctl);
                 let p = host.spawn(
                     "bird",
                     bins::bird2(),
@@ -82,42 +171,85 @@ impl Daemon {
                 &["--api-hosts", GOBGP_API, "--pprof-disable", "--log-plain"],
                 lab.path(&format!("{tag}-gobgpd.log")),
             ),
+            Engine::Frr => {
+                // As a service would run it: alone (no zebra), in its own
+                // pathspace, with a file holding no BGP yet.
+                std::fs::create_dir_all(&frr.socket_dir)?;
+                std::fs::write(&frr.config_path, "frr defaults traditional\n")?;
+                let vty = frr.vty_path();
+                let _ = std::fs::remove_file(&vty);
+                let d = |p: &Path| p.display().to_string();
+                let p = host.spawn(
+                    "bgpd",
+                    &frr.binary,
+                    &[
+                        "-Z",
+                        "-S",
+                        "-N",
+                        &frr.pathspace,
+                        "--vty_socket",
+                        &d(&frr.socket_dir),
+                        "-f",
+                        &d(&frr.config_path),
+                        "-i",
+                        &d(&frr.socket_dir.join("bgpd.pid")),
+                        "-l",
+                        &host.ipv4.to_string(),
+                        "--log",
+                        &format!("file:{}", lab.path(&format!("{tag}-bgpd.log")).display()),
+                    ],
+                    lab.path(&format!("{tag}-bgpd.out")),
+                );
+                poll::until("bgpd's vty socket", Duration::from_secs(10), || {
+                    if vty.exists() {
+                        Ok(())
+                    } else {
+                        Err("no socket yet".into())
+                    }
+                });
+                p
+            }
         };
-        Ok(Daemon {
-            engine,
-            process,
-            bird_conf,
-            bird_ctl,
-        })
+        daemon.process = Some(process);
+        Ok(daemon)
     }
 
     /// The `[engine]` tables of rrd's configuration for this daemon.
     pub fn rrd_engine_config(&self) -> String {
+        let managed = "manage_process = true\nstop_daemon_on_exit = true\n";
+        let managed = if self.process.is_none() { managed } else { "" };
         match self.engine {
-            Engine::Bird => bird_engine_config(&self.bird_conf, &self.bird_ctl, ""),
+            Engine::Bird => bird_engine_config(&self.bird_conf, &self.bird_ctl, managed),
             Engine::Gobgp => {
                 format!("[engine]\nkind = \"gobgp\"\n[engine.gobgp]\napi = \"{GOBGP_API}\"\n")
             }
+            Engine::Frr => {
+                let f = &self.frr;
+                let log = f
+                    .log_file
+                    .as_ref()
+                    .map_or_else(String::new, |p| format!("log_file = \"{}\"\n", p.display()));
+                format!(
+                    "[engine]\nkind = \"frr\"\n[engine.frr]\n{managed}pathspace = \"{}\"\n\
+                     socket_dir = \"{}\"\nconfig_path = \"{}\"\nstate_dir = \"{}\"\nbinary = \"{}\"\n\
+                     view = \"{FRR_VIEW}\"\n{log}",
+                    f.pathspace,
+                    f.socket_dir.display(),
+                    f.config_path.display(),
+                    f.state_dir.display(),
+                    f.binary.display(),
+                )
+            }
         }
-    }
-
-    /// The `[engine]` tables for a BIRD 2 that rrd starts and stops itself
-    /// (`manage_process`, as the container image and the packages run it),
-    /// with its files at `conf` and `ctl`.
-    pub fn managed_bird_config(conf: &Path, ctl: &Path) -> String {
-        bird_engine_config(
-            conf,
-            ctl,
-            "manage_process = true\nstop_daemon_on_exit = true\n",
-        )
     }
 
     pub async fn probe(&self) -> anyhow::Result<Probe> {
         Probe::connect(self).await
     }
 
+    /// The lab's daemon's PID (`None` when rrd runs it).
     pub fn pid(&self) -> Option<u32> {
-        self.process.pid()
+        self.process.as_ref()?.pid()
     }
 }
 
@@ -140,6 +272,7 @@ fn bird_engine_config(conf: &Path, ctl: &Path, extra: &str) -> String {
 pub enum Probe {
     Bird(BirdSocket),
     Gobgp(Client),
+    Frr(Vty),
 }
 
 /// The session name rrd gives a neighbor, read back to its address:
@@ -167,6 +300,10 @@ impl Probe {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Ok(Probe::Gobgp(c))
+            }
+            Engine::Frr => {
+                let vty = Vty::connect(&daemon.frr.vty_path(), Duration::from_secs(10)).await?;
+                Ok(Probe::Frr(vty.with_timeout(Duration::from_secs(120))))
             }
         }
     }
@@ -197,15 +334,27 @@ impl Probe {
                 .iter()
                 .filter_map(|p| p.conf.as_ref()?.neighbor_address.parse().ok())
                 .collect()),
+            Probe::Frr(vty) => {
+                let reply = vty.run("show running-config").await?;
+                if !reply.ok() {
+                    bail!("show running-config: {}", reply.message());
+                }
+                Ok(View::parse(&reply.text, FRR_VIEW)
+                    .map(|v| v.neighbors.into_keys().collect())
+                    .unwrap_or_default())
+            }
         }
     }
 
-    /// GoBGP only: wait on gobgpd's peer events (WatchEvent: every peer it
-    /// holds, then each one added or changing state) until they named every
-    /// address of `want`, then check with one listing that gobgpd holds
-    /// exactly `want`; when the last wanted peer was announced. `None` for
-    /// BIRD, or when the events and the listing disagree (a peer added
-    /// and removed again): poll [`Probe::peers`] instead.
+    /// Wait until the daemon holds `want` without polling its whole
+    /// listing, then check with one listing that it holds exactly `want`;
+    /// when the last wanted peer was seen. `None` for BIRD (its listing is
+    /// cheap), or when the daemon's answers and the listing disagree (a
+    /// peer added and removed again): poll [`Probe::peers`] instead.
+    ///
+    /// GoBGP: gobgpd's peer events (WatchEvent: every peer it holds, then
+    /// each one added or changing state) until they named every address.
+    /// FRR: [`Probe::walk_until_held`].
     ///
     /// Why not poll: every gobgpd request costs it time in proportion to
     /// its peer count, a listing of 2,099 peers 84 ms of gobgpd CPU
@@ -218,8 +367,10 @@ impl Probe {
         want: &BTreeSet<IpAddr>,
         within: Duration,
     ) -> anyhow::Result<Option<std::time::Instant>> {
-        let Probe::Gobgp(client) = self else {
-            return Ok(None);
+        let client = match self {
+            Probe::Bird(_) => return Ok(None),
+            Probe::Gobgp(client) => client,
+            Probe::Frr(_) => return self.walk_until_held(want, within).await,
         };
         let mut events = client.watch_peers().await?;
         let mut announced = BTreeSet::new();
@@ -251,6 +402,32 @@ impl Probe {
         Ok((self.peers().await? == *want).then_some(at))
     }
 
+    /// FRR: ask bgpd for each address of `want` in turn (one neighbor's
+    /// JSON), going on to the next as soon as bgpd holds it, until it held
+    /// them all. Why not poll the listing: `show running-config` of 2,099
+    /// neighbors takes bgpd about 70 ms, so polling it would keep bgpd busy
+    /// while rrd configures it; one neighbor's JSON is a lookup.
+    async fn walk_until_held(
+        &mut self,
+        want: &BTreeSet<IpAddr>,
+        within: Duration,
+    ) -> anyhow::Result<Option<std::time::Instant>> {
+        let deadline = std::time::Instant::now() + within;
+        let mut missing = want.iter().copied().peekable();
+        while let Some(&address) = missing.peek() {
+            if self.holds("", address).await? {
+                missing.next();
+                continue;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("timed out after {within:?}: bgpd does not hold {address}");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let at = std::time::Instant::now();
+        Ok((self.peers().await? == *want).then_some(at))
+    }
+
     /// Whether the daemon holds a session to `address` (`name` is rrd's
     /// name for it): one cheap query.
     pub async fn holds(&mut self, name: &str, address: IpAddr) -> anyhow::Result<bool> {
@@ -269,6 +446,20 @@ impl Probe {
                 Err(e) if e.to_string().contains("not found") => Ok(false),
                 Err(e) => Err(e.into()),
             },
+            Probe::Frr(vty) => {
+                let reply = vty
+                    .run(&format!(
+                        "show bgp view {FRR_VIEW} neighbors {address} json"
+                    ))
+                    .await?;
+                // No view yet (rrd has not configured bgpd): nothing held.
+                if !reply.ok() {
+                    return Ok(false);
+                }
+                let json: serde_json::Value = serde_json::from_str(&reply.text)
+                    .with_context(|| format!("neighbor {address}: {}", reply.text))?;
+                Ok(json.get(address.to_string()).is_some())
+            }
         }
     }
 
@@ -284,7 +475,7 @@ impl Probe {
                     .find(|t| t.starts_with("Last reconfiguration"))
                     .map(str::to_owned))
             }
-            Probe::Gobgp(_) => Ok(None),
+            Probe::Gobgp(_) | Probe::Frr(_) => Ok(None),
         }
     }
 }

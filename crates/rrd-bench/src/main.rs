@@ -1,7 +1,7 @@
 //! rrd-bench: the seed's scale, measured. 100 route reflectors in rack
 //! pairs, N Calico nodes; one RR's `rrd run` (release build) against a real
-//! etcd (v3 API) and a real BIRD 2 or gobgpd, all inside one network
-//! namespace with no route out (addresses from 198.18.0.0/15).
+//! etcd (v3 API) and a real BIRD 2, gobgpd or FRR bgpd, all inside one
+//! network namespace with no route out (addresses from 198.18.0.0/15).
 //!
 //! ```text
 //! cargo run --release -p rrd-bench -- --nodes 1000,10000,100000
@@ -36,7 +36,7 @@ use crate::scenario::{Plan, Run};
 
 #[derive(Debug, Parser)]
 #[command(
-    about = "Scale benchmark: one RR of a 100-RR fabric against real etcd, BIRD 2 and gobgpd"
+    about = "Scale benchmark: one RR of a 100-RR fabric against real etcd, BIRD 2, gobgpd and FRR's bgpd"
 )]
 struct Args {
     /// Fabric sizes (Calico nodes), comma separated.
@@ -45,7 +45,7 @@ struct Args {
     /// calico-v1 and/or calico-v3.
     #[arg(long, value_delimiter = ',', default_value = "calico-v1,calico-v3")]
     layouts: Vec<String>,
-    /// bird and/or gobgp.
+    /// bird, gobgp and/or frr.
     #[arg(long, value_delimiter = ',', default_value = "bird,gobgp")]
     engines: Vec<String>,
     /// Isolated changes per run (half node additions, half removals).
@@ -90,11 +90,7 @@ fn main() -> anyhow::Result<()> {
     let engines = args
         .engines
         .iter()
-        .map(|e| match e.as_str() {
-            "bird" => Ok(Engine::Bird),
-            "gobgp" => Ok(Engine::Gobgp),
-            other => anyhow::bail!("unknown engine {other:?}"),
-        })
+        .map(|e| Engine::of_name(e))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     let mut lab = Lab::new("bench");

@@ -1,4 +1,4 @@
-//! The figures as Markdown tables: one per layout (both engines, every
+//! The figures as Markdown tables: one per layout (every engine, every
 //! size), the seed's way beside rrd, memory growth, and the machine.
 
 use std::fmt::Write as _;
@@ -39,6 +39,28 @@ pub fn target(run: &RunResult) -> Duration {
                 + Duration::from_millis(25)
         }
         Engine::Gobgp => harness + Duration::from_millis(10),
+        // As GoBGP's: a change is one session's commands, each about as
+        // cheap as the vty command floor.
+        Engine::Frr => harness + Duration::from_millis(10),
+    }
+}
+
+/// The daemon floor column: BIRD's `configure`, GoBGP's `AddPeer`, FRR's
+/// vty command and `bgpd -C` check.
+fn daemon_floor(run: &RunResult) -> String {
+    let f = &run.floors;
+    let one = |name: &str, s: Option<Summary>| {
+        let s = s.unwrap_or_default();
+        format!("{name} {} / {} ms", ms(s.p50), ms(s.p99))
+    };
+    match run.engine {
+        Engine::Bird => one("configure", f.bird_configure),
+        Engine::Gobgp => one("AddPeer", f.gobgp_add_peer),
+        Engine::Frr => format!(
+            "{}; {}",
+            one("`neighbor … remote-as`", f.frr_neighbor),
+            one("`bgpd -C`", f.frr_check)
+        ),
     }
 }
 
@@ -50,24 +72,15 @@ pub fn tables(results: &[FabricResult]) -> String {
             continue;
         }
         let _ = writeln!(out, "\n### {} in etcd (v3 API)\n", layout.label());
-        out += "| nodes | engine | sessions | compute (full) | cold start: BIRD/gobgpd already running / rrd starts BIRD | change → held p50 / p99 / max | harness floor p50 / p99 | daemon floor p50 / p99 | p99 target | met | 1,000 unrelated → applies | burst: 1,000 in | → applies | converged after last | rrd RSS after start (per node) | rrd peak RSS | daemon RSS |\n";
+        out += "| nodes | engine | sessions | compute (full) | cold start: daemon already running / rrd starts it | change → held p50 / p99 / max | harness floor p50 / p99 | daemon floor p50 / p99 | p99 target | met | 1,000 unrelated → applies | burst: 1,000 in | → applies | converged after last | rrd RSS after start (per node) | rrd peak RSS | daemon RSS |\n";
         out +=
             "|---:|---|---:|---:|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
         for f in &rows {
             for r in &f.runs {
-                let floor = r
-                    .floors
-                    .bird_configure
-                    .or(r.floors.gobgp_add_peer)
-                    .unwrap_or_default();
-                let floor_name = match r.engine {
-                    Engine::Bird => "configure",
-                    Engine::Gobgp => "AddPeer",
-                };
                 let t = target(r);
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} ms | {} ms / {} | {} ms | {} / {} ms | {floor_name} {} / {} ms | {} ms | {} | {}{} | {} ms | {} | {} ms | {} ({:.2} KiB) | {} | {} |",
+                    "| {} | {} | {} | {} ms | {} ms / {} | {} ms | {} / {} ms | {} | {} ms | {} | {}{} | {} ms | {} | {} ms | {} ({:.2} KiB) | {} | {} |",
                     f.nodes,
                     r.engine.label(),
                     r.sessions,
@@ -78,8 +91,7 @@ pub fn tables(results: &[FabricResult]) -> String {
                     r.isolated,
                     ms(r.floors.harness.p50),
                     ms(r.floors.harness.p99),
-                    ms(floor.p50),
-                    ms(floor.p99),
+                    daemon_floor(r),
                     ms(t),
                     if r.isolated.p99 <= t { "yes" } else { "no" },
                     r.unrelated.applies,
@@ -159,11 +171,12 @@ pub fn machine() -> String {
             .unwrap_or_default()
     };
     format!(
-        "{cores} × {cpu}, {mem} RAM, Linux {}; {}; BIRD {}; {}",
+        "{cores} × {cpu}, {mem} RAM, Linux {}; {}; BIRD {}; {}; {}",
         run("uname", &["-r"]),
         run("etcd", &["--version"]),
         run("bird", &["--version"]).trim_start_matches("BIRD version "),
         run("gobgpd", &["--version"]),
+        run("/usr/lib/frr/bgpd", &["--version"]),
     )
 }
 

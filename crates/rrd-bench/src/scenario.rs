@@ -12,12 +12,13 @@ use rrd_core::model::session_name;
 use rrd_core::SessionKind;
 use rrd_lab::{Host, Lab};
 
-use crate::daemon::{bird_configure, gobgp_peer, Daemon, Engine, Probe};
+use crate::daemon::{bird_configure, gobgp_peer, Daemon, Engine, Probe, FRR_VIEW};
 use crate::etcd::Etcd;
 use crate::fabric::{Fabric, Layout, Write};
 use crate::rrd::{Memory, Rrd};
 use crate::stats::{Samples, Summary};
-use rrd_engine_bird::socket::BirdSocket;
+use rrd_engine_frr::vty::Vty;
+use rrd_engine_frr::FrrConfig;
 
 /// What a run is asked to do.
 #[derive(Clone, Debug)]
@@ -41,6 +42,12 @@ pub struct Floors {
     pub bird_configure: Option<Summary>,
     /// One GoBGP AddPeer.
     pub gobgp_add_peer: Option<Summary>,
+    /// FRR: one `neighbor A remote-as AS` over bgpd's vty socket, in the
+    /// view's node.
+    pub frr_neighbor: Option<Summary>,
+    /// FRR: `bgpd -C` of the view's lines plus one neighbor, as the FRR
+    /// engine checks a change before it applies it.
+    pub frr_check: Option<Summary>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -68,7 +75,7 @@ pub struct RunResult {
     pub engine: Engine,
     pub sessions: usize,
     pub cold_start: Duration,
-    /// BIRD only: the cold start when rrd starts BIRD itself
+    /// BIRD and FRR: the cold start when rrd starts the daemon itself
     /// ([`Run::managed_cold_start`]).
     pub managed_cold_start: Option<Duration>,
     pub rss_after_start: Memory,
@@ -114,7 +121,8 @@ where
 }
 
 /// Wait until the daemon holds exactly `want`; when it did. GoBGP: its
-/// peer events ([`Probe::watch_until_held`]), polling only when they and a
+/// peer events, FRR: one address after the other
+/// ([`Probe::watch_until_held`]), polling the listing only when they and a
 /// listing disagree; BIRD: `show protocols` every `every`.
 pub async fn wait_for_peers(
     probe: &mut Probe,
@@ -201,10 +209,7 @@ impl Run<'_> {
             "{}-{}-{}",
             self.fabric.nodes,
             self.layout.label(),
-            match engine {
-                Engine::Bird => "bird",
-                Engine::Gobgp => "gobgp",
-            }
+            engine.name()
         )
     }
 
@@ -221,35 +226,35 @@ impl Run<'_> {
         )
     }
 
-    /// Cold start as deployed: rrd runs BIRD itself (`manage_process`), so
-    /// its first apply starts BIRD with the whole file instead of having a
-    /// running, empty BIRD reconfigure every protocol in. Timed from rrd's
-    /// start until BIRD's socket answers and BIRD holds every session; rrd
-    /// then stops, and BIRD with it (`stop_daemon_on_exit`).
-    pub async fn managed_cold_start(&self) -> anyhow::Result<Duration> {
-        let tag = format!("{}-managed", self.tag(Engine::Bird));
-        let conf = self.lab.path(&format!("{tag}-bird.conf"));
-        let ctl = self.lab.path(&format!("{tag}-bird.ctl"));
-        let _ = std::fs::remove_file(&conf);
-        let _ = std::fs::remove_file(&ctl);
+    /// Cold start as deployed: rrd runs the daemon itself
+    /// (`manage_process`), so its first apply starts BIRD or bgpd with the
+    /// whole file instead of having a running, empty daemon reconfigure
+    /// every session in. Timed from rrd's start until the daemon answers
+    /// and holds every session; rrd then stops, and the daemon with it
+    /// (`stop_daemon_on_exit`). `None` for gobgpd, which rrd does not run.
+    pub async fn managed_cold_start(&self, engine: Engine) -> anyhow::Result<Option<Duration>> {
+        let tag = format!("{}-managed", self.tag(engine));
+        let Some(daemon) = Daemon::managed(self.lab, engine, &tag) else {
+            return Ok(None);
+        };
         let expected = self.fabric.expected_peers();
         let started = Instant::now();
-        let rrd = self.start_rrd(&Daemon::managed_bird_config(&conf, &ctl), &tag)?;
-        let socket = until(
-            "the BIRD rrd starts",
+        let rrd = self.start_rrd(&daemon.rrd_engine_config(), &tag)?;
+        let mut probe = until(
+            "the daemon rrd starts",
             Duration::from_secs(300),
             Duration::from_millis(5),
-            || async { Ok(BirdSocket::connect(&ctl).await.ok()) },
+            || async { Ok(Probe::connect(&daemon).await.ok()) },
         )
         .await
         .with_context(|| rrd.log_tail(20))?;
-        let held = all_held(&mut Probe::Bird(socket), &expected, &rrd).await?;
-        let pid_file = rrd_engine_bird::BirdConfig::pid_path(&conf);
-        let bird = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        let held = all_held(&mut probe, &expected, &rrd).await?;
+        drop(probe);
+        let pid = std::fs::read_to_string(daemon.managed_pid_file()).unwrap_or_default();
         rrd.stop();
-        if let Ok(pid) = bird.trim().parse::<i32>() {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
             until(
-                "rrd's BIRD to stop with rrd",
+                "rrd's daemon to stop with rrd",
                 Duration::from_secs(30),
                 Duration::from_millis(20),
                 || async { Ok((!Path::new(&format!("/proc/{pid}")).exists()).then_some(())) },
@@ -257,19 +262,16 @@ impl Run<'_> {
             .await?;
         }
         eprintln!(
-            "  [{tag}] cold start with rrd starting BIRD: {:?}",
+            "  [{tag}] cold start with rrd starting the daemon: {:?}",
             held - started
         );
-        Ok(held - started)
+        Ok(Some(held - started))
     }
 
     /// Start the daemon and rrd, measure, stop rrd. The daemon is returned
     /// still running (the seed's way reuses BIRD).
     pub async fn run(&self, engine: Engine) -> anyhow::Result<(RunResult, Daemon)> {
-        let managed_cold_start = match engine {
-            Engine::Bird => Some(self.managed_cold_start().await?),
-            Engine::Gobgp => None,
-        };
+        let managed_cold_start = self.managed_cold_start(engine).await?;
         let tag = self.tag(engine);
         let daemon = Daemon::start(self.lab, self.host, engine, &tag)?;
         let mut probe = daemon.probe().await?;
@@ -381,7 +383,7 @@ impl Run<'_> {
             Probe::Gobgp(client) => {
                 let mut add = Samples::default();
                 for j in 0..n {
-                    let addr = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 19, 250, 0)) + j as u32);
+                    let addr = floor_address(j);
                     let peer = gobgp_peer(Fabric::me(), addr);
                     let t = Instant::now();
                     client.add_peer(peer).await?;
@@ -389,6 +391,10 @@ impl Run<'_> {
                     client.delete_peer(&addr.to_string(), "floor").await?;
                 }
                 floors.gobgp_add_peer = Some(add.summary());
+            }
+            Probe::Frr(vty) => {
+                floors.frr_neighbor = Some(frr_neighbor_floor(vty, n).await?);
+                floors.frr_check = Some(frr_check_floor(&daemon.frr, n).await?);
             }
         }
         Ok(floors)
@@ -481,7 +487,8 @@ impl Run<'_> {
             Duration::from_secs(120),
             Duration::from_millis(5),
         )
-        .await?;
+        .await
+        .with_context(|| rrd.log_tail(20))?;
         // Let a trailing apply land before counting.
         tokio::time::sleep(Duration::from_secs(3)).await;
         Ok(Burst {
@@ -537,4 +544,80 @@ fn with_extra_protocol(live: &str) -> anyhow::Result<String> {
         .replace(&name, "Node_198_19_251_1")
         .replace(&address, extra_ip);
     Ok(format!("{live}{copy}"))
+}
+
+/// An address no session of the fabric has, for the daemon floors.
+fn floor_address(j: usize) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 19, 250, 0)) + j as u32)
+}
+
+/// `vty` sends `command` in configuration mode; bgpd must accept it.
+async fn vty_ok(vty: &mut Vty, command: &str) -> anyhow::Result<()> {
+    let reply = vty.run(command).await?;
+    if !reply.ok() {
+        bail!("bgpd refused `{command}`: {}", reply.message());
+    }
+    Ok(())
+}
+
+/// FRR: one `neighbor A remote-as AS` command over the vty socket, in the
+/// view's node of a bgpd holding every session (removed again, untimed).
+async fn frr_neighbor_floor(vty: &mut Vty, n: usize) -> anyhow::Result<Summary> {
+    vty_ok(vty, "configure terminal").await?;
+    vty_ok(
+        vty,
+        &format!("router bgp {} view {FRR_VIEW}", crate::fabric::ASN),
+    )
+    .await?;
+    let mut add = Samples::default();
+    for j in 0..n {
+        let a = floor_address(j);
+        let t = Instant::now();
+        vty_ok(
+            vty,
+            &format!("neighbor {a} remote-as {}", crate::fabric::ASN),
+        )
+        .await?;
+        add.push(t.elapsed());
+        vty_ok(vty, &format!("no neighbor {a}")).await?;
+    }
+    vty_ok(vty, "end").await?;
+    Ok(add.summary())
+}
+
+/// FRR: `bgpd -C` of a view with one client neighbor, the check the FRR
+/// engine runs before it sends a change.
+async fn frr_check_floor(frr: &FrrConfig, n: usize) -> anyhow::Result<Summary> {
+    let dir = frr.state_dir.join("floor-check");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("bgpd.conf");
+    let a = floor_address(0);
+    std::fs::write(
+        &file,
+        format!(
+            "frr defaults traditional\nrouter bgp {asn} view {FRR_VIEW}\n bgp router-id {me}\n \
+             no bgp default ipv4-unicast\n neighbor {a} remote-as {asn}\n \
+             address-family ipv4 unicast\n  neighbor {a} activate\n  \
+             neighbor {a} route-reflector-client\n exit-address-family\nexit\n",
+            asn = crate::fabric::ASN,
+            me = Fabric::me(),
+        ),
+    )?;
+    let mut check = Samples::default();
+    for _ in 0..n {
+        let t = Instant::now();
+        let out = tokio::process::Command::new(&frr.binary)
+            .args(["-C", "-Z", "-S", "-f"])
+            .arg(&file)
+            .arg("--vty_socket")
+            .arg(&dir)
+            .output()
+            .await?;
+        check.push(t.elapsed());
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() || text.contains('%') {
+            bail!("bgpd -C refused the floor's file: {text}");
+        }
+    }
+    Ok(check.summary())
 }

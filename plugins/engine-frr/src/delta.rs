@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::view::{is_inbound_route_map, NeighborLines, View};
+use crate::view::{is_inbound_route_map, route_map_name, NeighborLines, View};
 
 /// The negation of a configuration line.
 fn negate(line: &str) -> String {
@@ -90,7 +90,7 @@ fn define_route_maps(live: &RouteMaps, desired: &RouteMaps) -> Vec<String> {
 fn remove_route_maps(live: &RouteMaps, desired: &RouteMaps) -> Vec<String> {
     live.keys()
         .filter(|h| !desired.contains_key(*h))
-        .filter_map(|h| h.split_whitespace().nth(1))
+        .filter_map(|h| route_map_name(h))
         .map(|name| format!("no route-map {name}"))
         .collect()
 }
@@ -199,22 +199,35 @@ pub fn commands(live: Option<&View>, desired: &View) -> Vec<String> {
 }
 
 /// The neighbors (by address) whose lines `commands(live, desired)`
-/// (re)configures, for the check before an apply.
+/// (re)configures, and the route maps it defines or they name, for the
+/// check before an apply.
 pub fn changed_neighbors(live: Option<&View>, desired: &View) -> View {
+    let live = live.filter(|l| l.asn == desired.asn);
     let mut v = View {
-        neighbors: Default::default(),
-        other: Vec::new(),
-        ..desired.clone()
+        asn: desired.asn,
+        name: desired.name.clone(),
+        router: desired.router.clone(),
+        ..View::default()
     };
     for (a, n) in &desired.neighbors {
         let same = live
-            .filter(|l| l.asn == desired.asn)
             .and_then(|l| l.neighbors.get(a))
             .is_some_and(|l| l.same_as(n));
         if !same {
             v.neighbors.insert(*a, n.clone());
         }
     }
+    let named = v.named_route_maps();
+    let route_maps = desired
+        .route_maps
+        .iter()
+        .filter(|(header, body)| {
+            route_map_name(header).is_some_and(|m| named.contains(m))
+                || live.and_then(|l| l.route_maps.get(*header)) != Some(*body)
+        })
+        .map(|(h, b)| (h.clone(), b.clone()))
+        .collect();
+    v.route_maps = route_maps;
     v
 }
 

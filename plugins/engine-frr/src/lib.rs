@@ -11,6 +11,7 @@
 //!   cannot express.
 //! * [`view`] — a view's lines, grouped; read back from the running config.
 //! * [`delta`] — the vty commands from one view to another (pure).
+//! * [`checked`] — the neighbor shapes bgpd's check accepted (pure).
 //! * [`readback`] — a view as an `RrConfig` when it is not rrd's.
 //! * [`observe`] — bgpd's JSON -> session states (pure).
 //! * [`originator`] — the ORIGINATOR_ID route maps of client sessions.
@@ -21,6 +22,7 @@
 //!
 //! What FRR does and does not do, as tested: `README.md` of this crate.
 
+pub mod checked;
 pub mod config;
 mod daemon;
 pub mod delta;

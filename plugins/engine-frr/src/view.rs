@@ -51,6 +51,11 @@ pub fn is_inbound_route_map(line: &str) -> bool {
     matches!(w.as_slice(), ["neighbor", _, "route-map", _, "in"])
 }
 
+/// The name of the route map a `route-map <name> permit <n>` header opens.
+pub fn route_map_name(header: &str) -> Option<&str> {
+    header.split_whitespace().nth(1)
+}
+
 /// The prefix of the names of the route maps rrd writes.
 const OWN_ROUTE_MAPS: &str = "route-map rrd-";
 
@@ -100,6 +105,16 @@ fn neighbor_address(line: &str) -> Option<IpAddr> {
 }
 
 impl View {
+    /// The route maps its neighbors name inbound.
+    pub fn named_route_maps(&self) -> BTreeSet<&str> {
+        self.neighbors
+            .values()
+            .flat_map(|n| n.ipv4.iter().chain(&n.ipv6))
+            .filter(|l| is_inbound_route_map(l))
+            .filter_map(|l| l.split_whitespace().nth(3))
+            .collect()
+    }
+
     /// The `router bgp ... view ...` line.
     pub fn header(&self) -> String {
         format!("router bgp {} view {}", self.asn, self.name)
