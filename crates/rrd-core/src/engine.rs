@@ -326,8 +326,20 @@ pub trait BgpEngine: Send + 'static {
     ) -> impl Future<Output = Result<ApplyReport, EngineError>> + Send;
 
     /// Session states and route counts of every BGP session the daemon
-    /// holds, also those rrd did not write ([`Observation::sessions`]).
+    /// holds, also those rrd did not write ([`Observation::sessions`]),
+    /// read from the daemon now: the full listing. The runtime asks for it
+    /// every `runtime.counts_interval`, a migration at every step.
     fn observe(&mut self) -> impl Future<Output = Result<Observation, EngineError>> + Send;
+
+    /// The cheap look the runtime takes every `runtime.observe_interval`:
+    /// the daemon's health and every session's state as of now; the route
+    /// counts, capabilities and other detail of each session may be those
+    /// of the last [`BgpEngine::observe`] (a session that appeared since
+    /// has them read for it alone, or none). Engines whose full listing is
+    /// cheap keep the default: the full listing.
+    fn observe_states(&mut self) -> impl Future<Output = Result<Observation, EngineError>> + Send {
+        self.observe()
+    }
 
     /// How often rrd's supervisor restarted the daemon after it died, since
     /// this engine started (0 when rrd does not manage the process). Only

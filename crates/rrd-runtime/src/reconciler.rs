@@ -9,6 +9,13 @@
 //! applied. The engine is asked what it holds (a full plan) at start, after
 //! a failure, a snapshot, a daemon restart, and at every periodic resync.
 //!
+//! The daemon is looked at every `observe_interval` for its health and
+//! session states ([`BgpEngine::observe_states`], cheap), and in full (route
+//! counts: [`BgpEngine::observe`], a listing of every session) every
+//! `counts_interval` and when it comes back from an outage. No periodic
+//! look starts while a change waits for its apply: the loop awaits a look,
+//! so a change arriving meanwhile would wait for it.
+//!
 //! Invariants:
 //! * nothing is applied before the source's first complete snapshot;
 //! * a source outage never changes the engine: the last applied config stays;
@@ -122,6 +129,8 @@ struct LoopState {
     last_diagnostics: Vec<String>,
     /// The last observation found the daemon unreachable.
     daemon_was_down: bool,
+    /// When the last full observation (route counts) was read.
+    counts_read_at: Option<Instant>,
     drift: DriftWatch,
     /// What the mass-change guard counts within its window.
     guard: MassChangeGuard,
@@ -211,6 +220,7 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
                 allow_mass_removal: false,
                 last_diagnostics: Vec::new(),
                 daemon_was_down: false,
+                counts_read_at: None,
                 drift: DriftWatch::default(),
                 guard: MassChangeGuard::default(),
                 mass_change_released: false,
@@ -258,6 +268,7 @@ impl<E: BgpEngine> Driver<E> {
         let mut resync = tokio::time::interval(self.settings.resync_interval);
         resync.reset();
         let mut observe = tokio::time::interval(self.settings.observe_interval);
+        observe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         tokio::pin!(shutdown);
         loop {
             let debounce_at = self.st.debounce.due();
@@ -291,7 +302,9 @@ impl<E: BgpEngine> Driver<E> {
                     self.verify_desired();
                     self.reconcile(true).await;
                 }
-                _ = observe.tick() => {
+                // A change waiting for its apply goes first: an observation
+                // started now would hold it for as long as it takes.
+                _ = observe.tick(), if debounce_at.is_none() => {
                     self.observe().await;
                 }
                 Some(control) = control_rx.recv() => {
@@ -684,7 +697,22 @@ impl<E: BgpEngine> Driver<E> {
         if !self.st.engine_started {
             return;
         }
-        let observation = match self.engine.observe().await {
+        // Route counts every `counts_interval` (and when the daemon comes
+        // back); the states alone otherwise. Half an interval of slack so
+        // that a tick a hair early does not put the counts off by one.
+        let slack = self.settings.observe_interval / 2;
+        let full = self.st.daemon_was_down
+            || self
+                .st
+                .counts_read_at
+                .is_none_or(|at| at.elapsed() + slack >= self.settings.counts_interval);
+        let started = Instant::now();
+        let observed = if full {
+            self.engine.observe().await
+        } else {
+            self.engine.observe_states().await
+        };
+        let observation = match observed {
             Ok(o) => o,
             Err(e) => {
                 debug!(error = %e, "observe failed");
@@ -696,6 +724,10 @@ impl<E: BgpEngine> Driver<E> {
             self.daemon_down(format!("down: {reason}"));
             return;
         }
+        let counts_observed = (full && observation.daemon == DaemonState::Running).then(|| {
+            self.st.counts_read_at = Some(started);
+            now_unix()
+        });
         if std::mem::take(&mut self.st.daemon_was_down) {
             info!("the daemon is reachable again; reconciling");
             self.st.held = None;
@@ -727,6 +759,9 @@ impl<E: BgpEngine> Driver<E> {
                 s.engine.version = version;
             }
             s.engine.daemon_restarts = restarts;
+            if counts_observed.is_some() {
+                s.engine.counts_observed_unix = counts_observed;
+            }
             s.sessions = observation.sessions;
             if verdict.report.is_some() {
                 s.in_sync = false;

@@ -22,10 +22,22 @@ pub struct RuntimeSettings {
     /// and the full computation is applied).
     #[serde(with = "humantime_serde")]
     pub resync_interval: Duration,
-    /// Session states are observed this often; a daemon found empty
-    /// (restarted) is re-created at once.
+    /// Session states are observed this often (the engine's cheap look,
+    /// [`rrd_core::BgpEngine::observe_states`]); a daemon found empty
+    /// (restarted) is re-created at once. Not while a change waits for its
+    /// apply: the apply goes first.
     #[serde(with = "humantime_serde")]
     pub observe_interval: Duration,
+    /// Route counts and the other per-session detail are read this often
+    /// (the full listing, [`rrd_core::BgpEngine::observe`]); the look every
+    /// `observe_interval` keeps the last ones. The first observation at
+    /// least this long after the last full one is full (so at or below
+    /// `observe_interval`, every one is). Prometheus scrapes every 15-60
+    /// s, so counts read at that pace are as fresh as anyone sees them;
+    /// the full listing of thousands of sessions costs the daemon tens of
+    /// milliseconds.
+    #[serde(with = "humantime_serde")]
+    pub counts_interval: Duration,
     /// First retry delay after a failed apply; doubles up to `backoff_max`,
     /// with ±20 % jitter.
     #[serde(with = "humantime_serde")]
@@ -42,6 +54,7 @@ impl Default for RuntimeSettings {
             debounce_max: Duration::from_secs(2),
             resync_interval: Duration::from_secs(300),
             observe_interval: Duration::from_secs(1),
+            counts_interval: Duration::from_secs(30),
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             mass_removal: MassRemovalSettings::default(),
@@ -59,6 +72,7 @@ impl RuntimeSettings {
             ("debounce_max", self.debounce_max),
             ("resync_interval", self.resync_interval),
             ("observe_interval", self.observe_interval),
+            ("counts_interval", self.counts_interval),
             ("backoff_initial", self.backoff_initial),
             ("backoff_max", self.backoff_max),
         ] {

@@ -54,6 +54,11 @@ pub struct EngineView {
     /// Times rrd's supervisor restarted the daemon after it died.
     #[serde(default)]
     pub daemon_restarts: u64,
+    /// When the route counts (and other detail) in `sessions` were read
+    /// (`runtime.counts_interval`); the states are as of the last
+    /// observation (`runtime.observe_interval`). `None`: not yet.
+    #[serde(default)]
+    pub counts_observed_unix: Option<u64>,
 }
 
 /// Apply counters since start.

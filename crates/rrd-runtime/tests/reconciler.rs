@@ -633,3 +633,99 @@ async fn without_a_window_each_step_of_a_slow_wipe_is_judged_alone() {
     assert_eq!(held_config(&engine).neighbors.len(), 3);
     r.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn route_counts_are_read_every_counts_interval_and_states_in_between() {
+    let settings = RuntimeSettings {
+        observe_interval: Duration::from_secs(1),
+        counts_interval: Duration::from_secs(30),
+        ..RuntimeSettings::default()
+    };
+    let r = start(FakeEngine::default(), settings);
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    let first = r
+        .wait_for("counts read", |s| s.engine.counts_observed_unix.is_some())
+        .await;
+    let (full, states) = {
+        let s = r.engine.state();
+        (s.observations, s.state_observations)
+    };
+    assert_eq!(states, 0, "the first observation of the daemon is full");
+    tokio::time::sleep(Duration::from_millis(90_500)).await;
+    let made = {
+        let s = r.engine.state();
+        (s.observations - full, s.state_observations - states)
+    };
+    assert_eq!(
+        made,
+        (3, 87),
+        "in 90 s: full at 30, 60 and 90 s, the states alone every other second"
+    );
+    let later = r.handle.status().engine.counts_observed_unix;
+    assert!(later >= first.engine.counts_observed_unix);
+    assert!(
+        r.handle
+            .metrics()
+            .contains("rrd_peer_prefixes_observed_timestamp_seconds "),
+        "the age of the counts is exported"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_daemon_back_from_an_outage_has_its_counts_read_at_once() {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    r.engine.state().down = true;
+    r.wait_for("daemon down", |s| s.engine.daemon.starts_with("down"))
+        .await;
+    let full_before = r.engine.state().observations;
+    r.engine.state().down = false;
+    r.wait_for("daemon back", |s| s.engine.daemon == "running")
+        .await;
+    assert_eq!(r.engine.state().observations, full_before + 1);
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_change_is_applied_before_the_next_periodic_observation_starts() {
+    // An observation that takes 500 ms: one started while a change waits
+    // for its debounce would hold the apply until it ends.
+    let engine = FakeEngine::default();
+    let r = start(engine, RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    r.engine.state().observe_delay = Duration::from_millis(500);
+    // Observations start on whole seconds from the start; stand 100 ms
+    // before the one at 10 s.
+    let origin = tokio::time::Instant::now();
+    tokio::time::sleep_until(origin + Duration::from_millis(9_850)).await;
+    let applies = r.engine.state().applies.len();
+    for (i, ip) in ["172.17.42.61", "172.17.42.62"].into_iter().enumerate() {
+        let mut n = Node::new(format!("burst-{i}"));
+        n.ipv4 = ip.parse().ok();
+        r.source
+            .emit(SourceEvent::Changes(vec![TopologyChange::UpsertNode(n)]));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The second change is a burst: due 200 ms after it, at ~10.1 s; the
+    // observation due at 10 s must not start before it.
+    let written = tokio::time::Instant::now() - Duration::from_millis(50);
+    r.wait_for("5 sessions", |s| s.desired.len() == 5 && s.in_sync)
+        .await;
+    loop {
+        if r.engine.state().applies.len() == applies + 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let waited = written.elapsed();
+    assert!(
+        waited <= Duration::from_millis(260),
+        "the burst waited {waited:?} for its apply: an observation went first"
+    );
+    r.stop().await;
+}

@@ -539,6 +539,7 @@ mod tests {
     fn zero_intervals_are_refused_by_name() {
         for key in [
             "observe_interval",
+            "counts_interval",
             "resync_interval",
             "debounce_max",
             "backoff_initial",

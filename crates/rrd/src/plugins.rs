@@ -172,6 +172,10 @@ impl BgpEngine for AnyEngine {
         each_engine!(self, e => e.observe().await)
     }
 
+    async fn observe_states(&mut self) -> Result<Observation, EngineError> {
+        each_engine!(self, e => e.observe_states().await)
+    }
+
     fn daemon_restarts(&self) -> u64 {
         each_engine!(self, e => e.daemon_restarts())
     }

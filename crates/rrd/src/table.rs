@@ -67,6 +67,16 @@ pub fn render(s: &Status) -> String {
             .unwrap_or_else(|| "no cluster id".into()),
         s.rules.clone().unwrap_or_else(|| "-".into())
     );
+    if let Some(read) = s.engine.counts_observed_unix {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(read, |d| d.as_secs());
+        let _ = writeln!(
+            out,
+            "route counts read {}s ago (runtime.counts_interval); states are current",
+            now.saturating_sub(read)
+        );
+    }
     for line in [&s.engine.rejected, &s.engine.last_error, &s.compute_error]
         .into_iter()
         .flatten()

@@ -36,6 +36,7 @@
 //! and adopts it (see [`BirdEngine::adopt`]) instead of starting a second
 //! one.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +44,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use rrd_core::{
     ApplyReport, BgpEngine, DaemonProcess, DaemonState, EngineError, EngineInfo, Family,
-    MigrationRole, Observation, Plan, RrConfig, StartMode, StopMode,
+    MigrationRole, Observation, Plan, RrConfig, SessionStatus, StartMode, StopMode,
 };
 use tokio::time::Instant;
 
@@ -86,6 +87,9 @@ struct Side {
     /// The PID file, locked while this engine manages the daemon.
     pid_file: Option<Arc<PidFile>>,
     daemon: Option<Supervised>,
+    /// The BGP sessions of the last `show protocols all`, by protocol
+    /// name: what a states-only look completes the table with.
+    listed: BTreeMap<String, SessionStatus>,
 }
 
 impl Side {
@@ -117,6 +121,30 @@ pub struct BirdEngine {
     records: RecordWriter,
 }
 
+/// What one daemon showed in a look.
+enum Listing {
+    /// `show protocols all`.
+    Full(Vec<SessionStatus>),
+    /// `show protocols` merged into the last listing, and the protocols
+    /// added since, read in full.
+    States {
+        sessions: Vec<SessionStatus>,
+        read: Vec<SessionStatus>,
+    },
+}
+
+/// Up to this many protocols added since the last full listing are read
+/// one by one in a states-only look (`show protocols all "<name>"`); more,
+/// and the look lists everything.
+const READ_NEW_ONE_BY_ONE_UP_TO: usize = 16;
+
+fn by_name(sessions: &[SessionStatus]) -> BTreeMap<String, SessionStatus> {
+    sessions
+        .iter()
+        .map(|s| (s.key.0.clone(), s.clone()))
+        .collect()
+}
+
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
 }
@@ -134,6 +162,7 @@ impl BirdEngine {
             pid_path: BirdConfig::pid_path(&absolute(cfg)),
             pid_file: None,
             daemon: None,
+            listed: BTreeMap::new(),
         };
         let sides = match config.version {
             BirdVersion::V2 => vec![side(
@@ -752,7 +781,11 @@ impl BirdEngine {
         })
     }
 
-    async fn do_observe(&mut self) -> Result<Observation, BirdError> {
+    /// Look at every daemon. `full`: `show protocols all` (states, counts,
+    /// capabilities); otherwise `show protocols`, the table alone, over
+    /// the last full listing ([`observe::states`]), with the few protocols
+    /// added since read in full one by one.
+    async fn do_observe(&mut self, full: bool) -> Result<Observation, BirdError> {
         let mut sessions = Vec::new();
         let mut down = Vec::new();
         for i in 0..self.sides.len() {
@@ -772,17 +805,34 @@ impl BirdEngine {
                     continue;
                 }
             };
-            let family = side.family;
             let name = side.name;
-            let protocols = Self::run(&mut s, "show protocols all".into()).await;
-            match protocols {
-                Ok(r) if !r.is_error() => sessions.extend(observe::sessions(&r, family)),
-                Ok(r) => down.push(format!("{name}: show protocols all: {}", r.summary())),
+            let seen = if full || side.listed.is_empty() {
+                Self::list_all(&mut s, side.family).await
+            } else {
+                Self::list_states(&mut s, side.family, &side.listed).await
+            };
+            match seen {
+                Ok(Listing::Full(list)) => {
+                    self.sides[i].listed = by_name(&list);
+                    sessions.extend(list);
+                }
+                Ok(Listing::States {
+                    sessions: list,
+                    read,
+                }) => {
+                    let listed = &mut self.sides[i].listed;
+                    listed.retain(|name, _| list.iter().any(|s| s.key.0 == *name));
+                    listed.extend(by_name(&read));
+                    sessions.extend(list);
+                    sessions.extend(read);
+                }
                 Err(e) => down.push(format!("{name}: {e}")),
             }
-            if let Ok(r) = Self::run(&mut s, "show status".into()).await {
-                if let Some(v) = DaemonStatus::parse(&r).version {
-                    self.version = Some(v);
+            if full || self.version.is_none() {
+                if let Ok(r) = Self::run(&mut s, "show status".into()).await {
+                    if let Some(v) = DaemonStatus::parse(&r).version {
+                        self.version = Some(v);
+                    }
                 }
             }
         }
@@ -795,6 +845,50 @@ impl BirdEngine {
             }
         };
         Ok(Observation { daemon, sessions })
+    }
+
+    /// `show protocols all`: every BGP session in full.
+    async fn list_all(socket: &mut BirdSocket, family: Option<Family>) -> Result<Listing, String> {
+        let reply = Self::run(socket, "show protocols all".into())
+            .await
+            .map_err(|e| e.to_string())?;
+        if reply.is_error() {
+            return Err(format!("show protocols all: {}", reply.summary()));
+        }
+        Ok(Listing::Full(observe::sessions(&reply, family)))
+    }
+
+    /// `show protocols` over `listed`; each protocol it lacks read with
+    /// `show protocols all "<name>"`, or everything when many are new.
+    async fn list_states(
+        socket: &mut BirdSocket,
+        family: Option<Family>,
+        listed: &BTreeMap<String, SessionStatus>,
+    ) -> Result<Listing, String> {
+        let reply = Self::run(socket, "show protocols".into())
+            .await
+            .map_err(|e| e.to_string())?;
+        if reply.is_error() {
+            return Err(format!("show protocols: {}", reply.summary()));
+        }
+        let merged = observe::states(&reply, listed);
+        if merged.unlisted.len() > READ_NEW_ONE_BY_ONE_UP_TO {
+            return Self::list_all(socket, family).await;
+        }
+        let mut read = Vec::new();
+        for name in &merged.unlisted {
+            let command = format!("show protocols all \"{name}\"");
+            let reply = Self::run(socket, command.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            if !reply.is_error() {
+                read.extend(observe::sessions(&reply, family));
+            }
+        }
+        Ok(Listing::States {
+            sessions: merged.sessions,
+            read,
+        })
     }
 
     /// Ask BIRD 2 to exit without NOTIFICATIONs (`graceful restart`, 0025).
@@ -937,11 +1031,24 @@ impl BgpEngine for BirdEngine {
     }
 
     async fn apply(&mut self, desired: &RrConfig, plan: &Plan) -> Result<ApplyReport, EngineError> {
-        Ok(self.do_apply(desired, plan).await?)
+        let report = self.do_apply(desired, plan).await?;
+        // A changed session is read in full at the next look, whatever its
+        // depth: the table alone would keep its old neighbor or AS.
+        for side in &mut self.sides {
+            for key in plan.update.keys() {
+                side.listed.remove(&key.0);
+            }
+        }
+        Ok(report)
     }
 
     async fn observe(&mut self) -> Result<Observation, EngineError> {
-        Ok(self.do_observe().await?)
+        Ok(self.do_observe(true).await?)
+    }
+
+    /// `show protocols` over the last `show protocols all`.
+    async fn observe_states(&mut self) -> Result<Observation, EngineError> {
+        Ok(self.do_observe(false).await?)
     }
 
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {

@@ -1,4 +1,6 @@
-//! `show protocols all` and `show status` -> rrd's session and daemon view.
+//! `show protocols all` and `show status` -> rrd's session and daemon view;
+//! `show protocols` (the table alone) over the last `show protocols all`
+//! for the cheap look between two full ones ([`states`]).
 //!
 //! Sits at the far end of source -> runtime -> engine: what the daemon
 //! reports flows back to the runtime's status, metrics and `rrd status`,
@@ -85,6 +87,42 @@ pub fn sessions(reply: &Reply, daemon_family: Option<Family>) -> Vec<SessionStat
         .filter(|(row, _)| row.proto == "BGP")
         .filter_map(|(row, details)| session(row, &details, daemon_family))
         .collect()
+}
+
+/// What a `show protocols` reply (the table, no detail: a fraction of
+/// what `show protocols all` costs BIRD) says over the sessions of the
+/// last `show protocols all`, by protocol name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct States {
+    /// Every listed BGP protocol still there: state, Since and Info from
+    /// the table, the rest (address, counts, capabilities) from the listing.
+    pub sessions: Vec<SessionStatus>,
+    /// BGP protocols the listing lacks (added since): to be read in full.
+    pub unlisted: Vec<String>,
+}
+
+/// Merge a `show protocols` reply into `listed` (the sessions of the last
+/// `show protocols all`, by name); protocols gone from the table are gone.
+pub fn states(reply: &Reply, listed: &std::collections::BTreeMap<String, SessionStatus>) -> States {
+    let now = jiff::Zoned::now();
+    let mut out = States::default();
+    for (row, _) in protocol_blocks(reply) {
+        if row.proto != "BGP" {
+            continue;
+        }
+        let Some(known) = listed.get(&row.name) else {
+            out.unlisted.push(row.name);
+            continue;
+        };
+        let (state, info) = state_and_info(&row.state, &row.info);
+        out.sessions.push(SessionStatus {
+            state,
+            info,
+            since: since_timestamp(&row.since, &now),
+            ..known.clone()
+        });
+    }
+    out
 }
 
 fn session(

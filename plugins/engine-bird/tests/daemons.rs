@@ -444,3 +444,98 @@ async fn a_managed_daemon_that_dies_is_restarted() {
     drop(engine);
     assert_gone(&pids).await;
 }
+
+/// The cheap look (`observe_states`: `show protocols`, no `all`) follows a
+/// session up and down as fast as the full one, keeps the detail of the
+/// last full look, and shows a protocol added since with its detail.
+async fn states_only_looks(version: BirdVersion) {
+    init_logs();
+    let s = slot(version, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let client_cfg = dir.path().join("client.conf");
+    std::fs::write(&client_cfg, client_config(s)).unwrap();
+    let client_sock = dir.path().join("client.ctl");
+    let _client = spawn_bird(&bird2_binary(), &client_cfg, &client_sock).await;
+
+    let mut engine = BirdEngine::new(bird_config(version, dir.path(), true));
+    engine.start(StartMode::Fresh).await.unwrap();
+    let a = rr_config(s, &[2, 3]);
+    engine.apply(&a, &plan(&a, None)).await.unwrap();
+    let key = a.neighbors.keys().next().unwrap().clone();
+    let state_of = |o: &rrd_core::Observation| {
+        o.sessions
+            .iter()
+            .find(|x| x.key == key)
+            .map(|x| (x.state, x.address, x.routes_received))
+    };
+    let first = engine.observe().await.unwrap();
+    assert_eq!(first.sessions.len(), 2, "{first:#?}");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let o = engine.observe_states().await.unwrap();
+        if state_of(&o).is_some_and(|s| s.0 == SessionState::Established) {
+            let (_, address, _) = state_of(&o).unwrap();
+            assert_eq!(address, std::net::IpAddr::V4(loopback(s, 2)));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not Established: {o:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The full look reads the counts; the cheap ones keep them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while state_of(&engine.observe().await.unwrap()).and_then(|s| s.2) != Some(1) {
+        assert!(tokio::time::Instant::now() < deadline, "no route counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let o = engine.observe_states().await.unwrap();
+    assert_eq!(state_of(&o).unwrap().2, Some(1), "{o:#?}");
+
+    // The client closes its session: the next cheap look shows it.
+    let r = bird_command(&client_sock, "disable to_rr").await;
+    assert!(!r.is_error(), "{r:?}");
+    let down_at = tokio::time::Instant::now();
+    loop {
+        let o = engine.observe_states().await.unwrap();
+        if state_of(&o).is_some_and(|s| s.0 != SessionState::Established) {
+            break;
+        }
+        assert!(
+            down_at.elapsed() < Duration::from_secs(1),
+            "still Established after 1 s: {o:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "down seen by a states-only look after {:?}",
+        down_at.elapsed()
+    );
+
+    // A protocol rrd adds is in the next cheap look, with its address.
+    let b = rr_config(s, &[2, 3, 4]);
+    engine.apply(&b, &plan(&b, Some(&a))).await.unwrap();
+    let o = engine.observe_states().await.unwrap();
+    assert_eq!(o.sessions.len(), 3, "{o:#?}");
+    assert!(
+        o.sessions
+            .iter()
+            .any(|x| x.address == std::net::IpAddr::V4(loopback(s, 4))),
+        "{o:#?}"
+    );
+    let pids = engine.daemon_pids();
+    engine.stop(StopMode::Graceful).await.unwrap();
+    assert_gone(&pids).await;
+}
+
+#[tokio::test]
+async fn bird2_states_only_looks_follow_sessions_and_keep_the_last_counts() {
+    states_only_looks(BirdVersion::V2).await;
+}
+
+#[tokio::test]
+async fn bird16_states_only_looks_follow_sessions_and_keep_the_last_counts() {
+    states_only_looks(BirdVersion::V1_6).await;
+}

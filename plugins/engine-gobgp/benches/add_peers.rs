@@ -11,6 +11,11 @@
 //! Run (root, gobgpd installed):
 //!   cargo bench -p rrd-engine-gobgp --bench add_peers            # N = 1000
 //!   RRD_BENCH_PEERS=5000 cargo bench -p rrd-engine-gobgp --bench add_peers
+//!   RRD_BENCH_ONLY_RRD=1 RRD_BENCH_PEERS=2099 cargo bench ...     # rrd only
+//!
+//! rrd's part also prints what its idle observation costs gobgpd per second
+//! (`RRD_BENCH_IDLE_SECONDS`, 30 by default, for each of: no look, a full
+//! look every second, the runtime's two tiers).
 //!
 //! The benchmark creates its own network namespace `rrd-gobgp-<pid>-...`
 //! (only `lo` up, 198.19.255.254/32 on it, no route out), enters it on a
@@ -79,6 +84,7 @@ async fn via_rrd(n: usize, logs: std::path::PathBuf) {
     let seen = engine.observe().await.expect("observe");
     let observe_time = t.elapsed();
     assert_eq!(seen.sessions.len(), n);
+    idle_observation(&mut engine, pid, n).await;
 
     let (t, cpu) = (Instant::now(), cpu_seconds(pid));
     let p = plan(&empty, held.as_ref());
@@ -102,6 +108,57 @@ async fn via_rrd(n: usize, logs: std::path::PathBuf) {
         secs(observe_time)
     );
     engine.stop(StopMode::Graceful).await.expect("stop");
+}
+
+/// What rrd's idle observation costs gobgpd per second of wall time: no
+/// look at all, a full look (`observe()`, ListPeer of every peer with
+/// counts) every second as the runtime did before two tiers, and the
+/// runtime's cadence now (`observe_states()` every second, a full look
+/// every 30th: `runtime.counts_interval` = 30 s).
+async fn idle_observation(engine: &mut GobgpEngine, pid: u32, n: usize) {
+    let seconds = |env: &str, default: u32| {
+        std::env::var(env)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let span = seconds("RRD_BENCH_IDLE_SECONDS", 30);
+    let per_second = |cpu: f64| {
+        format!(
+            "{:.1} ms gobgpd CPU per second",
+            cpu * 1000.0 / f64::from(span)
+        )
+    };
+    // No look before and after the two others: gobgpd's own background
+    // (connection retries) decays after the peers were added.
+    for (label, full_every) in [
+        ("no observation", 0),
+        ("observe() every second (one tier)", 1),
+        ("observe_states() every second, observe() every 30th", 30),
+        ("no observation", 0),
+    ] {
+        let start = tokio::time::Instant::now();
+        let cpu = cpu_seconds(pid);
+        let mut took = Vec::new();
+        for i in 0..span {
+            if full_every > 0 {
+                let t = Instant::now();
+                let seen = if i % full_every == 0 {
+                    engine.observe().await
+                } else {
+                    engine.observe_states().await
+                };
+                took.push(t.elapsed());
+                assert_eq!(seen.expect("observe").sessions.len(), n);
+            }
+            tokio::time::sleep_until(start + Duration::from_secs(u64::from(i + 1))).await;
+        }
+        println!(
+            "rrd  idle, {n} peers, {label:<52} {}; rrd's look p50/p99/max {}",
+            per_second(cpu_seconds(pid) - cpu),
+            spread(took)
+        );
+    }
 }
 
 /// CPU seconds (user + system) `pid` has used so far, from
@@ -455,13 +512,20 @@ fn main() {
         "{version}; {n} RR-client neighbors from 198.18.0.1 on; namespace {} (no route out)",
         ns.name
     );
-    for (in_flight, probe) in [(1, false), (16, false), (64, false), (16, true)] {
-        let dir = logs.path().to_path_buf();
-        ns.run(move || floor(n, in_flight, probe, dir));
+    // RRD_BENCH_ONLY_RRD=1: rrd's engine alone (its apply and what its
+    // observation costs gobgpd), without the floor and CLI runs.
+    let only_rrd = std::env::var_os("RRD_BENCH_ONLY_RRD").is_some();
+    if !only_rrd {
+        for (in_flight, probe) in [(1, false), (16, false), (64, false), (16, true)] {
+            let dir = logs.path().to_path_buf();
+            ns.run(move || floor(n, in_flight, probe, dir));
+        }
     }
     let dir = logs.path().to_path_buf();
     ns.run(move || via_rrd(n, dir));
-    let dir = logs.path().to_path_buf();
-    ns.run(move || async move { via_cli(n, dir) });
+    if !only_rrd {
+        let dir = logs.path().to_path_buf();
+        ns.run(move || async move { via_cli(n, dir) });
+    }
     assert!(ns.pids().is_empty(), "processes left in {}", ns.name);
 }

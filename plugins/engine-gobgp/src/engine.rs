@@ -32,6 +32,7 @@ use crate::mapping::{
 use crate::observe::{key_of, session_of};
 use crate::ops::{self, Live, Op};
 use crate::process::{ManagedDaemon, OnDrop};
+use crate::states::{Freshness, PeerStates};
 use rrd_process::PidFile;
 
 /// What rrd applied last: the source of the [`Neighbor`] fields GoBGP does
@@ -54,6 +55,9 @@ pub struct GobgpEngine {
     restarting: bool,
     applied: Applied,
     version: Option<String>,
+    /// The last full listing, kept current by peer events and applies:
+    /// what a states-only observation returns.
+    states: PeerStates,
 }
 
 impl GobgpEngine {
@@ -65,6 +69,7 @@ impl GobgpEngine {
             restarting: false,
             applied: Applied::default(),
             version: None,
+            states: PeerStates::default(),
         }
     }
 
@@ -386,36 +391,106 @@ impl GobgpEngine {
         if self.config.manage_process {
             self.save_record();
         }
+        // A states-only look shows the change at once: removed sessions
+        // gone, added ones Idle until their first peer event.
+        let now = std::time::SystemTime::now();
+        for key in plan.remove.keys() {
+            self.states.removed(key);
+        }
+        for key in plan.update.keys().chain(plan.add.keys()) {
+            if let Some(n) = desired.neighbors.get(key) {
+                self.states.added(key, n, now);
+            }
+        }
         tracing::info!(plan = %plan.summary(), rpcs = ops.len(), "applied to gobgpd");
         Ok(report)
     }
 
-    async fn observe_inner(&self) -> Result<Observation, GobgpError> {
+    /// A full observation: GetBgp, then a ListPeer of every peer with its
+    /// counts (the peer-event stream opened first, when it is not).
+    async fn observe_inner(&mut self) -> Result<Observation, GobgpError> {
+        let client = match self.observed_daemon().await? {
+            Ok(client) => client,
+            Err(observation) => return Ok(observation),
+        };
+        self.list_every_peer(&client).await
+    }
+
+    /// A states-only observation: GetBgp, and the states the peer-event
+    /// stream delivered merged into the last listing; a listing only when
+    /// the stream is not open (the first look, gobgpd restarted).
+    async fn observe_states_inner(&mut self) -> Result<Observation, GobgpError> {
+        let client = match self.observed_daemon().await? {
+            Ok(client) => client,
+            Err(observation) => return Ok(observation),
+        };
+        let applied = &self.applied.neighbors;
+        let key_of = |a: IpAddr| {
+            applied
+                .iter()
+                .find(|(_, n)| n.address == a)
+                .map(|(k, _)| k.clone())
+        };
+        match self.states.drain(key_of) {
+            Freshness::Current => Ok(Observation {
+                daemon: DaemonState::Running,
+                sessions: self.states.sessions(),
+            }),
+            Freshness::NeedsListing => self.list_every_peer(&client).await,
+        }
+    }
+
+    /// GetBgp: the client when gobgpd runs BGP, else the observation
+    /// (down, unconfigured) to return as it is.
+    async fn observed_daemon(&mut self) -> Result<Result<Client, Observation>, GobgpError> {
         let down = |reason: String| Observation {
             daemon: DaemonState::Down { reason },
             sessions: Vec::new(),
         };
-        let Some(client) = self.client.as_ref() else {
-            return Ok(down("the engine is not started".into()));
+        let Some(client) = self.client.clone() else {
+            return Ok(Err(down("the engine is not started".into())));
         };
         let g = match client.get_bgp().await {
             Ok(g) => g,
-            Err(e) if e.is_unreachable() => return Ok(down(e.to_string())),
+            Err(e) if e.is_unreachable() => {
+                self.states.unwatch();
+                return Ok(Err(down(e.to_string())));
+            }
             Err(e) => return Err(e),
         };
         if g.asn == 0 {
-            return Ok(Observation {
+            return Ok(Err(Observation {
                 daemon: DaemonState::Unconfigured,
                 sessions: Vec::new(),
-            });
+            }));
+        }
+        Ok(Ok(client))
+    }
+
+    /// ListPeer of every peer with counts, after (re)opening the
+    /// peer-event stream when it is not open, so that the states merged
+    /// until the next listing start from this one.
+    async fn list_every_peer(&mut self, client: &Client) -> Result<Observation, GobgpError> {
+        let down = |reason: String| Observation {
+            daemon: DaemonState::Down { reason },
+            sessions: Vec::new(),
+        };
+        if self.states.drain(|_| None) == Freshness::NeedsListing {
+            if let Err(e) = self.states.watch(client).await {
+                tracing::debug!(error = %e, "no peer-event stream; every look lists every peer");
+            }
         }
         let peers = match client.list_peer("", true).await {
             Ok(p) => p,
-            Err(e) if e.is_unreachable() => return Ok(down(e.to_string())),
+            Err(e) if e.is_unreachable() => {
+                self.states.unwatch();
+                return Ok(down(e.to_string()));
+            }
             Err(e) => return Err(e),
         };
         let mut sessions: Vec<SessionStatus> = peers.iter().filter_map(session_of).collect();
         sessions.sort_by(|a, b| a.key.cmp(&b.key));
+        self.states.listed(sessions.clone());
         Ok(Observation {
             daemon: DaemonState::Running,
             sessions,
@@ -423,6 +498,7 @@ impl GobgpEngine {
     }
 
     async fn stop_inner(&mut self, mode: StopMode) -> Result<(), GobgpError> {
+        self.states.unwatch();
         let daemon = self.daemon.take();
         let client = self.client.take();
         match (daemon, mode) {
@@ -699,6 +775,10 @@ impl BgpEngine for GobgpEngine {
 
     async fn observe(&mut self) -> Result<Observation, EngineError> {
         self.observe_inner().await.map_err(|e| self.err(e))
+    }
+
+    async fn observe_states(&mut self) -> Result<Observation, EngineError> {
+        self.observe_states_inner().await.map_err(|e| self.err(e))
     }
 
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {

@@ -12,6 +12,8 @@
 //! * [`engine`] — the [`rrd_core::BgpEngine`] implementation.
 //! * [`render`] — the desired config as gobgpd's TOML file (`rrd render`).
 //! * [`observe`] — ListPeer -> session status.
+//! * [`states`] — session states between two full listings: the
+//!   WatchEvent peer stream merged into the last ListPeer.
 //! * [`client`] — the typed gRPC client; [`process`] — gobgpd's part of the
 //!   managed daemon (command line, log file, adoption check) on
 //!   `rrd-process`'s `Supervisor` (restarts, stop, PID file, pidfd).
@@ -25,6 +27,7 @@ pub mod observe;
 pub mod ops;
 pub mod process;
 pub mod render;
+pub mod states;
 
 /// The generated GoBGP API subset (`proto/gobgp.proto` and
 /// `proto/capability.proto`, package `apipb`).

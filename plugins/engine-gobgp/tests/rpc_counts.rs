@@ -80,26 +80,51 @@ fn a_targeted_plan_of_many_sessions_lists_every_peer_once_and_a_single_change_li
         );
         assert_eq!(engine.held().await.expect("held").as_ref(), Some(&base));
 
-        // Nothing is sent for an empty plan, and an observation is one
-        // GetBgp plus one listing, whatever the number of peers.
+        // Nothing is sent for an empty plan. A full observation is one
+        // GetBgp plus one listing, whatever the number of peers (the first
+        // also opens the peer-event stream); a states-only one is GetBgp.
         let sent = apply_counted(&mut engine, &base, &base).await;
         assert_eq!(sent, RpcCounts::default());
-        let before = engine.client().expect("started").rpc_counts();
-        let seen = engine.observe().await.expect("observe");
-        assert_eq!(seen.sessions.len(), 100);
-        let sent = engine
-            .client()
-            .expect("started")
-            .rpc_counts()
-            .since(&before);
-        assert_eq!(
-            sent,
-            RpcCounts {
-                get_bgp: 1,
-                list_peer_all: 1,
-                ..RpcCounts::default()
-            }
-        );
+        for (full, want) in [
+            (
+                true,
+                RpcCounts {
+                    get_bgp: 1,
+                    list_peer_all: 1,
+                    watch_event: 1,
+                    ..RpcCounts::default()
+                },
+            ),
+            (
+                true,
+                RpcCounts {
+                    get_bgp: 1,
+                    list_peer_all: 1,
+                    ..RpcCounts::default()
+                },
+            ),
+            (
+                false,
+                RpcCounts {
+                    get_bgp: 1,
+                    ..RpcCounts::default()
+                },
+            ),
+        ] {
+            let before = engine.client().expect("started").rpc_counts();
+            let seen = if full {
+                engine.observe().await
+            } else {
+                engine.observe_states().await
+            };
+            assert_eq!(seen.expect("observe").sessions.len(), 100);
+            let sent = engine
+                .client()
+                .expect("started")
+                .rpc_counts()
+                .since(&before);
+            assert_eq!(sent, want, "full: {full}");
+        }
         engine.stop(StopMode::Graceful).await.expect("stop");
     });
 }

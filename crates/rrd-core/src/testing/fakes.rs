@@ -118,8 +118,12 @@ pub struct FakeEngineState {
     pub recovery_observations: u32,
     /// Observations left in the current recovery.
     pub recovering: u32,
-    /// Observations made.
+    /// Full observations made ([`BgpEngine::observe`]).
     pub observations: u32,
+    /// States-only observations made ([`BgpEngine::observe_states`]).
+    pub state_observations: u32,
+    /// How long each observation takes (virtual time in paused tests).
+    pub observe_delay: std::time::Duration,
 }
 
 /// An engine that holds its config in memory.
@@ -141,6 +145,75 @@ impl FakeEngine {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl FakeEngine {
+    /// What the fake daemon shows now (an observation of either depth).
+    fn observation(&self) -> Result<Observation, EngineError> {
+        let mut s = self.state();
+        let recovery = if s.recovering > 0 {
+            if s.recovering != u32::MAX {
+                s.recovering -= 1;
+            }
+            Recovery::AwaitingEndOfRib
+        } else {
+            Recovery::Done
+        };
+        if s.down || s.stopped_now {
+            return Ok(Observation {
+                daemon: DaemonState::Down {
+                    reason: "scripted outage".into(),
+                },
+                sessions: Vec::new(),
+            });
+        }
+        let Some(held) = &s.held else {
+            return Ok(Observation {
+                daemon: DaemonState::Unconfigured,
+                sessions: Vec::new(),
+            });
+        };
+        let sessions = held
+            .neighbors
+            .iter()
+            .map(|(key, n)| {
+                let (received, sent) = s.routes.get(key).copied().unwrap_or((0, 0));
+                SessionStatus {
+                    key: key.clone(),
+                    address: n.address,
+                    remote_as: Some(n.remote_as),
+                    state: s
+                        .session_states
+                        .get(key)
+                        .copied()
+                        .unwrap_or(SessionState::Established),
+                    since: None,
+                    info: String::new(),
+                    routes_received: Some(received),
+                    routes_sent: Some(sent),
+                    peer_graceful_restart: if s.without_graceful_restart.contains(key) {
+                        BTreeSet::new()
+                    } else {
+                        n.families.clone()
+                    },
+                    rr_client: Some(n.role.is_client()),
+                    recovery,
+                }
+            })
+            .collect();
+        Ok(Observation {
+            daemon: DaemonState::Running,
+            sessions,
+        })
+    }
+
+    /// Wait out [`FakeEngineState::observe_delay`].
+    async fn observe_delay(&self) {
+        let delay = self.state().observe_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
 }
 
 impl BgpEngine for FakeEngine {
@@ -234,64 +307,17 @@ impl BgpEngine for FakeEngine {
     }
 
     async fn observe(&mut self) -> Result<Observation, EngineError> {
-        let mut s = self.state();
-        s.observations += 1;
-        let recovery = if s.recovering > 0 {
-            if s.recovering != u32::MAX {
-                s.recovering -= 1;
-            }
-            Recovery::AwaitingEndOfRib
-        } else {
-            Recovery::Done
-        };
-        if s.down || s.stopped_now {
-            return Ok(Observation {
-                daemon: DaemonState::Down {
-                    reason: "scripted outage".into(),
-                },
-                sessions: Vec::new(),
-            });
-        }
-        let Some(held) = &s.held else {
-            return Ok(Observation {
-                daemon: DaemonState::Unconfigured,
-                sessions: Vec::new(),
-            });
-        };
-        let sessions = held
-            .neighbors
-            .iter()
-            .map(|(key, n)| {
-                let (received, sent) = s.routes.get(key).copied().unwrap_or((0, 0));
-                SessionStatus {
-                    key: key.clone(),
-                    address: n.address,
-                    remote_as: Some(n.remote_as),
-                    state: s
-                        .session_states
-                        .get(key)
-                        .copied()
-                        .unwrap_or(SessionState::Established),
-                    since: None,
-                    info: String::new(),
-                    routes_received: Some(received),
-                    routes_sent: Some(sent),
-                    peer_graceful_restart: if s.without_graceful_restart.contains(key) {
-                        BTreeSet::new()
-                    } else {
-                        n.families.clone()
-                    },
-                    rr_client: Some(n.role.is_client()),
-                    recovery,
-                }
-            })
-            .collect();
-        Ok(Observation {
-            daemon: DaemonState::Running,
-            sessions,
-        })
+        self.observe_delay().await;
+        self.state().observations += 1;
+        self.observation()
     }
 
+    /// The same look as [`BgpEngine::observe`], counted apart.
+    async fn observe_states(&mut self) -> Result<Observation, EngineError> {
+        self.observe_delay().await;
+        self.state().state_observations += 1;
+        self.observation()
+    }
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
         let mut s = self.state();
         s.stopped.push(mode);

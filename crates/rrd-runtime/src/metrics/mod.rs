@@ -82,6 +82,7 @@ struct Inner {
     drift: Family<DriftLabels, Gauge>,
     drift_repairs: Counter,
     last_apply: Gauge,
+    counts_observed: Gauge,
     /// When the datastore was last known current (for its age).
     source_current_at: Option<u64>,
 }
@@ -139,6 +140,7 @@ impl Metrics {
             drift: Family::default(),
             drift_repairs: Counter::default(),
             last_apply: Gauge::default(),
+            counts_observed: Gauge::default(),
             source_current_at: None,
             registry,
         };
@@ -288,6 +290,11 @@ impl Inner {
             "When rrd last changed the daemon (0: not since it started)",
             self.last_apply.clone(),
         );
+        r.register(
+            "rrd_peer_prefixes_observed_timestamp_seconds",
+            "When the rrd_peer_prefixes_* counts were read from the daemon, every runtime.counts_interval (0: not yet); session states are newer",
+            self.counts_observed.clone(),
+        );
         self.peers.register(r);
     }
 
@@ -349,6 +356,11 @@ impl Inner {
         self.last_apply.set(
             s.applies
                 .last_apply_unix
+                .map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX)),
+        );
+        self.counts_observed.set(
+            s.engine
+                .counts_observed_unix
                 .map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX)),
         );
         self.peers.refresh(Instant::now());
