@@ -858,7 +858,8 @@ impl BirdEngine {
         Ok(Listing::Full(observe::sessions(&reply, family)))
     }
 
-    /// `show protocols` over `listed`; each protocol it lacks read with
+    /// `show protocols` over `listed`; each protocol it lacks (or whose
+    /// session came up or went down since) read with
     /// `show protocols all "<name>"`, or everything when many are new.
     async fn list_states(
         socket: &mut BirdSocket,

@@ -97,7 +97,9 @@ pub struct States {
     /// Every listed BGP protocol still there: state, Since and Info from
     /// the table, the rest (address, counts, capabilities) from the listing.
     pub sessions: Vec<SessionStatus>,
-    /// BGP protocols the listing lacks (added since): to be read in full.
+    /// BGP protocols the listing lacks (added since) or whose session came
+    /// up or went down since (what only an established session shows, the
+    /// listing has wrong): to be read in full.
     pub unlisted: Vec<String>,
 }
 
@@ -110,11 +112,15 @@ pub fn states(reply: &Reply, listed: &std::collections::BTreeMap<String, Session
         if row.proto != "BGP" {
             continue;
         }
-        let Some(known) = listed.get(&row.name) else {
+        let (state, info) = state_and_info(&row.state, &row.info);
+        let established = |s: SessionState| s == SessionState::Established;
+        let Some(known) = listed
+            .get(&row.name)
+            .filter(|known| established(known.state) == established(state))
+        else {
             out.unlisted.push(row.name);
             continue;
         };
-        let (state, info) = state_and_info(&row.state, &row.info);
         out.sessions.push(SessionStatus {
             state,
             info,

@@ -447,7 +447,9 @@ async fn a_managed_daemon_that_dies_is_restarted() {
 
 /// The cheap look (`observe_states`: `show protocols`, no `all`) follows a
 /// session up and down as fast as the full one, keeps the detail of the
-/// last full look, and shows a protocol added since with its detail.
+/// last full look, reads again what only an established session shows
+/// once it comes up or goes down, and shows a protocol added since with
+/// its detail.
 async fn states_only_looks(version: BirdVersion) {
     init_logs();
     let s = slot(version, 7);
@@ -470,6 +472,7 @@ async fn states_only_looks(version: BirdVersion) {
     };
     let first = engine.observe().await.unwrap();
     assert_eq!(first.sessions.len(), 2, "{first:#?}");
+    let first_state = state_of(&first).unwrap().0;
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     loop {
@@ -477,6 +480,15 @@ async fn states_only_looks(version: BirdVersion) {
         if state_of(&o).is_some_and(|s| s.0 == SessionState::Established) {
             let (_, address, _) = state_of(&o).unwrap();
             assert_eq!(address, std::net::IpAddr::V4(loopback(s, 2)));
+            // BIRD shows whether a session is a route-reflector client
+            // only once it is up: the full look before it came up could
+            // not say, the cheap look after must.
+            let up = o.sessions.iter().find(|x| x.key == key).unwrap();
+            assert_eq!(
+                up.rr_client,
+                Some(true),
+                "first full look saw {first_state:?}: {o:#?}"
+            );
             break;
         }
         assert!(
@@ -501,6 +513,12 @@ async fn states_only_looks(version: BirdVersion) {
     loop {
         let o = engine.observe_states().await.unwrap();
         if state_of(&o).is_some_and(|s| s.0 != SessionState::Established) {
+            // BIRD 2 shows no count for it, BIRD 1.6 shows 0.
+            assert_ne!(
+                state_of(&o).unwrap().2,
+                Some(1),
+                "the count of a session that went down is not kept: {o:#?}"
+            );
             break;
         }
         assert!(

@@ -418,7 +418,8 @@ impl GobgpEngine {
 
     /// A states-only observation: GetBgp, and the states the peer-event
     /// stream delivered merged into the last listing; a listing only when
-    /// the stream is not open (the first look, gobgpd restarted).
+    /// the stream is not open (the first look, gobgpd restarted); the
+    /// sessions that came up or went down since read again.
     async fn observe_states_inner(&mut self) -> Result<Observation, GobgpError> {
         let client = match self.observed_daemon().await? {
             Ok(client) => client,
@@ -431,13 +432,37 @@ impl GobgpEngine {
                 .find(|(_, n)| n.address == a)
                 .map(|(k, _)| k.clone())
         };
-        match self.states.drain(key_of) {
-            Freshness::Current => Ok(Observation {
-                daemon: DaemonState::Running,
-                sessions: self.states.sessions(),
-            }),
-            Freshness::NeedsListing => self.list_every_peer(&client).await,
+        if self.states.drain(key_of) == Freshness::NeedsListing {
+            return self.list_every_peer(&client).await;
         }
+        let stale = self.states.stale();
+        if stale.len() > LIST_EACH_UP_TO {
+            return self.list_every_peer(&client).await;
+        }
+        for address in stale {
+            let peers = match client.list_peer(&address.to_string(), true).await {
+                Ok(p) => p,
+                Err(e) if e.is_unreachable() => {
+                    self.states.unwatch();
+                    return Ok(Observation {
+                        daemon: DaemonState::Down {
+                            reason: e.to_string(),
+                        },
+                        sessions: Vec::new(),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            let read = peers
+                .iter()
+                .filter_map(session_of)
+                .find(|s| s.address == address);
+            self.states.relisted(address, read);
+        }
+        Ok(Observation {
+            daemon: DaemonState::Running,
+            sessions: self.states.sessions(),
+        })
     }
 
     /// GetBgp: the client when gobgpd runs BGP, else the observation
@@ -562,7 +587,8 @@ impl GobgpEngine {
     }
 }
 
-/// Up to this many addresses, a targeted apply lists each peer on its own;
+/// Up to this many addresses, a targeted apply (or a states-only look at
+/// sessions that came up or went down) lists each peer on its own;
 /// past it, every peer at once. gobgpd's main loop selects over a channel
 /// per peer for every request, so even a ListPeer of one address costs it
 /// time proportional to its peer count: at 2,099 peers one such ListPeer

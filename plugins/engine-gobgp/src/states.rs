@@ -8,13 +8,17 @@
 //! keeps that listing's sessions and updates their states from the peer
 //! events gobgpd pushes (every peer once when the stream opens, then each
 //! state change), and from rrd's own applies (a peer rrd added is shown at
-//! once, one it removed is gone at once). The stream ends when gobgpd goes
-//! away; the next look then lists every peer again.
+//! once, one it removed is gone at once). A session that came up or went
+//! down since the listing is read again on its own (ListPeer of its
+//! address): what gobgpd knows only of an established session (the peer's
+//! capabilities, the route counts) is wrong in the listing then. The
+//! stream ends when gobgpd goes away; the next look then lists every peer
+//! again.
 //!
 //! Pure apart from the forwarding task: events come in as [`apipb::Peer`]s
 //! and time as an argument, so the merge is tested without a daemon.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::SystemTime;
 
@@ -32,6 +36,9 @@ use crate::observe::session_of;
 pub struct PeerStates {
     /// By neighbor address (peer events carry no description).
     sessions: BTreeMap<IpAddr, SessionStatus>,
+    /// Sessions that came up or went down since they were read: to be
+    /// read again.
+    stale: BTreeSet<IpAddr>,
     /// The open peer-event stream.
     watch: Option<Watch>,
 }
@@ -90,6 +97,32 @@ impl PeerStates {
     /// A full listing: it replaces every session.
     pub fn listed(&mut self, sessions: Vec<SessionStatus>) {
         self.sessions = sessions.into_iter().map(|s| (s.address, s)).collect();
+        self.stale.clear();
+    }
+
+    /// The sessions to read again (they came up or went down since they
+    /// were read), by address.
+    pub fn stale(&self) -> Vec<IpAddr> {
+        self.stale.iter().copied().collect()
+    }
+
+    /// One session read again (`None`: gobgpd no longer has a peer there);
+    /// it keeps the name it is shown under.
+    pub fn relisted(&mut self, address: IpAddr, read: Option<SessionStatus>) {
+        self.stale.remove(&address);
+        match read {
+            Some(read) => {
+                let key = self.sessions.get(&address).map(|s| s.key.clone());
+                let session = SessionStatus {
+                    key: key.unwrap_or(read.key.clone()),
+                    ..read
+                };
+                self.sessions.insert(address, session);
+            }
+            None => {
+                self.sessions.remove(&address);
+            }
+        }
     }
 
     /// Merge what the stream delivered since the last call. `key_of`
@@ -128,10 +161,14 @@ impl PeerStates {
             return;
         };
         let since = || seen.since.clone().or_else(|| rfc3339(now));
+        let established = |s: SessionState| s == SessionState::Established;
         match self.sessions.get_mut(&seen.address) {
             Some(s) => {
                 if s.state != seen.state {
                     s.since = since();
+                }
+                if established(s.state) != established(seen.state) {
+                    self.stale.insert(seen.address);
                 }
                 s.state = seen.state;
                 s.remote_as = seen.remote_as.or(s.remote_as);
@@ -141,6 +178,9 @@ impl PeerStates {
             // event follows): only the latter is worth showing, then.
             None if seen.state == SessionState::Idle => {}
             None => {
+                if established(seen.state) {
+                    self.stale.insert(seen.address);
+                }
                 let key = key_of(seen.address).unwrap_or(seen.key.clone());
                 self.sessions.insert(
                     seen.address,
@@ -183,6 +223,8 @@ impl PeerStates {
     /// rrd removed this session.
     pub fn removed(&mut self, key: &PeerKey) {
         self.sessions.retain(|_, s| s.key != *key);
+        let sessions = &self.sessions;
+        self.stale.retain(|a| sessions.contains_key(a));
     }
 
     /// Every session, by name.
@@ -254,6 +296,39 @@ mod tests {
         assert_eq!(s.state, SessionState::Active);
         assert_eq!(s.since.as_deref(), Some("2023-11-14T22:13:20Z"));
         assert_eq!((s.routes_received, s.routes_sent), (Some(3), Some(5)));
+        let address: IpAddr = "198.51.100.2".parse().unwrap();
+        assert_eq!(states.stale(), [address], "went down: to be read again");
+    }
+
+    #[test]
+    fn a_session_that_came_up_is_read_again_and_keeps_its_name() {
+        let mut states = PeerStates::default();
+        let address: IpAddr = "198.51.100.2".parse().unwrap();
+        states.listed(vec![listed(
+            "198.51.100.2",
+            "Node_198_51_100_2",
+            SessionState::Active,
+        )]);
+        let now = SystemTime::now();
+        states.event(&event("198.51.100.2", ApiState::Connect), no_key, now);
+        assert!(states.stale().is_empty(), "still trying: nothing to read");
+        states.event(&event("198.51.100.2", ApiState::Established), no_key, now);
+        assert_eq!(states.stale(), [address]);
+        let mut read = listed(
+            "198.51.100.2",
+            "gobgp_198_51_100_2",
+            SessionState::Established,
+        );
+        read.peer_graceful_restart.insert(rrd_core::Family::Ipv4);
+        read.routes_received = Some(7);
+        states.relisted(address, Some(read));
+        assert!(states.stale().is_empty());
+        let s = &states.sessions()[0];
+        assert_eq!(s.key.0, "Node_198_51_100_2");
+        assert_eq!(s.routes_received, Some(7));
+        assert!(s.peer_graceful_restart.contains(&rrd_core::Family::Ipv4));
+        states.relisted(address, None);
+        assert!(states.sessions().is_empty(), "gobgpd has no peer there now");
     }
 
     #[test]

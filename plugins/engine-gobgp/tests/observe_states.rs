@@ -1,7 +1,8 @@
 //! The cheap look (`observe_states`) against real gobgpd: one GetBgp and no
-//! ListPeer once the peer-event stream is open, states that follow a
-//! session up and down within a look, peers rrd adds or removes shown at
-//! once. An RR gobgpd and a client gobgpd in one private namespace (root
+//! ListPeer of every peer once the peer-event stream is open, states that
+//! follow a session up and down within a look (with a ListPeer of that one
+//! peer, for what only an established session shows), peers rrd adds or
+//! removes shown at once. An RR gobgpd and a client gobgpd in one private namespace (root
 //! needed).
 
 mod support;
@@ -99,27 +100,32 @@ fn state_of(o: &Observation, address: Ipv4Addr) -> Option<SessionState> {
 }
 
 /// States-only looks every 100 ms until the state of `address` is
-/// `wanted`; how long that took. Every look must cost one GetBgp and
-/// nothing else.
+/// `wanted`; how long that took, and the look that saw it. Every look
+/// must cost one GetBgp, and one ListPeer of `address` at most (when its
+/// session came up or went down).
 async fn until_state(
     engine: &mut GobgpEngine,
     address: Ipv4Addr,
     wanted: impl Fn(SessionState) -> bool,
     within: Duration,
-) -> Duration {
+) -> (Duration, Observation) {
     let started = Instant::now();
     loop {
         let (o, sent) = look(engine).await;
         assert_eq!(
-            sent,
+            RpcCounts {
+                list_peer_one: 0,
+                ..sent
+            },
             RpcCounts {
                 get_bgp: 1,
                 ..RpcCounts::default()
             },
-            "a states-only look sends GetBgp alone"
+            "a states-only look sends GetBgp and nothing else but ListPeers of one peer"
         );
+        assert!(sent.list_peer_one <= 1, "{sent:?}");
         if state_of(&o, address).is_some_and(&wanted) {
-            return started.elapsed();
+            return (started.elapsed(), o);
         }
         assert!(
             started.elapsed() < within,
@@ -155,15 +161,24 @@ fn states_only_looks_send_no_listpeer_and_follow_a_session_up_and_down() {
         // The client comes up: seen by states-only looks.
         let client_want = speaker(CLIENT, vec![neighbor(RR, CLIENT, Role::NonClient)]);
         apply(&mut client, &client_want).await;
-        until_state(
+        let (_, up) = until_state(
             &mut rr,
             CLIENT,
             |s| s == SessionState::Established,
             Duration::from_secs(60),
         )
         .await;
-        let (o, _) = look(&mut rr).await;
+        // What gobgpd knows of an established session only (the client's
+        // graceful-restart capability) is in the look that saw it come
+        // up, not the first look's, taken before.
+        assert_eq!(
+            up.sessions[0].peer_graceful_restart,
+            BTreeSet::from([Family::Ipv4]),
+            "{up:?}"
+        );
+        let (o, sent) = look(&mut rr).await;
         assert_eq!(o.sessions[0].key.0, "Node_198_51_100_2");
+        assert_eq!(sent.list_peer_one, 0, "read once, not at every look");
 
         // A peer rrd adds is there in the very next look, under its name.
         rr_want
@@ -182,7 +197,7 @@ fn states_only_looks_send_no_listpeer_and_follow_a_session_up_and_down() {
         // The client goes away (Cease): the RR's session leaves
         // Established, seen within one observe_interval (1 s).
         client.stop(StopMode::Graceful).await.unwrap();
-        let took = until_state(
+        let (took, _) = until_state(
             &mut rr,
             CLIENT,
             |s| s != SessionState::Established,

@@ -279,36 +279,57 @@ fn route_counts_past_u64_saturate_instead_of_overflowing() {
     assert_eq!(s[0].routes_sent, Some(u64::MAX));
 }
 
-#[test]
-fn the_table_alone_updates_states_over_the_last_full_listing() {
+fn listed_from_fixture() -> std::collections::BTreeMap<String, SessionStatus> {
     let full = sessions(
         &reply(include_str!("fixtures/bird2-show-protocols-all.txt")),
         None,
     );
-    let mut listed: std::collections::BTreeMap<String, SessionStatus> =
-        full.into_iter().map(|s| (s.key.0.clone(), s)).collect();
+    full.into_iter().map(|s| (s.key.0.clone(), s)).collect()
+}
+
+#[test]
+fn the_table_alone_updates_states_over_the_last_full_listing() {
+    let mut listed = listed_from_fixture();
     listed.remove("Mesh_127_9_2_4");
-    // `show protocols` a moment later: the client went down, the mesh
+    // `show protocols` a moment later: the client that was trying still
+    // is (another reason), the established one is still up, the mesh
     // session (not listed yet) appeared, `upstream` is gone.
     let table = "2002-Name       Proto      Table      State  Since         Info\n\
                  1002-device1    Device     ---        up     20:57:50.420  \n\
-                 \x20Node_127_9_2_2 BGP        ---        start  21:03:01.000  Active        Received: Hold timer expired\n\
-                 \x20Node_127_9_2_3 BGP        ---        start  20:57:50.420  Active        Socket: Connection refused\n\
+                 \x20Node_127_9_2_2 BGP        ---        up     20:57:55.955  Established   \n\
+                 \x20Node_127_9_2_3 BGP        ---        start  21:03:01.000  Connect       Received: Hold timer expired\n\
                  \x20Mesh_127_9_2_4 BGP        ---        down   20:57:50.420  \n\
                  0000 \n";
     let st = states(&reply(table), &listed);
     assert_eq!(st.unlisted, ["Mesh_127_9_2_4"]);
     let names: Vec<&str> = st.sessions.iter().map(|x| x.key.0.as_str()).collect();
     assert_eq!(names, ["Node_127_9_2_2", "Node_127_9_2_3"]);
-    let was_up = &st.sessions[0];
-    assert_eq!(was_up.state, SessionState::Active);
-    assert_eq!(was_up.info, "Received: Hold timer expired");
-    assert_local_time_of_day(was_up.since.as_deref(), "21:03:01.000");
+    let trying = &st.sessions[1];
+    assert_eq!(trying.state, SessionState::Connect);
+    assert_eq!(trying.info, "Received: Hold timer expired");
+    assert_local_time_of_day(trying.since.as_deref(), "21:03:01.000");
     // What the table does not show comes from the listing.
-    assert_eq!(was_up.address, "127.9.2.2".parse::<IpAddr>().unwrap());
-    assert_eq!(
-        (was_up.routes_received, was_up.routes_sent),
-        (Some(2), Some(2))
-    );
-    assert_eq!(was_up.rr_client, Some(true));
+    let up = &st.sessions[0];
+    assert_eq!(up.address, "127.9.2.2".parse::<IpAddr>().unwrap());
+    assert_eq!((up.routes_received, up.routes_sent), (Some(2), Some(2)));
+    assert_eq!(up.rr_client, Some(true));
+}
+
+#[test]
+fn a_session_that_came_up_or_went_down_since_the_listing_is_read_again() {
+    // What BIRD shows only of an established session (the Session line:
+    // route-reflector client or not; the peer's capabilities; the route
+    // counts) is wrong in the listing once the session comes up or goes
+    // down, so such a session is read in full, not merged.
+    let listed = listed_from_fixture();
+    let table = "2002-Name       Proto      Table      State  Since         Info\n\
+                 1002-device1    Device     ---        up     20:57:50.420  \n\
+                 \x20Node_127_9_2_2 BGP        ---        start  21:03:01.000  Active        Received: Hold timer expired\n\
+                 \x20Node_127_9_2_3 BGP        ---        up     21:03:02.000  Established   \n\
+                 \x20Mesh_127_9_2_4 BGP        ---        down   20:57:51.536  \n\
+                 0000 \n";
+    let st = states(&reply(table), &listed);
+    assert_eq!(st.unlisted, ["Node_127_9_2_2", "Node_127_9_2_3"]);
+    let names: Vec<&str> = st.sessions.iter().map(|x| x.key.0.as_str()).collect();
+    assert_eq!(names, ["Mesh_127_9_2_4"]);
 }
