@@ -273,12 +273,13 @@ impl Daemon {
                 format!(
                     "[engine]\nkind = \"frr\"\n[engine.frr]\n{managed}pathspace = \"{}\"\n\
                      socket_dir = \"{}\"\nconfig_path = \"{}\"\nstate_dir = \"{}\"\nbinary = \"{}\"\n\
-                     view = \"{FRR_VIEW}\"\n{log}",
+                     view = \"{FRR_VIEW}\"\nset_originator_id = {}\n{log}",
                     f.pathspace,
                     f.socket_dir.display(),
                     f.config_path.display(),
                     f.state_dir.display(),
                     f.binary.display(),
+                    f.set_originator_id,
                 )
             }
         }

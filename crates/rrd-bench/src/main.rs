@@ -67,6 +67,12 @@ struct Args {
     /// BIRD); 0 skips it.
     #[arg(long, default_value_t = 50)]
     seed_changes: usize,
+    /// FRR only: give each client the ORIGINATOR_ID route map
+    /// (`engine.frr.set_originator_id`); bgpd 8.4 cannot load them by the
+    /// thousand, so `false` for the 100k fabric (MED 0 on reflected
+    /// routes then).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    frr_set_originator_id: bool,
     /// The rrd binary (default: the release build, built first).
     #[arg(long)]
     rrd: Option<PathBuf>,
@@ -114,6 +120,7 @@ fn main() -> anyhow::Result<()> {
         unrelated: args.unrelated,
         burst: args.burst,
         floor_samples: args.floor_samples,
+        frr_set_originator_id: args.frr_set_originator_id,
     };
     let results = runtime.block_on(async {
         let mut results = Vec::new();
@@ -145,8 +152,13 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(1);
         }
     };
+    let frr_note = if engines.contains(&Engine::Frr) && !plan.frr_set_originator_id {
+        "\nFRR ran with `engine.frr.set_originator_id = false`: no ORIGINATOR_ID route maps (bgpd then reflects MED 0).\n"
+    } else {
+        ""
+    };
     let text = format!(
-        "Machine: {machine}\n\nCommand: `cargo run --release -p rrd-bench -- {}`\n{}",
+        "Machine: {machine}\n\nCommand: `cargo run --release -p rrd-bench -- {}`\n{frr_note}{}",
         std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         report::tables(&results)
     );

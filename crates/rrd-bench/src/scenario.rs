@@ -31,6 +31,9 @@ pub struct Plan {
     pub burst: usize,
     /// Samples of each floor.
     pub floor_samples: usize,
+    /// FRR: `engine.frr.set_originator_id` (the per-client ORIGINATOR_ID
+    /// route maps, which bgpd 8.4 cannot load by the thousand).
+    pub frr_set_originator_id: bool,
 }
 
 /// Floors measured in the same run.
@@ -234,9 +237,10 @@ impl Run<'_> {
     /// (`stop_daemon_on_exit`). `None` for gobgpd, which rrd does not run.
     pub async fn managed_cold_start(&self, engine: Engine) -> anyhow::Result<Option<Duration>> {
         let tag = format!("{}-managed", self.tag(engine));
-        let Some(daemon) = Daemon::managed(self.lab, engine, &tag) else {
+        let Some(mut daemon) = Daemon::managed(self.lab, engine, &tag) else {
             return Ok(None);
         };
+        daemon.frr.set_originator_id = self.plan.frr_set_originator_id;
         let expected = self.fabric.expected_peers();
         let started = Instant::now();
         let rrd = self.start_rrd(&daemon.rrd_engine_config(), &tag)?;
@@ -274,7 +278,8 @@ impl Run<'_> {
     pub async fn run(&self, engine: Engine) -> anyhow::Result<(RunResult, Daemon)> {
         let managed_cold_start = self.managed_cold_start(engine).await?;
         let tag = self.tag(engine);
-        let daemon = Daemon::start(self.lab, self.host, engine, &tag)?;
+        let mut daemon = Daemon::start(self.lab, self.host, engine, &tag)?;
+        daemon.frr.set_originator_id = self.plan.frr_set_originator_id;
         let mut probe = daemon.probe().await?;
         let expected = self.fabric.expected_peers();
         eprintln!("  [{tag}] cold start: {} sessions expected", expected.len());

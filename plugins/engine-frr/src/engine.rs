@@ -129,9 +129,11 @@ impl FrrEngine {
         }
     }
 
-    /// The view `desired` renders to, with the router ids learned so far.
+    /// The view `desired` renders to, with the router ids learned so far
+    /// (unless told to set no ORIGINATOR_ID).
     fn view_of(&self, desired: &RrConfig) -> Result<View, crate::render::RenderError> {
-        render_view(desired, &self.config.view, &self.learned)
+        let originators = self.config.set_originator_id.then_some(&self.learned);
+        render_view(desired, &self.config.view, originators)
     }
 
     pub fn config(&self) -> &FrrConfig {
@@ -649,6 +651,9 @@ impl FrrEngine {
         vty: &mut Vty,
         neighbors: &serde_json::Value,
     ) -> Result<(), FrrError> {
+        if !self.config.set_originator_id {
+            return Ok(());
+        }
         if self.applied.is_none() {
             self.applied = read_record(&self.config.record_path());
         }

@@ -138,14 +138,14 @@ mod tests {
             neighbors_v4: (2..6).map(|i| Ipv4Addr::new(198, 51, 100, i)).collect(),
             neighbors_v6: vec!["2001:db8::2".parse().unwrap()],
         });
-        let v = render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap();
+        let v = render_view(&c, "rrd", Some(&LearnedRouterIds::default())).unwrap();
         let back = config_of(&v, Some(&c.router));
         assert_eq!(
             back.neighbors.keys().collect::<Vec<_>>(),
             c.neighbors.keys().collect::<Vec<_>>()
         );
         assert_eq!(
-            render_view(&back, "rrd", &LearnedRouterIds::default()).unwrap(),
+            render_view(&back, "rrd", Some(&LearnedRouterIds::default())).unwrap(),
             v
         );
     }

@@ -22,7 +22,8 @@
 //!   `attribute-unchanged next-hop` (eBGP next hop keep), `allowas-in`,
 //!   and on route-reflector clients `route-map rrd-originator-<id> in`,
 //!   the route map that sets ORIGINATOR_ID to the client's router id
-//!   (without it FRR reflects MED 0: [`crate::originator`]).
+//!   (without it FRR reflects MED 0: [`crate::originator`]), unless the
+//!   engine is told to leave them out (`set_originator_id = false`).
 //!
 //! What FRR cannot express is refused ([`RenderError`]), never replaced
 //! by something else: one cluster id and one restart time per BGP
@@ -113,12 +114,13 @@ fn restart_time(desired: &RrConfig, problems: &mut Vec<String>) -> u32 {
         .unwrap_or(DEFAULT_RESTART_TIME)
 }
 
-/// The view `name` that holds `desired`; `learned`: the clients' router
-/// ids bgpd observed where they differ from the default.
+/// The view `name` that holds `desired`. `originators`: the clients' router
+/// ids bgpd observed where they differ from the default, for the
+/// ORIGINATOR_ID route maps; `None`: no such route maps.
 pub fn render_view(
     desired: &RrConfig,
     name: &str,
-    learned: &LearnedRouterIds,
+    originators: Option<&LearnedRouterIds>,
 ) -> Result<View, RenderError> {
     let mut problems = Vec::new();
     let r = &desired.router;
@@ -232,7 +234,9 @@ pub fn render_view(
             if let Some(k) = n.allow_local_as {
                 af.push(p(format!("allowas-in {k}")));
             }
-            if let Some(id) = originator::originator_id(n, desired, learned) {
+            if let Some(id) =
+                originators.and_then(|learned| originator::originator_id(n, desired, learned))
+            {
                 af.push(p(format!(
                     "route-map {} in",
                     originator::route_map_name(id)

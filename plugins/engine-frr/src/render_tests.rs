@@ -19,7 +19,7 @@ pub(crate) fn params() -> EngineSuiteParams {
 #[test]
 fn the_suite_config_renders_as_one_view_in_frr_style() {
     let c = suite_config(&params());
-    let v = render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap();
+    let v = render_view(&c, "rrd", Some(&LearnedRouterIds::default())).unwrap();
     let text = file_text(&v, &c);
     let want = "\
 route-map rrd-originator-198.51.100.2 permit 10
@@ -73,17 +73,17 @@ exit
 fn rendering_is_deterministic_and_parses_back_to_the_same_view() {
     let c = suite_config(&params());
     let a = file_text(
-        &render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap(),
+        &render_view(&c, "rrd", Some(&LearnedRouterIds::default())).unwrap(),
         &c,
     );
     let b = file_text(
-        &render_view(&c.clone(), "rrd", &LearnedRouterIds::default()).unwrap(),
+        &render_view(&c.clone(), "rrd", Some(&LearnedRouterIds::default())).unwrap(),
         &c,
     );
     assert_eq!(a, b);
     assert_eq!(
         View::parse(&a, "rrd").unwrap(),
-        render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap()
+        render_view(&c, "rrd", Some(&LearnedRouterIds::default())).unwrap()
     );
 }
 
@@ -103,7 +103,7 @@ fn session_options_become_frr_neighbor_lines() {
     n.next_hop = rrd_core::NextHop::Keep;
     n.allow_local_as = Some(2);
     let a = n.address;
-    let v = render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap();
+    let v = render_view(&c, "rrd", Some(&LearnedRouterIds::default())).unwrap();
     let lines = &v.neighbors[&a];
     let global: Vec<String> = lines
         .global
@@ -148,7 +148,7 @@ fn two_cluster_ids_on_one_rr_are_refused_naming_the_sessions() {
     c.neighbors.get_mut(&key).unwrap().role = Role::RrClient {
         cluster_id: Some(ClusterId(u32::from(Ipv4Addr::new(2, 0, 0, 2)))),
     };
-    let err = render_view(&c, "rrd", &LearnedRouterIds::default())
+    let err = render_view(&c, "rrd", Some(&LearnedRouterIds::default()))
         .unwrap_err()
         .to_string();
     assert!(err.contains("one cluster id per BGP instance"), "{err}");
@@ -171,7 +171,7 @@ fn what_frr_cannot_express_is_refused_not_approximated() {
         .restart_time = Some(60);
     c.neighbors.get_mut(&k2).unwrap().password = Some(Secret::new("two words"));
     c.neighbors.get_mut(&k3).unwrap().ttl = Ttl::Multihop(Some(2));
-    let err = render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap_err();
+    let err = render_view(&c, "rrd", Some(&LearnedRouterIds::default())).unwrap_err();
     assert_eq!(err.problems.len(), 3, "{err}");
     assert!(
         err.to_string()
@@ -194,7 +194,7 @@ fn one_restart_time_for_every_session_is_the_views() {
     for n in c.neighbors.values_mut() {
         n.graceful_restart.restart_time = Some(90);
     }
-    let v = render_view(&c, "rrd", &LearnedRouterIds::default()).unwrap();
+    let v = render_view(&c, "rrd", Some(&LearnedRouterIds::default())).unwrap();
     assert!(v
         .router
         .contains(&"bgp graceful-restart restart-time 90".to_owned()));
@@ -206,7 +206,7 @@ fn a_learned_router_id_replaces_the_address_in_the_clients_route_map() {
     let client: std::net::IpAddr = "198.51.100.2".parse().unwrap();
     let mut learned = LearnedRouterIds::default();
     learned.0.insert(client, Ipv4Addr::new(198, 18, 0, 7));
-    let v = render_view(&c, "rrd", &learned).unwrap();
+    let v = render_view(&c, "rrd", Some(&learned)).unwrap();
     assert!(
         v.neighbors[&client]
             .ipv4
@@ -226,6 +226,19 @@ fn a_learned_router_id_replaces_the_address_in_the_clients_route_map() {
         "198.51.100.4".parse().unwrap(),
         Ipv4Addr::new(198, 18, 0, 8),
     );
-    let v = render_view(&c, "rrd", &learned).unwrap();
+    let v = render_view(&c, "rrd", Some(&learned)).unwrap();
     assert_eq!(v.route_maps.len(), 2, "{:?}", v.route_maps);
+}
+
+#[test]
+fn without_originators_no_client_gets_a_route_map() {
+    let c = suite_config(&params());
+    let v = render_view(&c, "rrd", None).unwrap();
+    assert!(v.route_maps.is_empty(), "{:?}", v.route_maps);
+    let text = file_text(&v, &c);
+    assert!(!text.contains("route-map"), "{text}");
+    assert!(
+        text.contains("  neighbor 198.51.100.2 route-reflector-client\n"),
+        "{text}"
+    );
 }
