@@ -55,11 +55,16 @@ use crate::observe;
 use crate::originator::{self, LearnedRouterIds};
 use crate::readback;
 use crate::render::{file_text, render_view};
+use crate::states::Listing;
 use crate::view::View;
 use crate::vty::Vty;
 
 /// Poll interval while waiting for bgpd.
 const POLL: Duration = Duration::from_millis(50);
+
+/// Up to this many sessions new or changed since the last full look, a
+/// states-only look reads each on its own; past it, it takes a full look.
+const READ_ONE_BY_ONE_UP_TO: usize = 16;
 
 /// The FRR engine. Create with [`FrrEngine::new`], then
 /// [`BgpEngine::start`].
@@ -80,6 +85,8 @@ pub struct FrrEngine {
     running: Option<Running>,
     /// Shapes of neighbors bgpd's check accepted.
     checked: CheckedShapes,
+    /// The sessions of the last full look, for the states-only ones.
+    listing: Listing,
 }
 
 /// The vty socket's identity: bgpd makes a new socket file when it
@@ -126,6 +133,7 @@ impl FrrEngine {
             applied: None,
             running: None,
             checked: CheckedShapes::default(),
+            listing: Listing::default(),
         }
     }
 
@@ -584,6 +592,7 @@ impl FrrEngine {
     }
 
     async fn observe_inner(&mut self) -> Result<Observation, FrrError> {
+        self.listing.forget();
         let down = |reason: String| Observation {
             daemon: DaemonState::Down { reason },
             sessions: Vec::new(),
@@ -630,9 +639,61 @@ impl FrrEngine {
         if let Err(e) = self.correct_originators(&mut vty, &neighbors).await {
             tracing::warn!(error = %e, "could not correct the ORIGINATOR_ID route maps");
         }
+        let sessions = observe::sessions(&neighbors, &best);
+        self.listing.listed(&sessions, best);
         Ok(Observation {
             daemon: DaemonState::Running,
-            sessions: observe::sessions(&neighbors, &best),
+            sessions,
+        })
+    }
+
+    /// The states-only look: `show bgp view <v> summary json` merged into
+    /// the last full look ([`crate::states`]); the sessions new or changed
+    /// since read on their own, or a full look when many are.
+    async fn observe_states_inner(&mut self) -> Result<Observation, FrrError> {
+        if self.listing.is_empty() || self.managed_and_down() {
+            return self.observe_inner().await;
+        }
+        let Ok(mut vty) = self.vty().await else {
+            return self.observe_inner().await;
+        };
+        let v = self.config.view.clone();
+        let command = format!("show bgp view {v} summary json");
+        let r = vty.run(&command).await?;
+        if !r.ok() {
+            return self.observe_inner().await;
+        }
+        let summary: serde_json::Value =
+            serde_json::from_str(&r.text).map_err(|e| FrrError::Decode {
+                command: command.clone(),
+                detail: e.to_string(),
+            })?;
+        let merged = self.listing.merge(&summary);
+        if merged.unlisted.len() > READ_ONE_BY_ONE_UP_TO {
+            return self.observe_inner().await;
+        }
+        let mut read = serde_json::Map::new();
+        for address in &merged.unlisted {
+            let command = format!("show bgp view {v} neighbors {address} json");
+            let r = vty.run(&command).await?;
+            let Ok(mut one) = serde_json::from_str::<serde_json::Value>(&r.text) else {
+                continue;
+            };
+            let key = address.to_string();
+            if let Some(n) = one.get_mut(&key).map(serde_json::Value::take) {
+                read.insert(key, n);
+            }
+        }
+        let read = serde_json::Value::Object(read);
+        if !merged.unlisted.is_empty() {
+            if let Err(e) = self.correct_originators(&mut vty, &read).await {
+                tracing::warn!(error = %e, "could not correct the ORIGINATOR_ID route maps");
+            }
+        }
+        let read = observe::sessions(&read, self.listing.best_from_peer());
+        Ok(Observation {
+            daemon: DaemonState::Running,
+            sessions: self.listing.update(merged.sessions, read),
         })
     }
 
@@ -800,6 +861,11 @@ impl BgpEngine for FrrEngine {
 
     async fn observe(&mut self) -> Result<Observation, EngineError> {
         Ok(self.observe_inner().await?)
+    }
+
+    /// `show bgp view <v> summary json` over the last full look.
+    async fn observe_states(&mut self) -> Result<Observation, EngineError> {
+        Ok(self.observe_states_inner().await?)
     }
 
     fn daemon_restarts(&self) -> u64 {

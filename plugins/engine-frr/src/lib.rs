@@ -14,6 +14,8 @@
 //! * [`checked`] — the neighbor shapes bgpd's check accepted (pure).
 //! * [`readback`] — a view as an `RrConfig` when it is not rrd's.
 //! * [`observe`] — bgpd's JSON -> session states (pure).
+//! * [`states`] — the frequent look: bgpd's summary merged into the last
+//!   full look (pure).
 //! * [`originator`] — the ORIGINATOR_ID route maps of client sessions.
 //! * [`vty`] — bgpd's vty socket protocol.
 //! * [`engine`] — the [`rrd_core::BgpEngine`] implementation.
@@ -32,6 +34,7 @@ pub mod observe;
 pub mod originator;
 pub mod readback;
 pub mod render;
+pub mod states;
 pub mod view;
 pub mod vty;
 

@@ -24,7 +24,8 @@ pub fn key_of(address: IpAddr, neighbor: &Value) -> PeerKey {
     }
 }
 
-fn state_of(text: &str) -> SessionState {
+/// bgpd's state name as an FSM state.
+pub(crate) fn state_of(text: &str) -> SessionState {
     match text {
         "Established" => SessionState::Established,
         "Connect" => SessionState::Connect,
@@ -36,7 +37,8 @@ fn state_of(text: &str) -> SessionState {
     }
 }
 
-fn family_of(af: &str) -> Option<Family> {
+/// The family of one of bgpd's JSON address-family keys.
+pub(crate) fn family_of(af: &str) -> Option<Family> {
     match af {
         "ipv4Unicast" => Some(Family::Ipv4),
         "ipv6Unicast" => Some(Family::Ipv6),

@@ -275,6 +275,21 @@ fn a_client_whose_router_id_is_not_its_address_gets_its_own_originator_id_withou
                 rendered.contains("route-map rrd-originator-198.51.100.10 in"),
                 "{rendered}"
             );
+            // A full look before the session is up: the states-only look
+            // below has to read the client again when it comes up.
+            let client_of = |o: &rrd_core::Observation| {
+                o.sessions
+                    .iter()
+                    .find(|s| s.address.to_string() == "198.51.100.10")
+                    .cloned()
+                    .expect("the client's session")
+            };
+            let first = engine.observe().await.unwrap();
+            assert_ne!(
+                client_of(&first).state,
+                rrd_core::SessionState::Established,
+                "up before the first look (BIRD's connect delay is 1 s)"
+            );
             // Established with the address as ORIGINATOR_ID (bgpd asked
             // directly: the engine's observe would correct it at once).
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -293,13 +308,22 @@ fn a_client_whose_router_id_is_not_its_address_gets_its_own_originator_id_withou
             };
             assert!(vtysh(&h, &c, "show running-config")
                 .contains("neighbor 198.51.100.10 route-map rrd-originator-198.51.100.10 in"));
-            engine.observe().await.unwrap();
+            // The states-only look (the summary) sees it come up, reads it
+            // in full (its graceful-restart capability) and corrects its
+            // ORIGINATOR_ID.
+            let o = engine.observe_states().await.unwrap();
+            let up = client_of(&o);
+            assert_eq!(up.state, rrd_core::SessionState::Established, "{o:?}");
+            assert!(
+                up.peer_graceful_restart.contains(&rrd_core::Family::Ipv4),
+                "{o:?}"
+            );
             assert!(
                 engine
                     .render(&d)
                     .unwrap()
                     .contains("route-map rrd-originator-198.18.0.10 in"),
-                "observe did not learn the client's router id\n{}",
+                "observe_states did not learn the client's router id\n{}",
                 log_tail(&c)
             );
             (engine.daemon_pid().expect("bgpd runs"), up_since)

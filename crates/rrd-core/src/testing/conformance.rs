@@ -201,6 +201,24 @@ pub async fn engine_suite<E: BgpEngine>(engine: &mut E, p: &EngineSuiteParams) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // 4b. The states-only look shows the same sessions as the full one
+    // (states may move between the two looks; names, addresses and roles
+    // may not).
+    let full = engine.observe().await.expect("observe");
+    let states = engine.observe_states().await.expect("observe_states");
+    let shown = |o: &crate::Observation| {
+        o.sessions
+            .iter()
+            .map(|s| (s.key.clone(), s.address, s.rr_client))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        shown(&states),
+        shown(&full),
+        "observe_states() vs observe()"
+    );
+    assert_eq!(states.daemon, DaemonState::Running);
+
     // 5. Down to no neighbors at all.
     let mut c = b.clone();
     c.neighbors.clear();
