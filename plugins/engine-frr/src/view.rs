@@ -29,14 +29,19 @@ impl NeighborLines {
         [&self.global, &self.ipv4, &self.ipv6].map(|v| v.iter().map(String::as_str).collect())
     }
 
-    /// The same lines in each group, in any order.
+    /// The same lines in each group, in any order. Lines in the same order
+    /// (two renderings, the common case: every apply compares every
+    /// neighbor) are compared as they are, without building sets.
     pub fn same_as(&self, other: &NeighborLines) -> bool {
-        self.sets() == other.sets()
+        self == other || self.sets() == other.sets()
     }
 
     /// The same lines apart from inbound route maps: bgpd changes those on
     /// a running session (route refresh), everything else is a new session.
     pub fn same_session_as(&self, other: &NeighborLines) -> bool {
+        if self == other {
+            return true;
+        }
         fn session(n: &NeighborLines) -> [BTreeSet<&str>; 3] {
             n.sets()
                 .map(|s| s.into_iter().filter(|l| !is_inbound_route_map(l)).collect())
