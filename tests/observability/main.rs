@@ -59,7 +59,7 @@ impl Scenario {
             &topology_path,
             Path::new(env!("CARGO_BIN_EXE_rrd")),
             &format!(
-                "[runtime]\nobserve_interval = \"500ms\"\nresync_interval = \"{}s\"\n",
+                "[runtime]\nobserve_interval = \"500ms\"\ncounts_interval = \"1s\"\nresync_interval = \"{}s\"\n",
                 RESYNC.as_secs()
             ),
         );
@@ -186,14 +186,21 @@ fn by_session(scrape: &prometheus_parse::Scrape, metric: &str) -> BTreeMap<Strin
 fn a_live_scrape_is_promtool_clean_with_per_peer_series_and_no_mutation_on_the_scrape_port() {
     let s = Scenario::start("obs");
     s.wait_for_reflection();
+    // Counts are as of the last read of each session (a session is read
+    // when it comes up, and all every counts_interval): wait until both
+    // directions have settled.
     let text = poll::until("per-peer prefix counts in /metrics", SETTLE, || {
         let text = s.metrics();
         let scrape = parse(&text);
         let received = by_session(&scrape, "rrd_peer_prefixes_received");
-        if received.len() == 3 && received.values().all(|v| *v == 1.0) {
+        let sent = by_session(&scrape, "rrd_peer_prefixes_sent");
+        if received.len() == 3
+            && received.values().all(|v| *v == 1.0)
+            && sent.values().all(|v| *v == 2.0)
+        {
             Ok(text)
         } else {
-            Err(format!("received: {received:?}\n{text}"))
+            Err(format!("received: {received:?}, sent: {sent:?}\n{text}"))
         }
     });
     let said = promtool_check(&text).unwrap_or_else(|e| panic!("promtool: {e}\n{text}"));
