@@ -341,6 +341,17 @@ pub trait BgpEngine: Send + 'static {
         self.observe()
     }
 
+    /// Whether a look ([`BgpEngine::observe`], [`BgpEngine::observe_states`])
+    /// may be dropped at any of its awaits and leave the daemon and the
+    /// engine as they were or as after a whole look. The runtime then lets
+    /// a datastore change that arrives during a periodic look go first
+    /// instead of waiting it out. Only an engine whose looks merely read
+    /// says yes; one whose look may change the daemon must keep the
+    /// default.
+    fn looks_may_give_way(&self) -> bool {
+        false
+    }
+
     /// How often rrd's supervisor restarted the daemon after it died, since
     /// this engine started (0 when rrd does not manage the process). Only
     /// read, never reset: the runtime turns increases into a counter.

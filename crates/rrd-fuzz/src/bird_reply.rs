@@ -20,7 +20,7 @@ pub fn run(data: &[u8]) {
     let _ = status.is_settled();
     let blocks = observe::protocol_blocks(&reply);
     for family in [None, Some(Family::Ipv4), Some(Family::Ipv6)] {
-        for s in observe::sessions(&reply, family) {
+        for s in observe::sessions(&reply, family, &mut observe::Sinces::default()) {
             assert!(
                 blocks.iter().any(|(row, _)| row.name == s.key.0),
                 "session {} is not a protocol of the reply",

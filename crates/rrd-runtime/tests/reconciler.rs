@@ -729,3 +729,91 @@ async fn a_pending_change_is_applied_before_the_next_periodic_observation_starts
     );
     r.stop().await;
 }
+
+/// A change emitted 100 ms into a 500 ms periodic look, the look's engine
+/// saying whether its looks may give way: how long the change waited for
+/// its apply.
+async fn wait_of_a_change_during_a_look(looks_may_give_way: bool) -> Duration {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    {
+        let mut e = r.engine.state();
+        e.observe_delay = Duration::from_millis(500);
+        e.looks_may_give_way = looks_may_give_way;
+    }
+    // Looks start on whole seconds from the start: stand 100 ms into the
+    // one of 10 s (the change before it had a quiet second: applied at once).
+    let origin = tokio::time::Instant::now();
+    tokio::time::sleep_until(origin + Duration::from_millis(10_100)).await;
+    let applies = r.engine.state().applies.len();
+    let mut n = Node::new("during-a-look");
+    n.ipv4 = "172.17.42.63".parse().ok();
+    let written = tokio::time::Instant::now();
+    r.source
+        .emit(SourceEvent::Changes(vec![TopologyChange::UpsertNode(n)]));
+    while r.engine.state().applies.len() == applies {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let waited = written.elapsed();
+    r.stop().await;
+    waited
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_look_that_may_give_way_does_so_for_a_change() {
+    let waited = wait_of_a_change_during_a_look(true).await;
+    assert!(
+        waited <= Duration::from_millis(20),
+        "the change waited {waited:?}: the look did not give way"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_look_that_may_not_give_way_is_waited_out() {
+    let waited = wait_of_a_change_during_a_look(false).await;
+    assert!(
+        waited >= Duration::from_millis(390),
+        "the change waited only {waited:?}: the look was cut short"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn looks_keep_being_made_under_a_steady_stream_of_changes() {
+    // A change every 1.2 s, each 100 ms into a 500 ms look: after
+    // MAX_LOOKS_GIVEN_WAY looks that gave way, one runs to its end.
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    {
+        let mut e = r.engine.state();
+        e.observe_delay = Duration::from_millis(500);
+        e.looks_may_give_way = true;
+    }
+    let origin = tokio::time::Instant::now();
+    tokio::time::sleep_until(origin + Duration::from_millis(10_000)).await;
+    let looked = {
+        let e = r.engine.state();
+        e.observations + e.state_observations
+    };
+    for i in 0..8u8 {
+        // Each at 100 ms into the look of the next whole second.
+        tokio::time::sleep_until(origin + Duration::from_millis(11_100 + 1_000 * u64::from(i)))
+            .await;
+        let mut n = Node::new(format!("stream-{i}"));
+        n.ipv4 = format!("172.17.43.{}", i + 1).parse().ok();
+        r.source
+            .emit(SourceEvent::Changes(vec![TopologyChange::UpsertNode(n)]));
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let completed = {
+        let e = r.engine.state();
+        e.observations + e.state_observations - looked
+    };
+    // 8 looks cut short at most 3 in a row: at least 2 ran to their end.
+    assert!(
+        completed >= 2,
+        "{completed} looks completed under the stream"
+    );
+    r.stop().await;
+}

@@ -176,6 +176,10 @@ impl BgpEngine for AnyEngine {
         each_engine!(self, e => e.observe_states().await)
     }
 
+    fn looks_may_give_way(&self) -> bool {
+        each_engine!(self, e => e.looks_may_give_way())
+    }
+
     fn daemon_restarts(&self) -> u64 {
         each_engine!(self, e => e.daemon_restarts())
     }

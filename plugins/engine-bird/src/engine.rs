@@ -36,7 +36,7 @@
 //! and adopts it (see [`BirdEngine::adopt`]) instead of starting a second
 //! one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +90,8 @@ struct Side {
     /// The BGP sessions of the last `show protocols all`, by protocol
     /// name: what a states-only look completes the table with.
     listed: BTreeMap<String, SessionStatus>,
+    /// The Since texts of the last looks, converted.
+    sinces: observe::Sinces,
 }
 
 impl Side {
@@ -163,6 +165,7 @@ impl BirdEngine {
             pid_file: None,
             daemon: None,
             listed: BTreeMap::new(),
+            sinces: observe::Sinces::default(),
         };
         let sides = match config.version {
             BirdVersion::V2 => vec![side(
@@ -806,11 +809,16 @@ impl BirdEngine {
                 }
             };
             let name = side.name;
+            // Taken out for the look: a look cut short only loses them.
+            let mut sinces = std::mem::take(&mut self.sides[i].sinces);
+            sinces.start_look();
+            let side = &self.sides[i];
             let seen = if full || side.listed.is_empty() {
-                Self::list_all(&mut s, side.family).await
+                Self::list_all(&mut s, side.family, &mut sinces).await
             } else {
-                Self::list_states(&mut s, side.family, &side.listed).await
+                Self::list_states(&mut s, side.family, &side.listed, &mut sinces).await
             };
+            self.sides[i].sinces = sinces;
             match seen {
                 Ok(Listing::Full(list)) => {
                     self.sides[i].listed = by_name(&list);
@@ -821,7 +829,8 @@ impl BirdEngine {
                     read,
                 }) => {
                     let listed = &mut self.sides[i].listed;
-                    listed.retain(|name, _| list.iter().any(|s| s.key.0 == *name));
+                    let still: HashSet<&str> = list.iter().map(|s| s.key.0.as_str()).collect();
+                    listed.retain(|name, _| still.contains(name.as_str()));
                     listed.extend(by_name(&read));
                     sessions.extend(list);
                     sessions.extend(read);
@@ -848,14 +857,18 @@ impl BirdEngine {
     }
 
     /// `show protocols all`: every BGP session in full.
-    async fn list_all(socket: &mut BirdSocket, family: Option<Family>) -> Result<Listing, String> {
+    async fn list_all(
+        socket: &mut BirdSocket,
+        family: Option<Family>,
+        sinces: &mut observe::Sinces,
+    ) -> Result<Listing, String> {
         let reply = Self::run(socket, "show protocols all".into())
             .await
             .map_err(|e| e.to_string())?;
         if reply.is_error() {
             return Err(format!("show protocols all: {}", reply.summary()));
         }
-        Ok(Listing::Full(observe::sessions(&reply, family)))
+        Ok(Listing::Full(observe::sessions(&reply, family, sinces)))
     }
 
     /// `show protocols` over `listed`; each protocol it lacks (or whose
@@ -865,6 +878,7 @@ impl BirdEngine {
         socket: &mut BirdSocket,
         family: Option<Family>,
         listed: &BTreeMap<String, SessionStatus>,
+        sinces: &mut observe::Sinces,
     ) -> Result<Listing, String> {
         let reply = Self::run(socket, "show protocols".into())
             .await
@@ -872,9 +886,9 @@ impl BirdEngine {
         if reply.is_error() {
             return Err(format!("show protocols: {}", reply.summary()));
         }
-        let merged = observe::states(&reply, listed);
+        let merged = observe::states(&reply, listed, sinces);
         if merged.unlisted.len() > READ_NEW_ONE_BY_ONE_UP_TO {
-            return Self::list_all(socket, family).await;
+            return Self::list_all(socket, family, sinces).await;
         }
         let mut read = Vec::new();
         for name in &merged.unlisted {
@@ -883,7 +897,7 @@ impl BirdEngine {
                 .await
                 .map_err(|e| e.to_string())?;
             if !reply.is_error() {
-                read.extend(observe::sessions(&reply, family));
+                read.extend(observe::sessions(&reply, family, sinces));
             }
         }
         Ok(Listing::States {
@@ -1054,6 +1068,13 @@ impl BgpEngine for BirdEngine {
 
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
         Ok(self.do_stop(mode).await?)
+    }
+
+    /// A look only reads: each one opens its own control-socket
+    /// connection (dropped with the look), and what it keeps (the last
+    /// listing, the Since texts) is replaced only once read in full.
+    fn looks_may_give_way(&self) -> bool {
+        true
     }
 
     fn daemon_restarts(&self) -> u64 {

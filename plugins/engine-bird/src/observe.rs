@@ -13,7 +13,7 @@
 //! recovery:` line per channel (BIRD 2) or protocol (1.6): `pending` until
 //! the peer's End-of-RIB, `waiting` while BIRD holds back its own routes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use rrd_core::{Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
@@ -81,11 +81,15 @@ pub fn protocol_blocks(reply: &Reply) -> Vec<(ProtocolRow, Vec<String>)> {
 /// protocol added by hand (the runtime reports those as drift). `daemon_family` is
 /// the family of a BIRD 1.6 daemon (its "Neighbor caps" line has no
 /// families); `None` for BIRD 2.
-pub fn sessions(reply: &Reply, daemon_family: Option<Family>) -> Vec<SessionStatus> {
+pub fn sessions(
+    reply: &Reply,
+    daemon_family: Option<Family>,
+    sinces: &mut Sinces,
+) -> Vec<SessionStatus> {
     protocol_blocks(reply)
         .into_iter()
         .filter(|(row, _)| row.proto == "BGP")
-        .filter_map(|(row, details)| session(row, &details, daemon_family))
+        .filter_map(|(row, details)| session(row, &details, daemon_family, sinces))
         .collect()
 }
 
@@ -105,8 +109,11 @@ pub struct States {
 
 /// Merge a `show protocols` reply into `listed` (the sessions of the last
 /// `show protocols all`, by name); protocols gone from the table are gone.
-pub fn states(reply: &Reply, listed: &std::collections::BTreeMap<String, SessionStatus>) -> States {
-    let now = jiff::Zoned::now();
+pub fn states(
+    reply: &Reply,
+    listed: &std::collections::BTreeMap<String, SessionStatus>,
+    sinces: &mut Sinces,
+) -> States {
     let mut out = States::default();
     for (row, _) in protocol_blocks(reply) {
         if row.proto != "BGP" {
@@ -124,7 +131,7 @@ pub fn states(reply: &Reply, listed: &std::collections::BTreeMap<String, Session
         out.sessions.push(SessionStatus {
             state,
             info,
-            since: since_timestamp(&row.since, &now),
+            since: sinces.of(&row.since),
             ..known.clone()
         });
     }
@@ -135,6 +142,7 @@ fn session(
     row: ProtocolRow,
     details: &[String],
     daemon_family: Option<Family>,
+    sinces: &mut Sinces,
 ) -> Option<SessionStatus> {
     let d = Details::parse(details);
     let Some(address) = d.address else {
@@ -151,7 +159,7 @@ fn session(
         address,
         remote_as: d.remote_as,
         state,
-        since: since_timestamp(&row.since, &jiff::Zoned::now()),
+        since: sinces.of(&row.since),
         info,
         routes_received: d.imported,
         routes_sent: d.exported,
@@ -159,6 +167,41 @@ fn session(
         rr_client: d.rr_client,
         recovery: d.recovery,
     })
+}
+
+/// BIRD's Since texts and their timestamps, kept from one look to the
+/// next: a text means the same instant for as long as BIRD prints it
+/// (see [`since_timestamp`]), and converting each of 2,000 rows anew took
+/// longer than BIRD took to print them. Only the texts of the last two
+/// looks are kept.
+#[derive(Debug, Default)]
+pub struct Sinces {
+    now: Option<jiff::Zoned>,
+    this_look: HashMap<String, Option<String>>,
+    last_look: HashMap<String, Option<String>>,
+}
+
+impl Sinces {
+    /// Start a look: what the look before last saw is forgotten.
+    pub fn start_look(&mut self) {
+        self.now = Some(jiff::Zoned::now());
+        self.last_look = std::mem::take(&mut self.this_look);
+    }
+
+    fn of(&mut self, text: &str) -> Option<String> {
+        if let Some(at) = self.this_look.get(text) {
+            return at.clone();
+        }
+        let at = match self.last_look.remove(text) {
+            Some(at) => at,
+            None => {
+                let now = self.now.get_or_insert_with(jiff::Zoned::now);
+                since_timestamp(text, now)
+            }
+        };
+        self.this_look.insert(text.to_owned(), at.clone());
+        at
+    }
 }
 
 /// BIRD's Since column as an RFC 3339 UTC timestamp. BIRD prints local

@@ -811,6 +811,13 @@ impl BgpEngine for GobgpEngine {
         self.stop_inner(mode).await.map_err(|e| self.err(e))
     }
 
+    /// A look only reads: a dropped gRPC call is cancelled, the peer-event
+    /// stream is kept only once open, a session to read again stays so
+    /// until it was read, and a listing cut short is taken again.
+    fn looks_may_give_way(&self) -> bool {
+        true
+    }
+
     fn daemon_restarts(&self) -> u64 {
         GobgpEngine::daemon_restarts(self)
     }

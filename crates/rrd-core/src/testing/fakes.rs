@@ -124,6 +124,8 @@ pub struct FakeEngineState {
     pub state_observations: u32,
     /// How long each observation takes (virtual time in paused tests).
     pub observe_delay: std::time::Duration,
+    /// What [`BgpEngine::looks_may_give_way`] answers.
+    pub looks_may_give_way: bool,
 }
 
 /// An engine that holds its config in memory.
@@ -304,6 +306,10 @@ impl BgpEngine for FakeEngine {
             changed: true,
             operations: vec![format!("plan {}", plan.summary())],
         })
+    }
+
+    fn looks_may_give_way(&self) -> bool {
+        self.state().looks_may_give_way
     }
 
     async fn observe(&mut self) -> Result<Observation, EngineError> {

@@ -133,6 +133,49 @@ fn leaving_established_is_a_flap_and_a_vanished_session_loses_its_series() {
 }
 
 #[test]
+fn each_look_shows_what_changed_since_the_last_one() {
+    let m = Metrics::new("bird", "file");
+    let name = "Node_198_51_100_4";
+    let client = BTreeMap::from([(PeerKey(name.into()), desired_client("198.51.100.4"))]);
+    let mut s = session(name, "198.51.100.4", SessionState::Active);
+    m.observe_sessions(std::slice::from_ref(&s), &client);
+    s.state = SessionState::Established;
+    s.routes_received = Some(7);
+    s.routes_sent = None;
+    m.observe_sessions(std::slice::from_ref(&s), &client);
+    let text = m.render(&Status::default());
+    let labels = format!("session=\"{name}\",neighbor=\"198.51.100.4\",role=\"client\"");
+    assert!(
+        text.contains(&format!("rrd_peer_session_up{{{labels}}} 1")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "rrd_peer_session_state{{{labels},state=\"established\"}} 1"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "rrd_peer_session_state{{{labels},state=\"active\"}} 0"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("rrd_peer_prefixes_received{{{labels}}} 7")),
+        "{text}"
+    );
+    assert!(!text.contains("rrd_peer_prefixes_sent{"), "{text}");
+
+    // The same name, now unmanaged: the client's series go, new ones come.
+    m.observe_sessions(std::slice::from_ref(&s), &BTreeMap::new());
+    let text = m.render(&Status::default());
+    assert!(!text.contains("role=\"client\""), "{text}");
+    assert!(text.contains("rrd_peer_prefixes_received{session=\"Node_198_51_100_4\",neighbor=\"198.51.100.4\",role=\"unmanaged\"} 7"), "{text}");
+    assert!(text.contains("rrd_peer_session_flaps_total{session=\"Node_198_51_100_4\",neighbor=\"198.51.100.4\",role=\"unmanaged\"} 0"), "{text}");
+}
+
+#[test]
 fn apply_durations_fill_the_histogram() {
     let m = Metrics::new("bird", "file");
     m.apply_took(Duration::from_millis(3));

@@ -18,7 +18,7 @@ fn by_name(s: &[SessionStatus], name: &str) -> SessionStatus {
 #[test]
 fn bird2_sessions_have_state_counts_capabilities_and_client_flag() {
     let r = reply(include_str!("fixtures/bird2-show-protocols-all.txt"));
-    let s = sessions(&r, None);
+    let s = sessions(&r, None, &mut Sinces::default());
     let names: Vec<&str> = s.iter().map(|x| x.key.0.as_str()).collect();
     assert_eq!(
         names,
@@ -64,7 +64,7 @@ fn bird2_sessions_have_state_counts_capabilities_and_client_flag() {
 #[test]
 fn bird16_sessions_parse_despite_the_other_section_order() {
     let r = reply(include_str!("fixtures/bird16-show-protocols-all.txt"));
-    let s = sessions(&r, Some(Family::Ipv4));
+    let s = sessions(&r, Some(Family::Ipv4), &mut Sinces::default());
     let names: Vec<&str> = s.iter().map(|x| x.key.0.as_str()).collect();
     assert_eq!(
         names,
@@ -91,14 +91,14 @@ fn bird16_sessions_parse_despite_the_other_section_order() {
 #[test]
 fn bird16_graceful_restart_family_is_the_daemons() {
     let text = include_str!("fixtures/bird16-show-protocols-all.txt");
-    let s = sessions(&reply(text), Some(Family::Ipv6));
+    let s = sessions(&reply(text), Some(Family::Ipv6), &mut Sinces::default());
     assert_eq!(
         by_name(&s, "Global_127_9_3_2").peer_graceful_restart,
         BTreeSet::from([Family::Ipv6])
     );
     // A GR capability without address families protects nothing.
     let aware = text.replace("restart-able", "restart-aware");
-    let s = sessions(&reply(&aware), Some(Family::Ipv4));
+    let s = sessions(&reply(&aware), Some(Family::Ipv4), &mut Sinces::default());
     assert!(by_name(&s, "Global_127_9_3_2")
         .peer_graceful_restart
         .is_empty());
@@ -111,7 +111,11 @@ fn only_the_neighbors_graceful_restart_families_count() {
     let at = text.find("     Neighbor capabilities").unwrap();
     let (head, tail) = text.split_at(at);
     let tail = tail.replacen("AF supported: ipv4 ipv6", "AF supported: ipv4", 1);
-    let s = sessions(&reply(&format!("{head}{tail}")), None);
+    let s = sessions(
+        &reply(&format!("{head}{tail}")),
+        None,
+        &mut Sinces::default(),
+    );
     assert_eq!(
         by_name(&s, "Node_127_9_2_2").peer_graceful_restart,
         BTreeSet::from([Family::Ipv4])
@@ -191,7 +195,7 @@ fn bird2_in_graceful_restart_recovery_shows_who_sent_end_of_rib() {
     let r = reply(include_str!(
         "fixtures/bird2-show-protocols-all-recovery.txt"
     ));
-    let s = sessions(&r, None);
+    let s = sessions(&r, None, &mut Sinces::default());
     for name in ["Global_198_51_100_21", "Global_198_51_100_22"] {
         let up = by_name(&s, name);
         assert_eq!(up.state, SessionState::Established);
@@ -203,6 +207,7 @@ fn bird2_in_graceful_restart_recovery_shows_who_sent_end_of_rib() {
     let normal = sessions(
         &reply(include_str!("fixtures/bird2-show-protocols-all.txt")),
         None,
+        &mut Sinces::default(),
     );
     assert!(normal.iter().all(|x| x.recovery == Recovery::Done));
 }
@@ -213,20 +218,24 @@ fn bird16_in_graceful_restart_recovery_waits_for_the_peer() {
     let r = reply(include_str!(
         "fixtures/bird16-show-protocols-all-recovery.txt"
     ));
-    let s = sessions(&r, Some(Family::Ipv4));
+    let s = sessions(&r, Some(Family::Ipv4), &mut Sinces::default());
     assert_eq!(
         by_name(&s, "Global_127_9_9_2").recovery,
         Recovery::AwaitingEndOfRib
     );
     let text = include_str!("fixtures/bird16-show-protocols-all-recovery.txt");
     let waiting = text.replace("GR recovery:    pending", "GR recovery:    waiting");
-    let s = sessions(&reply(&waiting), Some(Family::Ipv4));
+    let s = sessions(&reply(&waiting), Some(Family::Ipv4), &mut Sinces::default());
     assert_eq!(
         by_name(&s, "Global_127_9_9_2").recovery,
         Recovery::RoutesDeferred
     );
     let unlocked = text.replace("GR recovery:    pending", "GR recovery:   ");
-    let s = sessions(&reply(&unlocked), Some(Family::Ipv4));
+    let s = sessions(
+        &reply(&unlocked),
+        Some(Family::Ipv4),
+        &mut Sinces::default(),
+    );
     assert_eq!(by_name(&s, "Global_127_9_9_2").recovery, Recovery::Done);
 }
 
@@ -274,7 +283,7 @@ fn route_counts_past_u64_saturate_instead_of_overflowing() {
          Routes: 0 imported, 1 exported\n\
          0000 \n",
     );
-    let s = sessions(&r, None);
+    let s = sessions(&r, None, &mut Sinces::default());
     assert_eq!(s[0].routes_received, Some(u64::MAX));
     assert_eq!(s[0].routes_sent, Some(u64::MAX));
 }
@@ -283,6 +292,7 @@ fn listed_from_fixture() -> std::collections::BTreeMap<String, SessionStatus> {
     let full = sessions(
         &reply(include_str!("fixtures/bird2-show-protocols-all.txt")),
         None,
+        &mut Sinces::default(),
     );
     full.into_iter().map(|s| (s.key.0.clone(), s)).collect()
 }
@@ -300,7 +310,7 @@ fn the_table_alone_updates_states_over_the_last_full_listing() {
                  \x20Node_127_9_2_3 BGP        ---        start  21:03:01.000  Connect       Received: Hold timer expired\n\
                  \x20Mesh_127_9_2_4 BGP        ---        down   20:57:50.420  \n\
                  0000 \n";
-    let st = states(&reply(table), &listed);
+    let st = states(&reply(table), &listed, &mut Sinces::default());
     assert_eq!(st.unlisted, ["Mesh_127_9_2_4"]);
     let names: Vec<&str> = st.sessions.iter().map(|x| x.key.0.as_str()).collect();
     assert_eq!(names, ["Node_127_9_2_2", "Node_127_9_2_3"]);
@@ -328,8 +338,23 @@ fn a_session_that_came_up_or_went_down_since_the_listing_is_read_again() {
                  \x20Node_127_9_2_3 BGP        ---        up     21:03:02.000  Established   \n\
                  \x20Mesh_127_9_2_4 BGP        ---        down   20:57:51.536  \n\
                  0000 \n";
-    let st = states(&reply(table), &listed);
+    let st = states(&reply(table), &listed, &mut Sinces::default());
     assert_eq!(st.unlisted, ["Node_127_9_2_2", "Node_127_9_2_3"]);
     let names: Vec<&str> = st.sessions.iter().map(|x| x.key.0.as_str()).collect();
     assert_eq!(names, ["Mesh_127_9_2_4"]);
+}
+
+#[test]
+fn a_since_text_is_converted_once_and_forgotten_two_looks_after_its_last() {
+    let mut sinces = Sinces::default();
+    sinces.start_look();
+    let first = sinces.of("10:00:00.000");
+    assert_eq!(first, since_timestamp("10:00:00.000", &jiff::Zoned::now()));
+    sinces.start_look();
+    assert!(sinces.last_look.contains_key("10:00:00.000"));
+    assert_eq!(sinces.of("10:00:00.000"), first);
+    assert!(sinces.this_look.contains_key("10:00:00.000"));
+    sinces.start_look();
+    sinces.start_look();
+    assert!(sinces.this_look.is_empty() && sinces.last_look.is_empty());
 }
