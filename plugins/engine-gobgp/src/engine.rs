@@ -27,7 +27,7 @@ use crate::config::GobgpConfig;
 use crate::error::{GobgpError, ENGINE};
 use crate::mapping::{
     global_of_spec, neighbor_of_spec, peer_of_spec, router_of_global, spec_of_global, spec_of_peer,
-    MapContext,
+    GlobalSpec, MapContext,
 };
 use crate::observe::{key_of, session_of};
 use crate::ops::{self, Live, Op};
@@ -58,6 +58,8 @@ pub struct GobgpEngine {
     /// The last full listing, kept current by peer events and applies:
     /// what a states-only observation returns.
     states: PeerStates,
+    /// The BGP instance gobgpd ran at the last look or checked apply.
+    seen_global: Option<GlobalSpec>,
 }
 
 impl GobgpEngine {
@@ -70,6 +72,7 @@ impl GobgpEngine {
             applied: Applied::default(),
             version: None,
             states: PeerStates::default(),
+            seen_global: None,
         }
     }
 
@@ -295,6 +298,23 @@ impl GobgpEngine {
             return Ok(ApplyReport::default());
         }
         let client = self.require_client()?.clone();
+        // A few additions and removals (a node came or went) are sent at
+        // once, presuming that gobgpd holds what this engine applied and
+        // runs the instance it last saw: every request costs gobgpd time in
+        // proportion to its peers, and reading them first took two more.
+        // gobgpd refuses what the presumption gets wrong (an address it
+        // holds already, one it does not hold, no instance); the plan is
+        // then checked against what it holds, as below.
+        if let Some((v, ops)) = self.presumed(desired, plan)? {
+            match self.send_ops(&client, desired, plan, &v, ops, false).await {
+                Ok(report) => return Ok(report),
+                Err(e) => tracing::info!(
+                    error = %e,
+                    plan = %plan.summary(),
+                    "gobgpd refused a change sent on what was applied before; reading what it holds and applying again"
+                ),
+            }
+        }
         // A plan of a few sessions on a running instance (the common case:
         // one node came or went) is checked and applied for those sessions
         // only: no listing of every peer. Router changes, a fresh daemon or
@@ -321,6 +341,55 @@ impl GobgpEngine {
             }
         };
         let ops = ops::operations(&v, plan, &live);
+        let report = self
+            .send_ops(&client, desired, plan, &v, ops, whole)
+            .await?;
+        self.seen_global = Some(v.global.clone());
+        Ok(report)
+    }
+
+    /// [`ops::presumed_operations`] of a plan of at most
+    /// [`LIST_EACH_UP_TO`] additions and removals, when what backs the
+    /// presumption holds: this engine applied the router and every removed
+    /// session (at the same address) and none of the added ones, and the
+    /// desired instance is the one gobgpd ran when last seen.
+    fn presumed(
+        &self,
+        desired: &RrConfig,
+        plan: &Plan,
+    ) -> Result<Option<(ops::Validated, Vec<Op>)>, GobgpError> {
+        let applied = &self.applied.neighbors;
+        let backed = self.applied.router.is_some()
+            && plan.add.len() + plan.remove.len() <= LIST_EACH_UP_TO
+            && plan.add.keys().all(|k| !applied.contains_key(k))
+            && plan
+                .remove
+                .iter()
+                .all(|(k, n)| applied.get(k).is_some_and(|a| a.address == n.address));
+        let Some(seen) = self.seen_global.as_ref().filter(|_| backed) else {
+            return Ok(None);
+        };
+        if plan.router.is_some() || !plan.update.is_empty() {
+            return Ok(None);
+        }
+        let v = ops::validate_sessions(desired, ops::planned_keys(plan), &self.config)?;
+        if v.global != *seen {
+            return Ok(None);
+        }
+        Ok(ops::presumed_operations(&v, plan).map(|ops| (v, ops)))
+    }
+
+    /// Send `ops` (planned for `plan` with `v`), then keep what was applied
+    /// (`whole`: `desired` is all gobgpd holds now).
+    async fn send_ops(
+        &mut self,
+        client: &Client,
+        desired: &RrConfig,
+        plan: &Plan,
+        v: &ops::Validated,
+        ops: Vec<Op>,
+        whole: bool,
+    ) -> Result<ApplyReport, GobgpError> {
         let bootstrap = ops.iter().any(|o| matches!(o, Op::StartBgp(_)));
         if ops.first() == Some(&Op::StopBgp) {
             tracing::warn!(
@@ -362,7 +431,7 @@ impl GobgpEngine {
             // two.
             let run = concurrent_run(&ops[i..]);
             if run > 1 {
-                send_concurrently(&client, &ops[i..i + run], local_restarting).await?;
+                send_concurrently(client, &ops[i..i + run], local_restarting).await?;
                 report
                     .operations
                     .extend(ops[i..i + run].iter().map(Op::describe));
@@ -370,7 +439,7 @@ impl GobgpEngine {
                 continue;
             }
             let op = &ops[i];
-            send(&client, op, local_restarting).await?;
+            send(client, op, local_restarting).await?;
             report.operations.push(op.describe());
             i += 1;
         }
@@ -475,6 +544,7 @@ impl GobgpEngine {
         let Some(client) = self.client.clone() else {
             return Ok(Err(down("the engine is not started".into())));
         };
+        self.seen_global = None;
         let g = match client.get_bgp().await {
             Ok(g) => g,
             Err(e) if e.is_unreachable() => {
@@ -483,6 +553,7 @@ impl GobgpEngine {
             }
             Err(e) => return Err(e),
         };
+        self.seen_global = spec_of_global(&g).ok().flatten();
         if g.asn == 0 {
             return Ok(Err(Observation {
                 daemon: DaemonState::Unconfigured,
@@ -524,6 +595,7 @@ impl GobgpEngine {
 
     async fn stop_inner(&mut self, mode: StopMode) -> Result<(), GobgpError> {
         self.states.unwatch();
+        self.seen_global = None;
         let daemon = self.daemon.take();
         let client = self.client.take();
         match (daemon, mode) {

@@ -224,6 +224,40 @@ pub fn operations(v: &Validated, plan: &Plan, live: &Live) -> Vec<Op> {
     ops
 }
 
+/// The RPCs of a plan of additions and removals alone, presuming that
+/// gobgpd holds what was applied before it: a DeletePeer per removed
+/// session, then an AddPeer per added one. `None` for a plan that changes
+/// the router or a session, or whose added session takes the address of a
+/// removed one: what gobgpd holds at that address decides
+/// ([`operations`]).
+pub fn presumed_operations(v: &Validated, plan: &Plan) -> Option<Vec<Op>> {
+    if plan.router.is_some() || !plan.update.is_empty() {
+        return None;
+    }
+    let removed: BTreeMap<IpAddr, &PeerKey> =
+        plan.remove.iter().map(|(k, n)| (n.address, k)).collect();
+    let mut adds = Vec::with_capacity(plan.add.len());
+    for key in plan.add.keys() {
+        let spec = v.peers.get(key)?;
+        if removed.contains_key(&spec.address) {
+            return None;
+        }
+        adds.push(Op::AddPeer {
+            key: key.clone(),
+            spec: spec.clone(),
+        });
+    }
+    let mut ops: Vec<Op> = removed
+        .into_iter()
+        .map(|(address, key)| Op::DeletePeer {
+            key: key.clone(),
+            address,
+        })
+        .collect();
+    ops.extend(adds);
+    Some(ops)
+}
+
 #[cfg(test)]
 #[path = "ops_tests.rs"]
 mod tests;

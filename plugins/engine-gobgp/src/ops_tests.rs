@@ -254,3 +254,62 @@ fn render_is_gobgpd_toml_with_one_neighbor_per_session_and_no_passwords() {
     assert!(text.contains("<redacted>"));
     assert!(!text.contains("Some("), "no Rust debug output: {text}");
 }
+
+#[test]
+fn presumed_additions_and_removals_are_what_operations_sends_against_the_daemon_that_holds_the_old_config(
+) {
+    let c = suite();
+    let mut d = c.clone();
+    let first = d.neighbors.keys().next().unwrap().clone();
+    d.neighbors.remove(&first);
+    let mut extra = d.neighbors.values().next().unwrap().clone();
+    extra.address = "198.51.100.77".parse().unwrap();
+    d.neighbors
+        .insert(PeerKey("Node_198_51_100_77".into()), extra);
+    let p = plan(&d, Some(&c));
+    let v = validate_sessions(&d, planned_keys(&p), &GobgpConfig::default()).unwrap();
+    let presumed = presumed_operations(&v, &p).expect("additions and removals only");
+    assert_eq!(presumed, operations(&validated(&d), &p, &running(&c)));
+    assert_eq!(
+        names(&presumed),
+        [
+            format!("DeletePeer {} ({first})", c.neighbors[&first].address),
+            "AddPeer 198.51.100.77 (Node_198_51_100_77)".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn nothing_is_presumed_of_a_changed_session_a_router_change_or_a_reused_address() {
+    let c = suite();
+    let presumed = |d: &RrConfig| {
+        let p = plan(d, Some(&c));
+        presumed_operations(&validated(d), &p)
+    };
+    let mut changed = c.clone();
+    changed
+        .neighbors
+        .values_mut()
+        .next()
+        .unwrap()
+        .keepalive_time = Some(7);
+    assert_eq!(presumed(&changed), None);
+
+    let mut router = c.clone();
+    router.router.router_id = "198.51.100.99".parse().unwrap();
+    assert_eq!(presumed(&router), None);
+
+    // Renamed at the same address: what gobgpd holds there decides.
+    let mut renamed = c.clone();
+    let (old_key, n) = c
+        .neighbors
+        .iter()
+        .find(|(k, _)| k.0.starts_with("Node_"))
+        .map(|(k, n)| (k.clone(), n.clone()))
+        .unwrap();
+    renamed.neighbors.remove(&old_key);
+    renamed
+        .neighbors
+        .insert(PeerKey(old_key.0.replacen("Node_", "Global_", 1)), n);
+    assert_eq!(presumed(&renamed), None);
+}

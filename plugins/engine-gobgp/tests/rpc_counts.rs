@@ -1,7 +1,8 @@
 //! What an apply costs gobgpd, counted in RPCs ([`RpcCounts`]): gobgpd's
 //! main loop spends time proportional to its peer count on every request,
 //! even a ListPeer of one address, so the count is what matters at scale.
-//! A single change lists that one peer; a targeted plan of many sessions
+//! A single change is sent alone (presuming gobgpd holds what was applied;
+//! a refusal has that one address read); a targeted plan of many sessions
 //! lists every peer once instead of each on its own; a run of removals or
 //! additions sends exactly one RPC per session. Real gobgpd in a private
 //! namespace (root needed), with clients that never come up.
@@ -26,7 +27,7 @@ async fn apply_counted(engine: &mut GobgpEngine, from: &RrConfig, to: &RrConfig)
 }
 
 #[test]
-fn a_targeted_plan_of_many_sessions_lists_every_peer_once_and_a_single_change_lists_one() {
+fn a_targeted_plan_of_many_sessions_lists_every_peer_once_and_a_single_change_is_sent_alone() {
     require_root_and_gobgpd();
     let logs = Logs::new();
     let ns = NetNs::new("rpcs", &[&format!("{LOCAL}/32")]);
@@ -39,14 +40,12 @@ fn a_targeted_plan_of_many_sessions_lists_every_peer_once_and_a_single_change_li
         engine.apply(&base, &p).await.expect("first apply");
         assert_eq!(engine.held().await.expect("held").as_ref(), Some(&base));
 
-        // One node more: GetBgp and a ListPeer of that address, one AddPeer.
+        // One node more: its AddPeer alone (gobgpd holds what was applied).
         let one_more = rr_clients(101);
         let sent = apply_counted(&mut engine, &base, &one_more).await;
         assert_eq!(
             sent,
             RpcCounts {
-                get_bgp: 1,
-                list_peer_one: 1,
                 add_peer: 1,
                 ..RpcCounts::default()
             }
@@ -79,6 +78,32 @@ fn a_targeted_plan_of_many_sessions_lists_every_peer_once_and_a_single_change_li
             }
         );
         assert_eq!(engine.held().await.expect("held").as_ref(), Some(&base));
+
+        // A node gone whose peer someone else deleted already: gobgpd
+        // refuses the DeletePeer, the engine reads that one address (GetBgp
+        // and its ListPeer) and has nothing left to send.
+        let gone = base.neighbors.values().next().expect("a client").address;
+        let client = engine.client().expect("started").clone();
+        client
+            .delete_peer(&gone.to_string(), "by hand")
+            .await
+            .expect("delete by hand");
+        let mut without = base.clone();
+        without.neighbors.retain(|_, n| n.address != gone);
+        let sent = apply_counted(&mut engine, &base, &without).await;
+        assert_eq!(
+            sent,
+            RpcCounts {
+                delete_peer: 1,
+                get_bgp: 1,
+                list_peer_one: 1,
+                ..RpcCounts::default()
+            }
+        );
+        assert_eq!(engine.held().await.expect("held").as_ref(), Some(&without));
+        // And back (the node's AddPeer alone) for what follows.
+        let sent = apply_counted(&mut engine, &without, &base).await;
+        assert_eq!(sent.add_peer, 1);
 
         // Nothing is sent for an empty plan. A full observation is one
         // GetBgp plus one listing, whatever the number of peers (the first
