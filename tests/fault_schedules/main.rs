@@ -55,7 +55,7 @@ use schedule::{Cut, Fault, Schedule};
 
 /// Bound on convergence after a fault is repaired (etcd answering again,
 /// the cut healed, rrd restarted): rrd retries etcd at most 2 s apart and
-/// notices a dead connection in ~4 s, applies a burst at most 2 s after
+/// notices a dead connection in ~4 s, applies a burst at most 0.5 s after
 /// its first change, and the clients retry their sessions every 2 s.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(30);
 /// Lab start: etcd, rrd, BIRD, clients Established.

@@ -6,8 +6,13 @@
 //! follows another within `quiet` belongs to a burst: it waits until the
 //! burst has been quiet for `quiet`, but never longer than `max` after the
 //! first change of the batch, so a steady stream is applied every `max`.
-//! A burst of 1,000 changes in one second thus makes two applies: the first
-//! change at once, the other 999 `quiet` after the last.
+//! A burst of 1,000 changes in one second (the defaults: `quiet` 200 ms,
+//! `max` 500 ms) thus makes three or four applies: the first change at
+//! once, the next ones every `max` while the burst lasts (what arrived
+//! during a long apply is applied at once after it: the loop saw no change
+//! for longer than `quiet`), the rest `quiet` after the last. A daemon
+//! that takes seconds to add a thousand peers (gobgpd) starts on the burst
+//! while it still comes in.
 
 use std::time::Duration;
 

@@ -51,7 +51,7 @@ impl Default for RuntimeSettings {
     fn default() -> Self {
         RuntimeSettings {
             debounce: Duration::from_millis(200),
-            debounce_max: Duration::from_secs(2),
+            debounce_max: Duration::from_millis(500),
             resync_interval: Duration::from_secs(300),
             observe_interval: Duration::from_secs(1),
             counts_interval: Duration::from_secs(30),

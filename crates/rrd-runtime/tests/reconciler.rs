@@ -142,7 +142,7 @@ async fn a_change_after_a_quiet_period_is_applied_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_burst_after_a_quiet_period_makes_two_applies() {
+async fn a_burst_after_a_quiet_period_makes_few_applies() {
     let r = start(FakeEngine::default(), RuntimeSettings::default());
     r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
     r.wait_for("ready", Status::ready).await;
@@ -156,10 +156,12 @@ async fn a_burst_after_a_quiet_period_makes_two_applies() {
     }
     r.wait_for("1003 sessions", |s| s.desired.len() == 1003 && s.in_sync)
         .await;
+    // The initial apply, the burst's first change at once, then one every
+    // debounce_max (500 ms) while the burst lasts and the rest together.
     let applies = r.engine.state().applies.len();
     assert!(
-        (2..=3).contains(&applies),
-        "initial apply, the burst's first change at once, the rest together: {applies}"
+        (3..=5).contains(&applies),
+        "initial apply, the burst's first change at once, a few batches: {applies}"
     );
     r.stop().await;
 }
