@@ -732,18 +732,24 @@ async fn a_pending_change_is_applied_before_the_next_periodic_observation_starts
     r.stop().await;
 }
 
+/// A runtime past its first apply whose looks take 500 ms and may give
+/// way or not.
+async fn ready_with_slow_looks(looks_may_give_way: bool) -> Running {
+    let r = start(FakeEngine::default(), RuntimeSettings::default());
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    let mut e = r.engine.state();
+    e.observe_delay = Duration::from_millis(500);
+    e.looks_may_give_way = looks_may_give_way;
+    drop(e);
+    r
+}
+
 /// A change emitted 100 ms into a 500 ms periodic look, the look's engine
 /// saying whether its looks may give way: how long the change waited for
 /// its apply.
 async fn wait_of_a_change_during_a_look(looks_may_give_way: bool) -> Duration {
-    let r = start(FakeEngine::default(), RuntimeSettings::default());
-    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
-    r.wait_for("ready", Status::ready).await;
-    {
-        let mut e = r.engine.state();
-        e.observe_delay = Duration::from_millis(500);
-        e.looks_may_give_way = looks_may_give_way;
-    }
+    let r = ready_with_slow_looks(looks_may_give_way).await;
     // Looks start on whole seconds from the start: stand 100 ms into the
     // one of 10 s (the change before it had a quiet second: applied at once).
     let origin = tokio::time::Instant::now();
@@ -782,16 +788,9 @@ async fn a_look_that_may_not_give_way_is_waited_out() {
 
 #[tokio::test(start_paused = true)]
 async fn looks_keep_being_made_under_a_steady_stream_of_changes() {
-    // A change every 1.2 s, each 100 ms into a 500 ms look: after
+    // A change every second, each 100 ms into a 500 ms look: after
     // MAX_LOOKS_GIVEN_WAY looks that gave way, one runs to its end.
-    let r = start(FakeEngine::default(), RuntimeSettings::default());
-    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
-    r.wait_for("ready", Status::ready).await;
-    {
-        let mut e = r.engine.state();
-        e.observe_delay = Duration::from_millis(500);
-        e.looks_may_give_way = true;
-    }
+    let r = ready_with_slow_looks(true).await;
     let origin = tokio::time::Instant::now();
     tokio::time::sleep_until(origin + Duration::from_millis(10_000)).await;
     let looked = {
