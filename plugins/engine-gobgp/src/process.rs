@@ -43,6 +43,9 @@ impl rrd_process::Daemon for Gobgpd {
             .arg(&config.api)
             .arg("--pprof-disable")
             .arg("--log-plain");
+        if config.gogc != 0 {
+            cmd.env("GOGC", config.gogc.to_string());
+        }
         if let Some(path) = &config.log_file {
             let open = || {
                 std::fs::OpenOptions::new()

@@ -86,6 +86,15 @@ async fn established(engine: &mut GobgpEngine) -> String {
 }
 
 /// Whether `pid` still runs (a zombie waiting to be reaped does not).
+/// `GOGC` in a process's environment.
+fn gogc_of(pid: u32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ
+        .split(|b| *b == 0)
+        .find_map(|v| v.strip_prefix(b"GOGC="))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 fn running(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| {
@@ -129,6 +138,11 @@ fn gobgp_engine_dropped_and_recreated_adopts_the_running_daemon_and_sends_no_rpc
         first.start(StartMode::Fresh).await.unwrap();
         first.apply(&want, &plan(&want, None)).await.unwrap();
         let pid = first.daemon_pid().expect("managed gobgpd");
+        assert_eq!(
+            gogc_of(pid).as_deref(),
+            Some("400"),
+            "engine.gobgp.gogc reaches the managed gobgpd"
+        );
         let since = established(&mut first).await;
         let client_since = established(&mut client).await;
 
