@@ -31,6 +31,22 @@ fn running(c: &RrConfig) -> Live {
     }
 }
 
+/// `c` with its first `Node_` session renamed `Global_`, same address:
+/// the new config, the old key and the new one.
+fn renamed_at_the_same_address(c: &RrConfig) -> (RrConfig, PeerKey, PeerKey) {
+    let mut d = c.clone();
+    let old_key = c
+        .neighbors
+        .keys()
+        .find(|k| k.0.starts_with("Node_"))
+        .cloned()
+        .unwrap();
+    let n = d.neighbors.remove(&old_key).unwrap();
+    let new_key = PeerKey(old_key.0.replacen("Node_", "Global_", 1));
+    d.neighbors.insert(new_key.clone(), n);
+    (d, old_key, new_key)
+}
+
 fn names(ops: &[Op]) -> Vec<String> {
     ops.iter().map(Op::describe).collect()
 }
@@ -123,16 +139,8 @@ fn a_changed_client_flag_is_a_delete_and_add_of_that_peer_only() {
 #[test]
 fn a_renamed_session_to_the_same_address_is_deleted_before_it_is_added() {
     let c = suite();
-    let mut d = c.clone();
-    let (old_key, n) = d
-        .neighbors
-        .iter()
-        .find(|(k, _)| k.0.starts_with("Node_"))
-        .map(|(k, n)| (k.clone(), n.clone()))
-        .unwrap();
-    d.neighbors.remove(&old_key);
-    let new_key = PeerKey(old_key.0.replacen("Node_", "Global_", 1));
-    d.neighbors.insert(new_key.clone(), n.clone());
+    let (d, old_key, new_key) = renamed_at_the_same_address(&c);
+    let n = &c.neighbors[&old_key];
     let ops = operations(&validated(&d), &plan(&d, Some(&c)), &running(&c));
     assert_eq!(
         names(&ops),
@@ -300,16 +308,6 @@ fn nothing_is_presumed_of_a_changed_session_a_router_change_or_a_reused_address(
     assert_eq!(presumed(&router), None);
 
     // Renamed at the same address: what gobgpd holds there decides.
-    let mut renamed = c.clone();
-    let (old_key, n) = c
-        .neighbors
-        .iter()
-        .find(|(k, _)| k.0.starts_with("Node_"))
-        .map(|(k, n)| (k.clone(), n.clone()))
-        .unwrap();
-    renamed.neighbors.remove(&old_key);
-    renamed
-        .neighbors
-        .insert(PeerKey(old_key.0.replacen("Node_", "Global_", 1)), n);
+    let (renamed, _, _) = renamed_at_the_same_address(&c);
     assert_eq!(presumed(&renamed), None);
 }
