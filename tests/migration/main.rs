@@ -43,7 +43,9 @@
 //! BIRD 1.6 client rewrites its kernel routes once (delete + add in one
 //! kernel sync, a gap under a millisecond): counted and printed per
 //! client, asserted under 10 ms and never a missing route
-//! (plugins/engine-frr/README.md). An RR on FRR with a client without
+//! (plugins/engine-frr/README.md). The same chain with BIRD 2 clients,
+//! whose kernel protocol replaces an IPv4 route in place, deletes no kernel
+//! route at all. An RR on FRR with a client without
 //! graceful restart refuses to migrate; a missed deadline rolls back to FRR
 //! without a deletion.
 //!
@@ -61,7 +63,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rr::{alive, Bird, ManagedRr, MigrateRun};
-use rrd_lab::calico_client::CalicoClient;
+use rrd_lab::calico_client::{CalicoClient, ClientBird};
 use rrd_lab::route_monitor::{Mark, RouteMonitor, Withdrawals};
 use rrd_lab::topology::LegacyTopology;
 use rrd_lab::{poll, Lab};
@@ -94,6 +96,18 @@ impl Scenario {
     /// The same with rrd running the engine `kind` (`bird`, `gobgp`,
     /// `frr`) from the start.
     fn start_on(kind: &str, tag: &str, bird: Bird, graceful_restart: [bool; 3]) -> Scenario {
+        Scenario::start_with_clients(kind, tag, bird, graceful_restart, ClientBird::V1_6)
+    }
+
+    /// The same with clients that run `clients` (graceful restart is
+    /// switched off only for BIRD 1.6 clients).
+    fn start_with_clients(
+        kind: &str,
+        tag: &str,
+        bird: Bird,
+        graceful_restart: [bool; 3],
+        clients_bird: ClientBird,
+    ) -> Scenario {
         let mut lab = Lab::new(tag);
         let rr_ip = Ipv4Addr::new(198, 51, 100, RR);
         let mut t = LegacyTopology::new(ASN);
@@ -120,7 +134,13 @@ impl Scenario {
         for (i, gr) in CLIENTS.into_iter().zip(graceful_restart) {
             let h = lab.add_host(&format!("c{i}"), i);
             monitors.push(RouteMonitor::start(&lab, &h));
-            clients.push(CalicoClient::start_with(&lab, &h, ASN, &[rr_ip], gr));
+            clients.push(match clients_bird {
+                ClientBird::V1_6 => CalicoClient::start_with(&lab, &h, ASN, &[rr_ip], gr),
+                ClientBird::V2 => {
+                    assert!(gr, "BIRD 2 clients always announce graceful restart");
+                    CalicoClient::start_on(&lab, &h, clients_bird, ASN, &[rr_ip])
+                }
+            });
         }
         let s = Scenario {
             monitors,
@@ -512,13 +532,15 @@ fn label(kind: &str) -> &'static str {
     }
 }
 
-/// Migrations along `path` (engine kinds), starting with rrd on `path[0]`:
-/// every handover with the operator procedure. No client route is ever
-/// withdrawn; handovers to or from FRR rewrite each client's kernel routes
-/// once (AS_PATH flags, see `hand_over_with`), the others leave them
-/// untouched.
-fn chain(tag: &str, path: &[&str]) {
-    let mut s = Scenario::start_on(path[0], tag, Bird::V2, [true; 3]);
+/// Migrations along `path` (engine kinds), starting with rrd on `path[0]`,
+/// with clients that run `clients`: every handover with the operator
+/// procedure. No client route is ever withdrawn. Handovers to or from FRR
+/// change each route's AS_PATH flags (see `hand_over_with`): BIRD 1.6
+/// clients rewrite their kernel routes once (delete + add), BIRD 2 clients
+/// replace them in place, so with BIRD 2 clients no kernel route is ever
+/// deleted.
+fn chain(tag: &str, path: &[&str], clients: ClientBird) {
+    let mut s = Scenario::start_with_clients(path[0], tag, Bird::V2, [true; 3], clients);
     let first = s.marks();
     let mut rewrites = 0;
     for pair in path.windows(2) {
@@ -527,15 +549,26 @@ fn chain(tag: &str, path: &[&str]) {
             s.rr.pid_of(from)
                 .unwrap_or_else(|| panic!("rrd runs no {from} daemon"));
         let frr = from == "frr" || to == "frr";
-        rewrites += usize::from(frr);
-        s.hand_over_with(to, &format!("{} -> {}", label(from), label(to)), frr);
+        let rewrite = frr && clients == ClientBird::V1_6;
+        rewrites += usize::from(rewrite);
+        s.hand_over_with(
+            to,
+            &format!(
+                "{} -> {} ({} clients)",
+                label(from),
+                label(to),
+                clients.label()
+            ),
+            rewrite,
+        );
         assert!(!alive(old), "the old {from} daemon still runs");
     }
     let all = s.withdrawals_since(&first);
     let names: Vec<&str> = path.iter().map(|k| label(k)).collect();
     eprintln!(
-        "MEASURED {}: client kernel route deletions over the whole chain: {} (longest gap {} ms at {:?}); {rewrites} handovers rewrote the routes",
+        "MEASURED {} ({} clients): client kernel route deletions over the whole chain: {} (longest gap {} ms at {:?}); {rewrites} handovers rewrote the routes",
         names.join(" -> "),
+        clients.label(),
         all.deletions,
         all.longest_gap.as_millis(),
         all.longest_gap_at
@@ -549,12 +582,25 @@ fn chain(tag: &str, path: &[&str]) {
 
 #[test]
 fn migrating_bird2_to_frr_to_gobgp_and_back_to_bird2_withdraws_no_client_route() {
-    chain("migfrr", &["bird", "frr", "gobgp", "bird"]);
+    chain(
+        "migfrr",
+        &["bird", "frr", "gobgp", "bird"],
+        ClientBird::V1_6,
+    );
+}
+
+#[test]
+fn with_bird2_clients_migrating_bird2_to_frr_to_gobgp_and_back_deletes_no_client_route() {
+    chain("migfr2", &["bird", "frr", "gobgp", "bird"], ClientBird::V2);
 }
 
 #[test]
 fn migrating_bird2_to_gobgp_to_frr_and_back_to_bird2_withdraws_no_client_route() {
-    chain("miggof", &["bird", "gobgp", "frr", "bird"]);
+    chain(
+        "miggof",
+        &["bird", "gobgp", "frr", "bird"],
+        ClientBird::V1_6,
+    );
 }
 
 #[test]

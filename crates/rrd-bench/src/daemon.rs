@@ -70,6 +70,9 @@ pub struct Daemon {
     pub bird_ctl: PathBuf,
     /// FRR: rrd's `[engine.frr]` (pathspace, socket, files).
     pub frr: FrrConfig,
+    /// GoBGP: the Go collector's target (`GOGC`) of gobgpd, whoever starts
+    /// it: rrd's `engine.gobgp.gogc` when rrd runs it; 0 = Go's default.
+    pub gobgp_gogc: u32,
 }
 
 impl Drop for Daemon {
@@ -96,13 +99,15 @@ impl Daemon {
                 log_file: Some(frr_dir.join("bgpd.log")),
                 ..FrrConfig::in_dir(&frr_dir, &format!("rrdbench{}", std::process::id()))
             },
+            gobgp_gogc: 0,
         }
     }
 
     /// A daemon that rrd starts and stops itself (`manage_process`, as the
     /// container image and the packages run it).
-    pub fn managed(lab: &Lab, engine: Engine, tag: &str) -> Option<Daemon> {
+    pub fn managed(lab: &Lab, engine: Engine, tag: &str, gobgp_gogc: u32) -> Option<Daemon> {
         let mut d = Daemon::files(lab, engine, tag);
+        d.gobgp_gogc = gobgp_gogc;
         match engine {
             Engine::Bird => {
                 let _ = std::fs::remove_file(&d.bird_conf);
@@ -142,8 +147,17 @@ impl Daemon {
         self.bird_conf.with_file_name(format!("{tag}-gobgp-state"))
     }
 
-    pub fn start(lab: &Lab, host: &Host, engine: Engine, tag: &str) -> anyhow::Result<Daemon> {
+    /// Start the daemon as an operator would run it beside rrd. gobgpd
+    /// gets `GOGC=<gobgp_gogc>` (unless 0), as rrd would give it.
+    pub fn start(
+        lab: &Lab,
+        host: &Host,
+        engine: Engine,
+        tag: &str,
+        gobgp_gogc: u32,
+    ) -> anyhow::Result<Daemon> {
         let mut daemon = Daemon::files(lab, engine, tag);
+        daemon.gobgp_gogc = gobgp_gogc;
         let Daemon {
             bird_conf,
             bird_ctl,
@@ -179,12 +193,14 @@ impl Daemon {
                 });
                 p
             }
-            Engine::Gobgp => host.spawn(
-                "gobgpd",
-                bins::gobgpd(),
-                &["--api-hosts", GOBGP_API, "--pprof-disable", "--log-plain"],
-                lab.path(&format!("{tag}-gobgpd.log")),
-            ),
+            Engine::Gobgp => {
+                let mut cmd = host.command(bins::gobgpd());
+                cmd.args(["--api-hosts", GOBGP_API, "--pprof-disable", "--log-plain"]);
+                if gobgp_gogc != 0 {
+                    cmd.env("GOGC", gobgp_gogc.to_string());
+                }
+                Process::spawn("gobgpd", cmd, lab.path(&format!("{tag}-gobgpd.log")))
+            }
             Engine::Frr => {
                 // As a service would run it: alone (no zebra), in its own
                 // pathspace, with a file holding no BGP yet.
@@ -254,10 +270,11 @@ impl Daemon {
                     String::new()
                 } else {
                     format!(
-                        "state_dir = \"{}\"\nbinary = \"{}\"\nlog_file = \"{}\"\n",
+                        "state_dir = \"{}\"\nbinary = \"{}\"\nlog_file = \"{}\"\ngogc = {}\n",
                         dir.display(),
                         bins::gobgpd().display(),
-                        dir.with_extension("log").display()
+                        dir.with_extension("log").display(),
+                        self.gobgp_gogc
                     )
                 };
                 format!(

@@ -73,6 +73,11 @@ struct Args {
     /// routes then).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     frr_set_originator_id: bool,
+    /// GoBGP only: `GOGC` for gobgpd, the one the bench starts and the one
+    /// rrd starts (`engine.gobgp.gogc`); the default is rrd's. 0 leaves Go's
+    /// default (100).
+    #[arg(long, default_value_t = 400)]
+    gobgp_gogc: u32,
     /// The rrd binary (default: the release build, built first).
     #[arg(long)]
     rrd: Option<PathBuf>,
@@ -121,6 +126,7 @@ fn main() -> anyhow::Result<()> {
         burst: args.burst,
         floor_samples: args.floor_samples,
         frr_set_originator_id: args.frr_set_originator_id,
+        gobgp_gogc: args.gobgp_gogc,
     };
     let results = runtime.block_on(async {
         let mut results = Vec::new();

@@ -34,6 +34,9 @@ pub struct Plan {
     /// FRR: `engine.frr.set_originator_id` (the per-client ORIGINATOR_ID
     /// route maps, which bgpd 8.4 cannot load by the thousand).
     pub frr_set_originator_id: bool,
+    /// GoBGP: `GOGC` of gobgpd, the bench's own and the one rrd runs
+    /// (`engine.gobgp.gogc`); 0 = Go's default.
+    pub gobgp_gogc: u32,
 }
 
 /// Floors measured in the same run.
@@ -234,10 +237,10 @@ impl Run<'_> {
     /// whole file instead of having a running, empty daemon reconfigure
     /// every session in. Timed from rrd's start until the daemon answers
     /// and holds every session; rrd then stops, and the daemon with it
-    /// (`stop_daemon_on_exit`). `None` for gobgpd, which rrd does not run.
+    /// (`stop_daemon_on_exit`).
     pub async fn managed_cold_start(&self, engine: Engine) -> anyhow::Result<Option<Duration>> {
         let tag = format!("{}-managed", self.tag(engine));
-        let Some(mut daemon) = Daemon::managed(self.lab, engine, &tag) else {
+        let Some(mut daemon) = Daemon::managed(self.lab, engine, &tag, self.plan.gobgp_gogc) else {
             return Ok(None);
         };
         daemon.frr.set_originator_id = self.plan.frr_set_originator_id;
@@ -278,7 +281,7 @@ impl Run<'_> {
     pub async fn run(&self, engine: Engine) -> anyhow::Result<(RunResult, Daemon)> {
         let managed_cold_start = self.managed_cold_start(engine).await?;
         let tag = self.tag(engine);
-        let mut daemon = Daemon::start(self.lab, self.host, engine, &tag)?;
+        let mut daemon = Daemon::start(self.lab, self.host, engine, &tag, self.plan.gobgp_gogc)?;
         daemon.frr.set_originator_id = self.plan.frr_set_originator_id;
         let mut probe = daemon.probe().await?;
         let expected = self.fabric.expected_peers();

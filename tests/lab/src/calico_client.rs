@@ -1,7 +1,11 @@
-//! A BGP client that behaves like a Calico node: BIRD 1.6 with graceful
-//! restart, a static blackhole route for its address block, `next hop self`,
-//! and a kernel protocol so that routes learned from the RRs reach the
-//! namespace's routing table.
+//! A BGP client that behaves like a Calico node: BIRD 1.6 (Calico's BIRD,
+//! the default) or BIRD 2 with graceful restart, a static blackhole route for
+//! its address block, `next hop self`, and a kernel protocol so that routes
+//! learned from the RRs reach the namespace's routing table.
+//!
+//! The two differ where a migration's tests look: when a route's attributes
+//! change, BIRD 1.6's kernel protocol deletes the kernel route and adds it
+//! again, BIRD 2's replaces an IPv4 route in place.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -57,10 +61,65 @@ pub fn bird16_config_with(
     cfg
 }
 
+/// Which BIRD a client runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientBird {
+    /// BIRD 1.6, as Calico's node image ships it.
+    V1_6,
+    /// BIRD 2.
+    V2,
+}
+
+impl ClientBird {
+    fn bird(self) -> PathBuf {
+        match self {
+            ClientBird::V1_6 => bins::bird16(),
+            ClientBird::V2 => bins::bird2(),
+        }
+    }
+
+    fn birdc(self) -> PathBuf {
+        match self {
+            ClientBird::V1_6 => bins::birdc16(),
+            ClientBird::V2 => bins::birdc2(),
+        }
+    }
+
+    /// "BIRD 1.6" / "BIRD 2", for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            ClientBird::V1_6 => "BIRD 1.6",
+            ClientBird::V2 => "BIRD 2",
+        }
+    }
+}
+
+/// BIRD 2 configuration of the node [`bird16_config_with`] describes, with
+/// graceful restart.
+pub fn bird2_config(host: &Host, asn: u32, rrs: &[Ipv4Addr]) -> String {
+    let me = host.ipv4;
+    let block = block_of(host.index);
+    let mut cfg = format!(
+        "router id {me};\n\
+         protocol device {{ scan time 2; }}\n\
+         protocol direct {{ ipv4; interface \"eth0\"; }}\n\
+         protocol kernel {{\n  ipv4 {{ import none; export where source = RTS_BGP; }};\n  persist;\n  scan time 2;\n  graceful restart;\n}}\n\
+         protocol static own_block {{ ipv4; route {block} blackhole; }}\n\
+         filter export_block {{ if net = {block} then accept; reject; }}\n\
+         template bgp rr_peer {{\n  local as {asn};\n  multihop;\n  source address {me};\n  graceful restart;\n  connect delay time 1;\n  connect retry time 2;\n  error wait time 1,5;\n  ipv4 {{ gateway recursive; import all; export filter export_block; next hop self; }};\n}}\n"
+    );
+    for rr in rrs {
+        let name = rr.to_string().replace('.', "_");
+        cfg += &format!("protocol bgp Rr_{name} from rr_peer {{ neighbor {rr} as {asn}; }}\n");
+    }
+    cfg
+}
+
 /// A running Calico-like client.
 #[derive(Debug)]
 pub struct CalicoClient {
     pub host: Host,
+    pub bird: ClientBird,
     pub block: String,
     pub socket: PathBuf,
     pub config: PathBuf,
@@ -80,11 +139,30 @@ impl CalicoClient {
         rrs: &[Ipv4Addr],
         graceful_restart: bool,
     ) -> CalicoClient {
+        let text = bird16_config_with(host, asn, rrs, graceful_restart);
+        Self::start_bird(lab, host, ClientBird::V1_6, &text)
+    }
+
+    /// A client that runs `bird` (graceful restart on).
+    pub fn start_on(
+        lab: &Lab,
+        host: &Host,
+        bird: ClientBird,
+        asn: u32,
+        rrs: &[Ipv4Addr],
+    ) -> CalicoClient {
+        let text = match bird {
+            ClientBird::V1_6 => bird16_config(host, asn, rrs),
+            ClientBird::V2 => bird2_config(host, asn, rrs),
+        };
+        Self::start_bird(lab, host, bird, &text)
+    }
+
+    fn start_bird(lab: &Lab, host: &Host, bird: ClientBird, text: &str) -> CalicoClient {
         let config = lab.path(&format!("{}.conf", host.name));
         let socket = lab.path(&format!("{}.ctl", host.name));
-        let text = bird16_config_with(host, asn, rrs, graceful_restart);
         std::fs::write(&config, text).expect("write client config");
-        let check = Command::new(bins::bird16())
+        let check = Command::new(bird.bird())
             .arg("-p")
             .arg("-c")
             .arg(&config)
@@ -96,8 +174,8 @@ impl CalicoClient {
             String::from_utf8_lossy(&check.stderr)
         );
         let process = host.spawn(
-            &format!("bird16 {}", host.name),
-            bins::bird16(),
+            &format!("{} {}", bird.bird().display(), host.name),
+            bird.bird(),
             &[
                 "-f",
                 "-c",
@@ -109,6 +187,7 @@ impl CalicoClient {
         );
         CalicoClient {
             host: host.clone(),
+            bird,
             block: block_of(host.index),
             socket,
             config,
@@ -118,7 +197,7 @@ impl CalicoClient {
 
     /// Run a command on the client's BIRD control socket.
     pub fn birdc(&self, command: &str) -> String {
-        birdc(&bins::birdc16(), &self.socket, command)
+        birdc(&self.bird.birdc(), &self.socket, command)
     }
 
     /// Wait until the kernel table holds every prefix of `want`.
