@@ -47,6 +47,13 @@
 //! graceful restart refuses to migrate; a missed deadline rolls back to FRR
 //! without a deletion.
 //!
+//! Router ids: with client c21's BIRD on router id 203.0.113.200 (not its
+//! address), `rrd migrate --to frr` from BIRD 2 leaves bgpd with c21's
+//! `rrd-originator-203.0.113.200` route map from its first configuration
+//! (the engine was handed BIRD's "Neighbor ID"), so the engine never has
+//! to correct it, and the other clients see c21's block with that
+//! ORIGINATOR_ID.
+//!
 //! Failure cases: a client without graceful restart makes `rrd migrate`
 //! refuse before anything is stopped (exit 2, the session named, BIRD
 //! untouched); a deadline too short for the clients to reconnect (300 ms)
@@ -61,7 +68,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rr::{alive, Bird, ManagedRr, MigrateRun};
-use rrd_lab::calico_client::CalicoClient;
+use rrd_lab::calico_client::{CalicoClient, ClientOptions};
 use rrd_lab::route_monitor::{Mark, RouteMonitor, Withdrawals};
 use rrd_lab::topology::LegacyTopology;
 use rrd_lab::{poll, Lab};
@@ -94,6 +101,20 @@ impl Scenario {
     /// The same with rrd running the engine `kind` (`bird`, `gobgp`,
     /// `frr`) from the start.
     fn start_on(kind: &str, tag: &str, bird: Bird, graceful_restart: [bool; 3]) -> Scenario {
+        let clients = graceful_restart.map(|graceful_restart| ClientOptions {
+            graceful_restart,
+            ..ClientOptions::default()
+        });
+        Scenario::start_with_clients(kind, tag, bird, clients)
+    }
+
+    /// The same with client `i`'s BIRD configured as `clients[i]` says.
+    fn start_with_clients(
+        kind: &str,
+        tag: &str,
+        bird: Bird,
+        options: [ClientOptions; 3],
+    ) -> Scenario {
         let mut lab = Lab::new(tag);
         let rr_ip = Ipv4Addr::new(198, 51, 100, RR);
         let mut t = LegacyTopology::new(ASN);
@@ -117,10 +138,16 @@ impl Scenario {
         rr.start_rrd();
         let mut clients = Vec::new();
         let mut monitors = Vec::new();
-        for (i, gr) in CLIENTS.into_iter().zip(graceful_restart) {
+        for (i, o) in CLIENTS.into_iter().zip(options) {
             let h = lab.add_host(&format!("c{i}"), i);
             monitors.push(RouteMonitor::start(&lab, &h));
-            clients.push(CalicoClient::start_with(&lab, &h, ASN, &[rr_ip], gr));
+            clients.push(CalicoClient::start_with_options(
+                &lab,
+                &h,
+                ASN,
+                &[rr_ip],
+                &o,
+            ));
         }
         let s = Scenario {
             monitors,
@@ -585,4 +612,39 @@ fn an_frr_rr_with_a_client_without_graceful_restart_refuses_to_migrate() {
 #[test]
 fn a_missed_deadline_rolls_back_to_frr_without_deleting_client_routes() {
     deadline_rollback("migfdl", "frr", "bird");
+}
+
+#[test]
+fn migrating_bird2_to_frr_sets_a_clients_router_id_that_is_not_its_address_from_the_start() {
+    // c21's BIRD has router id 203.0.113.200: BIRD reflects its routes
+    // with that ORIGINATOR_ID, and FRR's first configuration must too.
+    let id = Ipv4Addr::new(203, 0, 113, 200);
+    let mut clients = [ClientOptions::default(); 3];
+    clients[0].router_id = Some(id);
+    let mut s = Scenario::start_with_clients("bird", "migrid", Bird::V2, clients);
+    let block = s.clients[0].block.clone();
+    let reflected = |s: &Scenario| -> Vec<Option<String>> {
+        s.clients[1..]
+            .iter()
+            .map(|c| c.route_attributes(&block).originator_id)
+            .collect()
+    };
+    assert_eq!(reflected(&s), [Some(id.to_string()), Some(id.to_string())]);
+    s.rr.stop_rrd();
+    let run = s.rr.migrate("frr", None);
+    eprintln!("{}", run.output);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.output, s.diagnostics());
+    // No `rrd run` yet. bgpd was configured with c21's id from the first
+    // apply: the engine never had to correct it, which it does (and says)
+    // once bgpd has seen the client's OPEN with another id than rendered.
+    let running = s.rr.vtysh("show running-config");
+    let route_map = format!("neighbor 198.51.100.21 route-map rrd-originator-{id} in");
+    assert!(running.contains(&route_map), "{route_map}:\n{running}");
+    assert!(
+        !run.output.contains("is not the ORIGINATOR_ID rrd set"),
+        "FRR reflected c21's routes with another ORIGINATOR_ID first:\n{}",
+        run.output
+    );
+    poll::until("clients settled on FRR", SETTLE, || s.clients_settled());
+    assert_eq!(reflected(&s), [Some(id.to_string()), Some(id.to_string())]);
 }
