@@ -49,6 +49,13 @@
 //! graceful restart refuses to migrate; a missed deadline rolls back to FRR
 //! without a deletion.
 //!
+//! Router ids: with client c21's BIRD on router id 203.0.113.200 (not its
+//! address), `rrd migrate --to frr` from BIRD 2 leaves bgpd with c21's
+//! `rrd-originator-203.0.113.200` route map from its first configuration
+//! (the engine was handed BIRD's "Neighbor ID"), so the engine never has
+//! to correct it, and the other clients see c21's block with that
+//! ORIGINATOR_ID.
+//!
 //! Failure cases: a client without graceful restart makes `rrd migrate`
 //! refuse before anything is stopped (exit 2, the session named, BIRD
 //! untouched); a deadline too short for the clients to reconnect (300 ms)
@@ -63,7 +70,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rr::{alive, Bird, ManagedRr, MigrateRun};
-use rrd_lab::calico_client::{CalicoClient, ClientBird};
+use rrd_lab::calico_client::{CalicoClient, ClientBird, ClientOptions};
 use rrd_lab::route_monitor::{Mark, RouteMonitor, Withdrawals};
 use rrd_lab::topology::LegacyTopology;
 use rrd_lab::{poll, Lab};
@@ -96,16 +103,21 @@ impl Scenario {
     /// The same with rrd running the engine `kind` (`bird`, `gobgp`,
     /// `frr`) from the start.
     fn start_on(kind: &str, tag: &str, bird: Bird, graceful_restart: [bool; 3]) -> Scenario {
-        Scenario::start_with_clients(kind, tag, bird, graceful_restart, ClientBird::V1_6)
+        let clients = graceful_restart.map(|graceful_restart| ClientOptions {
+            graceful_restart,
+            ..ClientOptions::default()
+        });
+        Scenario::start_with_clients(kind, tag, bird, clients, ClientBird::V1_6)
     }
 
-    /// The same with clients that run `clients` (graceful restart is
-    /// switched off only for BIRD 1.6 clients).
+    /// The same with clients that run `clients_bird`, client `i`'s
+    /// configured as `options[i]` says (options other than the default
+    /// only for BIRD 1.6 clients).
     fn start_with_clients(
         kind: &str,
         tag: &str,
         bird: Bird,
-        graceful_restart: [bool; 3],
+        options: [ClientOptions; 3],
         clients_bird: ClientBird,
     ) -> Scenario {
         let mut lab = Lab::new(tag);
@@ -131,13 +143,17 @@ impl Scenario {
         rr.start_rrd();
         let mut clients = Vec::new();
         let mut monitors = Vec::new();
-        for (i, gr) in CLIENTS.into_iter().zip(graceful_restart) {
+        for (i, o) in CLIENTS.into_iter().zip(options) {
             let h = lab.add_host(&format!("c{i}"), i);
             monitors.push(RouteMonitor::start(&lab, &h));
             clients.push(match clients_bird {
-                ClientBird::V1_6 => CalicoClient::start_with(&lab, &h, ASN, &[rr_ip], gr),
+                ClientBird::V1_6 => CalicoClient::start_with_options(&lab, &h, ASN, &[rr_ip], &o),
                 ClientBird::V2 => {
-                    assert!(gr, "BIRD 2 clients always announce graceful restart");
+                    assert_eq!(
+                        o,
+                        ClientOptions::default(),
+                        "BIRD 2 clients take no options"
+                    );
                     CalicoClient::start_on(&lab, &h, clients_bird, ASN, &[rr_ip])
                 }
             });
@@ -540,7 +556,13 @@ fn label(kind: &str) -> &'static str {
 /// replace them in place, so with BIRD 2 clients no kernel route is ever
 /// deleted.
 fn chain(tag: &str, path: &[&str], clients: ClientBird) {
-    let mut s = Scenario::start_with_clients(path[0], tag, Bird::V2, [true; 3], clients);
+    let mut s = Scenario::start_with_clients(
+        path[0],
+        tag,
+        Bird::V2,
+        [ClientOptions::default(); 3],
+        clients,
+    );
     let first = s.marks();
     let mut rewrites = 0;
     for pair in path.windows(2) {
@@ -631,4 +653,39 @@ fn an_frr_rr_with_a_client_without_graceful_restart_refuses_to_migrate() {
 #[test]
 fn a_missed_deadline_rolls_back_to_frr_without_deleting_client_routes() {
     deadline_rollback("migfdl", "frr", "bird");
+}
+
+#[test]
+fn migrating_bird2_to_frr_sets_a_clients_router_id_that_is_not_its_address_from_the_start() {
+    // c21's BIRD has router id 203.0.113.200: BIRD reflects its routes
+    // with that ORIGINATOR_ID, and FRR's first configuration must too.
+    let id = Ipv4Addr::new(203, 0, 113, 200);
+    let mut clients = [ClientOptions::default(); 3];
+    clients[0].router_id = Some(id);
+    let mut s = Scenario::start_with_clients("bird", "migrid", Bird::V2, clients, ClientBird::V1_6);
+    let block = s.clients[0].block.clone();
+    let reflected = |s: &Scenario| -> Vec<Option<String>> {
+        s.clients[1..]
+            .iter()
+            .map(|c| c.route_attributes(&block).originator_id)
+            .collect()
+    };
+    assert_eq!(reflected(&s), [Some(id.to_string()), Some(id.to_string())]);
+    s.rr.stop_rrd();
+    let run = s.rr.migrate("frr", None);
+    eprintln!("{}", run.output);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.output, s.diagnostics());
+    // No `rrd run` yet. bgpd was configured with c21's id from the first
+    // apply: the engine never had to correct it, which it does (and says)
+    // once bgpd has seen the client's OPEN with another id than rendered.
+    let running = s.rr.vtysh("show running-config");
+    let route_map = format!("neighbor 198.51.100.21 route-map rrd-originator-{id} in");
+    assert!(running.contains(&route_map), "{route_map}:\n{running}");
+    assert!(
+        !run.output.contains("is not the ORIGINATOR_ID rrd set"),
+        "FRR reflected c21's routes with another ORIGINATOR_ID first:\n{}",
+        run.output
+    );
+    poll::until("clients settled on FRR", SETTLE, || s.clients_settled());
+    assert_eq!(reflected(&s), [Some(id.to_string()), Some(id.to_string())]);
 }

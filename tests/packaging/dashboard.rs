@@ -26,6 +26,7 @@ fn exported() -> BTreeSet<String> {
         peer_graceful_restart: Default::default(),
         rr_client: Some(true),
         recovery: Default::default(),
+        peer_router_id: None,
     };
     m.observe_sessions(&[session], &Default::default());
     let text = rrd_runtime::metrics::classic(&m.render(&Status::default()));

@@ -14,12 +14,13 @@
 //! behind this contract: what a user reads ([`BgpEngine::render`]), which
 //! daemon processes rrd runs ([`BgpEngine::running_daemons`]) and whether
 //! the engine can take part in a migration
-//! ([`BgpEngine::prepare_migration`]). A new engine is one crate plus a line
-//! of wiring in the binary.
+//! ([`BgpEngine::prepare_migration`]), and what it takes over from the
+//! daemon a migration moves away from ([`BgpEngine::carry_over`]). A new
+//! engine is one crate plus a line of wiring in the binary.
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -164,6 +165,14 @@ pub struct SessionStatus {
     /// The daemon's own graceful-restart recovery on this session.
     #[serde(default)]
     pub recovery: Recovery,
+    /// The peer's BGP identifier as its OPEN gave it (BIRD's "Neighbor
+    /// ID", GoBGP's peer state, FRR's `remoteRouterId`), while the session
+    /// is Established; `None` before, or when the daemon does not say. A
+    /// migration hands it to the target ([`BgpEngine::carry_over`]), which
+    /// may need it before its daemon has seen an OPEN (FRR's ORIGINATOR_ID
+    /// route maps).
+    #[serde(default)]
+    pub peer_router_id: Option<Ipv4Addr>,
 }
 
 /// A [`SessionStatus::since`] from a daemon's Unix time in seconds (GoBGP's
@@ -308,6 +317,22 @@ pub trait BgpEngine: Send + 'static {
                 reason: format!("this engine cannot be a migration's {role:?}"),
             })
         }
+    }
+
+    /// What the daemon a migration moves away from last observed
+    /// (`source`, a full [`BgpEngine::observe`] of the source engine),
+    /// handed to the target before it is started or renders anything:
+    /// what the source's daemon learned from its peers that the target
+    /// would otherwise learn only once its own sessions are up. The FRR
+    /// engine takes the clients' router ids
+    /// ([`SessionStatus::peer_router_id`]) that differ from what it would
+    /// render, so that its first configuration already sets the right
+    /// ORIGINATOR_ID. An error refuses the migration before anything is
+    /// stopped. Engines whose daemon learns all it needs from the OPENs
+    /// (BIRD, GoBGP) keep the default, which does nothing.
+    fn carry_over(&mut self, source: &Observation, desired: &RrConfig) -> Result<(), EngineError> {
+        let _ = (source, desired);
+        Ok(())
     }
 
     /// Attach to the daemon, starting it first when rrd manages the process.

@@ -13,7 +13,9 @@
 //! 3. stop the source without NOTIFICATIONs ([`StopMode::PreserveForwarding`]):
 //!    clients keep its routes as stale for its restart time;
 //! 4. give the target everything ([`StartMode::Restarting`]: R and F bits,
-//!    so clients keep forwarding until its End-of-RIB);
+//!    so clients keep forwarding until its End-of-RIB), after handing it
+//!    the source's look of step 1 ([`BgpEngine::carry_over`]: FRR takes
+//!    the clients' router ids from it);
 //! 5. wait until every session is Established and the target's recovery is
 //!    over (End-of-RIB received from every peer, its own sent);
 //! 6. wait until every session receives and sends at least as many routes
@@ -247,6 +249,13 @@ async fn check<A: BgpEngine, B: BgpEngine>(
         format!("{from_kind} holds the desired configuration; every session is Established with graceful restart for its families"),
     );
 
+    // What the source's daemon learned from its peers (FRR: the clients'
+    // router ids) reaches the target before it renders or starts anything.
+    to.carry_over(&seen, desired)
+        .map_err(|source| Refusal::TargetCarryOver {
+            engine: to_kind,
+            source,
+        })?;
     to.start(StartMode::Restarting)
         .await
         .map_err(|source| Refusal::TargetStart {

@@ -122,6 +122,24 @@ async fn a_healthy_source_hands_every_session_to_an_empty_target() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_target_is_handed_the_sources_look_before_it_starts() {
+    let (from, to) = engines(3);
+    run(&from, &to, &options()).await.0.expect("migrated");
+    let carried = to.state().carried_over.clone();
+    assert_eq!(carried.len(), 1, "{carried:?}");
+    let (look, starts_before) = &carried[0];
+    assert_eq!(*starts_before, 0, "handed over after the target started");
+    let keys: Vec<&PeerKey> = look.sessions.iter().map(|s| &s.key).collect();
+    let desired = desired();
+    let want: Vec<&PeerKey> = desired.neighbors.keys().collect();
+    assert_eq!(keys, want);
+    assert!(
+        from.state().carried_over.is_empty(),
+        "the source got nothing"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_client_without_graceful_restart_is_refused_before_anything_stops() {
     let (from, to) = engines(0);
     from.state().without_graceful_restart.insert(key(31));

@@ -156,6 +156,10 @@ impl BgpEngine for AnyEngine {
         each_engine!(self, e => e.prepare_migration(role).await)
     }
 
+    fn carry_over(&mut self, source: &Observation, desired: &RrConfig) -> Result<(), EngineError> {
+        each_engine!(self, e => e.carry_over(source, desired))
+    }
+
     async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {
         each_engine!(self, e => e.start(mode).await)
     }

@@ -14,7 +14,7 @@
 //! the peer's End-of-RIB, `waiting` while BIRD holds back its own routes.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use rrd_core::{Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
 
@@ -166,6 +166,9 @@ fn session(
         peer_graceful_restart: gr,
         rr_client: d.rr_client,
         recovery: d.recovery,
+        // BIRD prints the line for a protocol that is up (Established);
+        // the filter keeps an identifier from counting for anything else.
+        peer_router_id: d.neighbor_id.filter(|_| state == SessionState::Established),
     })
 }
 
@@ -261,6 +264,8 @@ struct Details {
     rr_client: Option<bool>,
     /// The least advanced `GR recovery:` of the protocol's channels.
     recovery: Recovery,
+    /// `Neighbor ID:`, the BGP identifier of the peer's OPEN.
+    neighbor_id: Option<Ipv4Addr>,
 }
 
 fn indent(line: &str) -> usize {
@@ -290,6 +295,8 @@ impl Details {
                 d.address = v.parse().ok();
             } else if let Some(v) = field(t, "Neighbor AS:") {
                 d.remote_as = v.parse().ok();
+            } else if let Some(v) = field(t, "Neighbor ID:") {
+                d.neighbor_id = v.parse().ok().filter(|id: &Ipv4Addr| !id.is_unspecified());
             } else if let Some(v) = field(t, "Routes:") {
                 let (imp, exp) = route_counts(v);
                 d.imported = add(d.imported, imp);

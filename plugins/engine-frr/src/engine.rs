@@ -29,7 +29,9 @@
 //! ORIGINATOR_ID to the client's router id ([`crate::originator`]); when
 //! `observe` finds a client whose OPEN names another id than the one
 //! rendered, it warns, keeps the observed id (`<state_dir>/router-ids.json`)
-//! and changes that client's route map in place.
+//! and changes that client's route map in place. A migration to FRR hands
+//! over the ids the source daemon saw ([`BgpEngine::carry_over`]), so the
+//! first apply already renders them.
 //!
 //! With `manage_process` the engine runs bgpd itself: started with the
 //! first apply (its listen port and addresses come from the RR config),
@@ -697,6 +699,37 @@ impl FrrEngine {
         })
     }
 
+    /// The router ids a migration's source observed that differ from
+    /// what would be rendered: learned and kept as if bgpd had seen them,
+    /// so that the first apply renders them.
+    fn carry_over_inner(
+        &mut self,
+        source: &Observation,
+        desired: &RrConfig,
+    ) -> Result<(), FrrError> {
+        if !self.config.set_originator_id {
+            return Ok(());
+        }
+        let found = originator::carried_over(source, desired, &self.learned);
+        for m in &found {
+            tracing::debug!(
+                session = %m.session,
+                address = %m.address,
+                rendered = ?m.rendered,
+                observed = %m.observed,
+                "router id carried over from the migration's source"
+            );
+        }
+        tracing::info!(
+            count = found.len(),
+            "carried over the client router ids the migration's source observed that differ from the default"
+        );
+        if self.learned.update(&found, desired) {
+            self.save_learned()?;
+        }
+        Ok(())
+    }
+
     fn save_learned(&self) -> Result<(), FrrError> {
         let path = self.config.router_ids_path();
         self.learned
@@ -845,6 +878,12 @@ impl BgpEngine for FrrEngine {
             )));
         }
         Ok(Vec::new())
+    }
+
+    /// The clients' router ids of the source's look, for the
+    /// ORIGINATOR_ID route maps of the first apply.
+    fn carry_over(&mut self, source: &Observation, desired: &RrConfig) -> Result<(), EngineError> {
+        Ok(self.carry_over_inner(source, desired)?)
     }
 
     async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {

@@ -10,7 +10,7 @@
 //! routes sent leave out the best routes learned from that client.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use rrd_core::{since_unix_seconds, Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
 use serde_json::Value;
@@ -156,7 +156,21 @@ pub fn session_of(
         } else {
             Recovery::Done
         },
+        peer_router_id: if established {
+            remote_router_id(n)
+        } else {
+            None
+        },
     }
+}
+
+/// `remoteRouterId`: the BGP identifier of the peer's OPEN (`0.0.0.0`
+/// before there was one).
+pub(crate) fn remote_router_id(n: &Value) -> Option<Ipv4Addr> {
+    n["remoteRouterId"]
+        .as_str()
+        .and_then(|s| s.parse::<Ipv4Addr>().ok())
+        .filter(|id| !id.is_unspecified())
 }
 
 /// Every neighbor of `show bgp view <v> neighbors json`, sorted by key.
@@ -253,6 +267,21 @@ mod tests {
         assert_eq!(s.peer_graceful_restart, BTreeSet::from([Family::Ipv4]));
         assert_eq!(s.recovery, Recovery::Done);
         assert_eq!(s.since.as_deref(), Some("2026-12-03T18:37:14Z"));
+        assert_eq!(s.peer_router_id, Some(Ipv4Addr::new(198, 51, 100, 2)));
+    }
+
+    #[test]
+    fn the_peers_router_id_is_its_opens_while_established() {
+        let a: IpAddr = "198.51.100.2".parse().unwrap();
+        let mut n = fixture()["198.51.100.2"].clone();
+        n["remoteRouterId"] = "203.0.113.200".into();
+        let id = |n: &Value| session_of(a, n, &BTreeMap::new()).peer_router_id;
+        assert_eq!(id(&n), Some(Ipv4Addr::new(203, 0, 113, 200)));
+        n["bgpState"] = "Active".into();
+        assert_eq!(id(&n), None);
+        n["bgpState"] = "Established".into();
+        n["remoteRouterId"] = "0.0.0.0".into();
+        assert_eq!(id(&n), None);
     }
 
     #[test]

@@ -22,6 +22,13 @@
 //!    session in the same configuration;
 //! 4. else none: no route map until bgpd has seen the client's OPEN.
 //!
+//! Step 1 also takes what another daemon observed: a migration to FRR
+//! hands the engine the source daemon's last look
+//! ([`rrd_core::BgpEngine::carry_over`]; BIRD's "Neighbor ID", GoBGP's
+//! peer state), and [`carried_over`] finds the clients whose identifier
+//! there differs from what would be rendered, so that bgpd's first
+//! configuration already sets the right ORIGINATOR_ID.
+//!
 //! Only route-reflector clients (iBGP) get one: routes from non-clients
 //! (another RR of the mesh) may already carry an ORIGINATOR_ID that must
 //! not be overwritten.
@@ -30,7 +37,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use rrd_core::{Neighbor, RrConfig};
+use rrd_core::{Neighbor, Observation, RrConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -139,31 +146,58 @@ pub fn mismatches(
 ) -> Vec<Mismatch> {
     let mut out = Vec::new();
     for (key, n) in &desired.neighbors {
-        if !is_ibgp_client(n, desired) {
-            continue;
-        }
         let seen = &neighbors[n.address.to_string()];
         if seen["bgpState"].as_str() != Some("Established") {
             continue;
         }
-        let Some(observed) = seen["remoteRouterId"]
-            .as_str()
-            .and_then(|s| s.parse::<Ipv4Addr>().ok())
-            .filter(|a| !a.is_unspecified())
-        else {
+        let Some(observed) = crate::observe::remote_router_id(seen) else {
             continue;
         };
-        let rendered = originator_id(n, desired, learned);
-        if rendered != Some(observed) {
-            out.push(Mismatch {
-                session: key.0.clone(),
-                address: n.address,
-                rendered,
-                observed,
-            });
-        }
+        out.extend(mismatch(&key.0, n, observed, desired, learned));
     }
     out
+}
+
+/// The client sessions of `desired` for which another daemon's look
+/// (`source`, a migration's source) names a peer router id that is not
+/// what `desired` renders with `learned`.
+pub fn carried_over(
+    source: &Observation,
+    desired: &RrConfig,
+    learned: &LearnedRouterIds,
+) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    for s in &source.sessions {
+        let Some(n) = desired.neighbors.get(&s.key) else {
+            continue;
+        };
+        let Some(observed) = s.peer_router_id.filter(|_| s.address == n.address) else {
+            continue;
+        };
+        out.extend(mismatch(&s.key.0, n, observed, desired, learned));
+    }
+    out
+}
+
+/// Session `n` (named `session`) as a [`Mismatch`] when it is a client
+/// whose `observed` identifier is not the one rendered.
+fn mismatch(
+    session: &str,
+    n: &Neighbor,
+    observed: Ipv4Addr,
+    desired: &RrConfig,
+    learned: &LearnedRouterIds,
+) -> Option<Mismatch> {
+    if !is_ibgp_client(n, desired) {
+        return None;
+    }
+    let rendered = originator_id(n, desired, learned);
+    (rendered != Some(observed)).then(|| Mismatch {
+        session: session.to_owned(),
+        address: n.address,
+        rendered,
+        observed,
+    })
 }
 
 #[cfg(test)]
@@ -241,5 +275,59 @@ mod tests {
         let found = mismatches(&back, &c, &learned);
         assert!(learned.update(&found, &c));
         assert_eq!(learned.0.len(), 1, "{learned:?}");
+    }
+
+    fn established(c: &RrConfig, address: &str, id: &str) -> rrd_core::SessionStatus {
+        let n = neighbor(c, address);
+        let key = c
+            .neighbors
+            .iter()
+            .find(|(_, m)| m.address == n.address)
+            .unwrap()
+            .0;
+        rrd_core::SessionStatus {
+            key: key.clone(),
+            address: n.address,
+            remote_as: Some(n.remote_as),
+            state: rrd_core::SessionState::Established,
+            since: None,
+            info: String::new(),
+            routes_received: Some(1),
+            routes_sent: Some(1),
+            peer_graceful_restart: n.families.clone(),
+            rr_client: Some(n.role.is_client()),
+            recovery: rrd_core::Recovery::Done,
+            peer_router_id: Some(id.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_migration_carries_over_the_client_ids_another_daemon_saw() {
+        let c = config();
+        let mut learned = LearnedRouterIds::default();
+        // What BIRD showed before a migration: one client with another
+        // router id, one with its address, the mesh peer (not a client)
+        // with another one, and a session the topology does not have.
+        let mut by_hand = established(&c, "198.51.100.3", "198.18.0.9");
+        by_hand.key = rrd_core::PeerKey("upstream".into());
+        let source = Observation {
+            daemon: rrd_core::DaemonState::Running,
+            sessions: vec![
+                established(&c, "198.51.100.2", "203.0.113.200"),
+                established(&c, "198.51.100.3", "198.51.100.3"),
+                established(&c, "198.51.100.4", "198.18.0.8"),
+                by_hand,
+            ],
+        };
+        let found = carried_over(&source, &c, &learned);
+        let addresses: Vec<String> = found.iter().map(|m| m.address.to_string()).collect();
+        assert_eq!(addresses, ["198.51.100.2"], "{found:?}");
+        assert_eq!(found[0].rendered, Some(Ipv4Addr::new(198, 51, 100, 2)));
+        assert!(learned.update(&found, &c));
+        assert_eq!(
+            originator_id(neighbor(&c, "198.51.100.2"), &c, &learned),
+            Some(Ipv4Addr::new(203, 0, 113, 200))
+        );
+        assert!(carried_over(&source, &c, &learned).is_empty());
     }
 }

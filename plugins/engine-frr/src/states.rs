@@ -147,6 +147,7 @@ mod tests {
             peer_graceful_restart: Default::default(),
             rr_client: Some(true),
             recovery: Recovery::Done,
+            peer_router_id: None,
         }
     }
 

@@ -318,6 +318,11 @@ fn a_client_whose_router_id_is_not_its_address_gets_its_own_originator_id_withou
                 up.peer_graceful_restart.contains(&rrd_core::Family::Ipv4),
                 "{o:?}"
             );
+            assert_eq!(
+                up.peer_router_id,
+                Some(std::net::Ipv4Addr::new(198, 18, 0, 10)),
+                "{o:?}"
+            );
             assert!(
                 engine
                     .render(&d)

@@ -4,7 +4,7 @@
 //! in gobgpd's own restart (`local_restarting`, per-family End-of-RIB).
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use prost::Message;
 use rrd_core::{since_unix_seconds, Asn, Family, PeerKey, Recovery, SessionState, SessionStatus};
@@ -166,7 +166,22 @@ pub fn session_of(peer: &apipb::Peer) -> Option<SessionStatus> {
             .as_ref()
             .map(|r| r.route_reflector_client),
         recovery: recovery_of(peer),
+        peer_router_id: router_id_of(&state, session),
     })
+}
+
+/// The BGP identifier of the peer's OPEN (`PeerState.router_id`): gobgpd
+/// keeps the last one after the session went down, and says `0.0.0.0` (or
+/// nothing) before any, so only an Established session's counts.
+fn router_id_of(state: &apipb::PeerState, session: SessionState) -> Option<Ipv4Addr> {
+    if session != SessionState::Established {
+        return None;
+    }
+    state
+        .router_id
+        .parse::<Ipv4Addr>()
+        .ok()
+        .filter(|id| !id.is_unspecified())
 }
 
 #[cfg(test)]
@@ -281,6 +296,27 @@ mod tests {
         assert_eq!((s.routes_received, s.routes_sent), (Some(2), Some(5)));
         assert_eq!(s.info, "3 received, 2 accepted");
         assert_eq!(s.rr_client, Some(true));
+    }
+
+    #[test]
+    fn the_peers_router_id_counts_while_established_and_never_unspecified() {
+        let mut peer = established(vec![], 1_700_000_000);
+        let state = peer.state.as_mut().expect("established() sets state");
+        assert_eq!(state.router_id, "", "no OPEN yet: gobgpd says nothing");
+        assert_eq!(session_of(&peer).unwrap().peer_router_id, None);
+        let state = peer.state.as_mut().unwrap();
+        state.router_id = "0.0.0.0".into();
+        assert_eq!(session_of(&peer).unwrap().peer_router_id, None);
+        let state = peer.state.as_mut().unwrap();
+        state.router_id = "203.0.113.200".into();
+        assert_eq!(
+            session_of(&peer).unwrap().peer_router_id,
+            Some(Ipv4Addr::new(203, 0, 113, 200))
+        );
+        // Down again: the id of the last OPEN is no longer the peer's word.
+        let state = peer.state.as_mut().unwrap();
+        state.session_state = ApiState::Active as i32;
+        assert_eq!(session_of(&peer).unwrap().peer_router_id, None);
     }
 
     #[test]

@@ -217,6 +217,7 @@ impl PeerStates {
                 peer_graceful_restart: Default::default(),
                 rr_client: Some(neighbor.role.is_client()),
                 recovery: Recovery::Done,
+                peer_router_id: None,
             });
     }
 
@@ -259,6 +260,7 @@ mod tests {
             peer_graceful_restart: Default::default(),
             rr_client: Some(true),
             recovery: Recovery::Done,
+            peer_router_id: None,
         }
     }
 

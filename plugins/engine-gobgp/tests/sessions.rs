@@ -144,6 +144,7 @@ fn keepalive_changes_apply_in_place_a_client_flag_change_resets_that_session_and
         assert_eq!(up.rr_client, Some(true));
         assert_eq!(up.peer_graceful_restart, BTreeSet::from([Family::Ipv4]));
         assert_eq!((up.routes_received, up.routes_sent), (Some(0), Some(0)));
+        assert_eq!(up.peer_router_id, Some(CLIENT), "the client's OPEN");
 
         // The client saw the Restart-State bit and the F bit for IPv4.
         let gr = received_gr_capability(&client).await;

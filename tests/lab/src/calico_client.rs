@@ -29,24 +29,59 @@ pub fn bird16_config(host: &Host, asn: u32, rrs: &[Ipv4Addr]) -> String {
     bird16_config_with(host, asn, rrs, true)
 }
 
+/// How a Calico-like client's BIRD is configured beyond its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// `graceful restart` on the BGP sessions (without: BIRD's default
+    /// `aware`, a capability with no address family, which protects none
+    /// of the RR's routes).
+    pub graceful_restart: bool,
+    /// The BGP identifier (`router id`); `None`: the host's IPv4 address,
+    /// as a Calico node has it unless told otherwise.
+    pub router_id: Option<Ipv4Addr>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            graceful_restart: true,
+            router_id: None,
+        }
+    }
+}
+
 /// [`bird16_config`], with or without `graceful restart` on the BGP
-/// sessions (without: BIRD's default `aware`, a capability with no address
-/// family, which protects none of the RR's routes).
+/// sessions.
 pub fn bird16_config_with(
     host: &Host,
     asn: u32,
     rrs: &[Ipv4Addr],
     graceful_restart: bool,
 ) -> String {
+    let options = ClientOptions {
+        graceful_restart,
+        ..ClientOptions::default()
+    };
+    bird16_config_of(host, asn, rrs, &options)
+}
+
+/// [`bird16_config`] as `options` say.
+pub fn bird16_config_of(
+    host: &Host,
+    asn: u32,
+    rrs: &[Ipv4Addr],
+    options: &ClientOptions,
+) -> String {
     let me = host.ipv4;
+    let router_id = options.router_id.unwrap_or(me);
     let block = block_of(host.index);
-    let gr = if graceful_restart {
+    let gr = if options.graceful_restart {
         "  graceful restart;\n"
     } else {
         ""
     };
     let mut cfg = format!(
-        "router id {me};\n\
+        "router id {router_id};\n\
          protocol device {{ scan time 2; }}\n\
          protocol direct {{ interface \"eth0\"; }}\n\
          protocol kernel {{\n  persist;\n  scan time 2;\n  import none;\n  export where source = RTS_BGP;\n  graceful restart;\n}}\n\
@@ -139,7 +174,22 @@ impl CalicoClient {
         rrs: &[Ipv4Addr],
         graceful_restart: bool,
     ) -> CalicoClient {
-        let text = bird16_config_with(host, asn, rrs, graceful_restart);
+        let options = ClientOptions {
+            graceful_restart,
+            ..ClientOptions::default()
+        };
+        Self::start_with_options(lab, host, asn, rrs, &options)
+    }
+
+    /// A BIRD 1.6 client configured as `options` say.
+    pub fn start_with_options(
+        lab: &Lab,
+        host: &Host,
+        asn: u32,
+        rrs: &[Ipv4Addr],
+        options: &ClientOptions,
+    ) -> CalicoClient {
+        let text = bird16_config_of(host, asn, rrs, options);
         Self::start_bird(lab, host, ClientBird::V1_6, &text)
     }
 

@@ -126,6 +126,9 @@ pub struct FakeEngineState {
     pub observe_delay: std::time::Duration,
     /// What [`BgpEngine::looks_may_give_way`] answers.
     pub looks_may_give_way: bool,
+    /// What [`BgpEngine::carry_over`] was handed, with the number of
+    /// starts before it.
+    pub carried_over: Vec<(Observation, usize)>,
 }
 
 /// An engine that holds its config in memory.
@@ -200,6 +203,7 @@ impl FakeEngine {
                     },
                     rr_client: Some(n.role.is_client()),
                     recovery,
+                    peer_router_id: None,
                 }
             })
             .collect();
@@ -241,6 +245,13 @@ impl BgpEngine for FakeEngine {
         _role: MigrationRole,
     ) -> Result<Vec<String>, EngineError> {
         Ok(Vec::new())
+    }
+
+    fn carry_over(&mut self, source: &Observation, _desired: &RrConfig) -> Result<(), EngineError> {
+        let mut s = self.state();
+        let starts = s.started.len();
+        s.carried_over.push((source.clone(), starts));
+        Ok(())
     }
 
     async fn start(&mut self, mode: StartMode) -> Result<(), EngineError> {

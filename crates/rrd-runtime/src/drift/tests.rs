@@ -33,6 +33,7 @@ fn session(name: &str, address: IpAddr, asn: Asn) -> SessionStatus {
         peer_graceful_restart: BTreeSet::new(),
         rr_client: None,
         recovery: Recovery::Done,
+        peer_router_id: None,
     }
 }
 

@@ -19,6 +19,7 @@ fn session(name: &str, address: &str, state: SessionState) -> SessionStatus {
         peer_graceful_restart: BTreeSet::new(),
         rr_client: Some(true),
         recovery: Recovery::Done,
+        peer_router_id: None,
     }
 }
 

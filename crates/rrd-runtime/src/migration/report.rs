@@ -255,6 +255,12 @@ pub enum Refusal {
     NotInSync { engine: &'static str, plan: String },
     #[error("not every session can survive the handover: {}", problems(.0))]
     Sessions(Vec<SessionProblem>),
+    #[error("the target ({engine}) cannot take over the source daemon's look: {source}")]
+    TargetCarryOver {
+        engine: &'static str,
+        #[source]
+        source: EngineError,
+    },
     #[error("cannot start the target daemon ({engine}) as a restarting speaker: {source}")]
     TargetStart {
         engine: &'static str,

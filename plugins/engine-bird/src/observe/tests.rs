@@ -123,6 +123,33 @@ fn only_the_neighbors_graceful_restart_families_count() {
 }
 
 #[test]
+fn an_established_sessions_neighbor_id_is_the_peers_router_id() {
+    let text = include_str!("fixtures/bird2-show-protocols-all.txt");
+    let s = sessions(&reply(text), None, &mut Sinces::default());
+    let id = |s: &[SessionStatus], name| by_name(s, name).peer_router_id;
+    assert_eq!(id(&s, "Node_127_9_2_2"), Some(Ipv4Addr::new(127, 9, 2, 2)));
+    assert_eq!(id(&s, "Node_127_9_2_3"), None, "Active: no OPEN seen");
+    // A client whose router id is not its address.
+    let other = text.replace(
+        "Neighbor ID:      127.9.2.2",
+        "Neighbor ID:      203.0.113.200",
+    );
+    let s = sessions(&reply(&other), None, &mut Sinces::default());
+    assert_eq!(
+        id(&s, "Node_127_9_2_2"),
+        Some(Ipv4Addr::new(203, 0, 113, 200))
+    );
+
+    let text = include_str!("fixtures/bird16-show-protocols-all.txt");
+    let s = sessions(&reply(text), Some(Family::Ipv4), &mut Sinces::default());
+    assert_eq!(
+        id(&s, "Global_127_9_3_2"),
+        Some(Ipv4Addr::new(127, 9, 3, 2))
+    );
+    assert_eq!(id(&s, "Global_127_9_3_3"), None);
+}
+
+#[test]
 fn info_column_maps_to_fsm_states() {
     for (state, info, want, rest) in [
         ("start", "Connect", SessionState::Connect, ""),
@@ -323,6 +350,7 @@ fn the_table_alone_updates_states_over_the_last_full_listing() {
     assert_eq!(up.address, "127.9.2.2".parse::<IpAddr>().unwrap());
     assert_eq!((up.routes_received, up.routes_sent), (Some(2), Some(2)));
     assert_eq!(up.rr_client, Some(true));
+    assert_eq!(up.peer_router_id, Some(Ipv4Addr::new(127, 9, 2, 2)));
 }
 
 #[test]
