@@ -1,0 +1,218 @@
+//! [`FrrEngine`]'s looks and the clients' router ids: the full look
+//! (`show bgp view <v> neighbors json` plus the best paths per peer, for
+//! the route counts), the states-only look (`summary json`, with sessions
+//! that came or went read alone), and what both do for the ORIGINATOR_ID
+//! route maps: a client whose OPEN names another router id than the one
+//! rendered has its route map changed in place and the id kept
+//! (`<state_dir>/router-ids.json`); a migration's [`BgpEngine::carry_over`]
+//! fills the same store from the source daemon's look.
+//!
+//! [`BgpEngine::carry_over`]: rrd_core::BgpEngine::carry_over
+
+use rrd_core::{DaemonState, Observation, RrConfig};
+
+use super::{read_record, FrrEngine};
+use crate::delta;
+use crate::error::FrrError;
+use crate::observe;
+use crate::originator;
+use crate::render::file_text;
+use crate::vty::Vty;
+
+/// Up to this many sessions new or changed since the last full look, a
+/// states-only look reads each on its own; past it, it takes a full look.
+const READ_ONE_BY_ONE_UP_TO: usize = 16;
+
+impl FrrEngine {
+    pub(super) async fn observe_inner(&mut self) -> Result<Observation, FrrError> {
+        self.listing.forget();
+        let down = |reason: String| Observation {
+            daemon: DaemonState::Down { reason },
+            sessions: Vec::new(),
+        };
+        if self.managed_and_down() {
+            return Ok(down(
+                "bgpd is not running (rrd starts it with the first configuration)".into(),
+            ));
+        }
+        let mut vty = match self.vty().await {
+            Ok(v) => v,
+            Err(e) => return Ok(down(e.to_string())),
+        };
+        let v = &self.config.view;
+        let command = format!("show bgp view {v} neighbors json");
+        let r = vty.run(&command).await?;
+        if !r.ok() {
+            // No such view: bgpd runs without rrd's configuration.
+            return Ok(Observation {
+                daemon: DaemonState::Unconfigured,
+                sessions: Vec::new(),
+            });
+        }
+        let neighbors: serde_json::Value =
+            serde_json::from_str(&r.text).map_err(|e| FrrError::Decode {
+                command: command.clone(),
+                detail: e.to_string(),
+            })?;
+        let mut best = std::collections::BTreeMap::new();
+        for f in observe::families_to_count(&neighbors) {
+            let afi = match f {
+                rrd_core::Family::Ipv4 => "ipv4",
+                rrd_core::Family::Ipv6 => "ipv6",
+            };
+            let command = format!("show bgp view {v} {afi} unicast json");
+            let r = vty.run(&command).await?;
+            if let Ok(table) = serde_json::from_str::<serde_json::Value>(&r.text) {
+                observe::best_paths_by_peer(&table, &mut best);
+            }
+        }
+        if self.version.is_none() {
+            self.read_version(&mut vty).await;
+        }
+        if let Err(e) = self.correct_originators(&mut vty, &neighbors).await {
+            tracing::warn!(error = %e, "could not correct the ORIGINATOR_ID route maps");
+        }
+        let sessions = observe::sessions(&neighbors, &best);
+        self.listing.listed(&sessions, best);
+        Ok(Observation {
+            daemon: DaemonState::Running,
+            sessions,
+        })
+    }
+
+    /// The states-only look: `show bgp view <v> summary json` merged into
+    /// the last full look ([`crate::states`]); the sessions new or changed
+    /// since read on their own, or a full look when many are.
+    pub(super) async fn observe_states_inner(&mut self) -> Result<Observation, FrrError> {
+        if self.listing.is_empty() || self.managed_and_down() {
+            return self.observe_inner().await;
+        }
+        let Ok(mut vty) = self.vty().await else {
+            return self.observe_inner().await;
+        };
+        let v = self.config.view.clone();
+        let command = format!("show bgp view {v} summary json");
+        let r = vty.run(&command).await?;
+        if !r.ok() {
+            return self.observe_inner().await;
+        }
+        let summary: serde_json::Value =
+            serde_json::from_str(&r.text).map_err(|e| FrrError::Decode {
+                command: command.clone(),
+                detail: e.to_string(),
+            })?;
+        let merged = self.listing.merge(&summary);
+        if merged.unlisted.len() > READ_ONE_BY_ONE_UP_TO {
+            return self.observe_inner().await;
+        }
+        let mut read = serde_json::Map::new();
+        for address in &merged.unlisted {
+            let command = format!("show bgp view {v} neighbors {address} json");
+            let r = vty.run(&command).await?;
+            let Ok(mut one) = serde_json::from_str::<serde_json::Value>(&r.text) else {
+                continue;
+            };
+            let key = address.to_string();
+            if let Some(n) = one.get_mut(&key).map(serde_json::Value::take) {
+                read.insert(key, n);
+            }
+        }
+        let read = serde_json::Value::Object(read);
+        if !merged.unlisted.is_empty() {
+            if let Err(e) = self.correct_originators(&mut vty, &read).await {
+                tracing::warn!(error = %e, "could not correct the ORIGINATOR_ID route maps");
+            }
+        }
+        let read = observe::sessions(&read, self.listing.best_from_peer());
+        Ok(Observation {
+            daemon: DaemonState::Running,
+            sessions: self.listing.update(merged.sessions, read),
+        })
+    }
+
+    /// The router ids a migration's source observed that differ from
+    /// what would be rendered: learned and kept as if bgpd had seen them,
+    /// so that the first apply renders them.
+    pub(super) fn carry_over_inner(
+        &mut self,
+        source: &Observation,
+        desired: &RrConfig,
+    ) -> Result<(), FrrError> {
+        if !self.config.set_originator_id {
+            return Ok(());
+        }
+        let found = originator::carried_over(source, desired, &self.learned);
+        for m in &found {
+            tracing::debug!(
+                session = %m.session,
+                address = %m.address,
+                rendered = ?m.rendered,
+                observed = %m.observed,
+                "router id carried over from the migration's source"
+            );
+        }
+        tracing::info!(
+            count = found.len(),
+            "carried over the client router ids the migration's source observed that differ from the default"
+        );
+        if self.learned.update(&found, desired) {
+            self.save_learned()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn save_learned(&self) -> Result<(), FrrError> {
+        let path = self.config.router_ids_path();
+        self.learned
+            .save(&path)
+            .map_err(|source| FrrError::Write { path, source })
+    }
+
+    /// Clients whose OPEN named another router id than the one rendered
+    /// into their ORIGINATOR_ID route map: learn it, say so, and change
+    /// their route maps in place (route refresh; sessions stay up).
+    pub(super) async fn correct_originators(
+        &mut self,
+        vty: &mut Vty,
+        neighbors: &serde_json::Value,
+    ) -> Result<(), FrrError> {
+        if !self.config.set_originator_id {
+            return Ok(());
+        }
+        if self.applied.is_none() {
+            self.applied = read_record(&self.config.record_path());
+        }
+        let Some(record) = self.applied.clone() else {
+            return Ok(());
+        };
+        let found = originator::mismatches(neighbors, &record, &self.learned);
+        if found.is_empty() {
+            return Ok(());
+        }
+        let Some(live) = self.running_view(vty).await? else {
+            return Ok(());
+        };
+        // Only while bgpd runs what rrd applied: otherwise the next apply
+        // decides.
+        if self.view_of(&record).ok().as_ref() != Some(&live) {
+            return Ok(());
+        }
+        for m in &found {
+            tracing::warn!(
+                session = %m.session,
+                address = %m.address,
+                rendered = ?m.rendered,
+                observed = %m.observed,
+                "the client's BGP identifier is not the ORIGINATOR_ID rrd set on its routes: using the observed one"
+            );
+        }
+        self.learned.update(&found, &record);
+        self.save_learned()?;
+        let view = self.view_of(&record)?;
+        let commands = delta::commands(Some(&live), &view);
+        self.configure(vty, &commands, Some(&live), &view).await?;
+        self.verify(&view).await?;
+        let text = file_text(&view, &record);
+        self.record(&record, Some(&text))
+    }
+}
