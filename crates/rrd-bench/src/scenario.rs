@@ -467,10 +467,20 @@ impl Run<'_> {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let applies = rrd.applies().await? - before;
         let after = probe.last_reconfiguration().await?;
+        let bird_reconfigured = reconfigured_before
+            .as_ref()
+            .map(|b| Some(b) != after.as_ref());
+        if bird_reconfigured == Some(true) {
+            // Who reconfigured BIRD: rrd's own account of the phase.
+            eprintln!(
+                "  BIRD reconfigured during the unrelated changes ({reconfigured_before:?} -> {after:?}); rrd's log:\n{}",
+                rrd.log_tail(40)
+            );
+        }
         Ok(Unrelated {
             changes,
             applies,
-            bird_reconfigured: reconfigured_before.map(|b| Some(b) != after),
+            bird_reconfigured,
         })
     }
 
