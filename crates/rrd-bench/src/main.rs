@@ -14,6 +14,7 @@
 mod daemon;
 mod etcd;
 mod fabric;
+mod profile;
 mod report;
 mod rrd;
 mod scenario;
@@ -78,6 +79,23 @@ struct Args {
     /// default (100).
     #[arg(long, default_value_t = 400)]
     gobgp_gogc: u32,
+    /// GoBGP only: how an isolated addition is seen. `event`: gobgpd's
+    /// peer event, sent from inside its `AddPeer` (no request to gobgpd);
+    /// `poll`: `ListPeer` of the address every millisecond, as removals
+    /// always are (gobgpd 3.10 sends no event for a deleted peer). Each
+    /// `ListPeer` costs gobgpd's main loop ~2.6 ms at 2,099 peers, so
+    /// polling delays the `AddPeer` it is waiting for.
+    #[arg(long, default_value = "event", value_parser = ["event", "poll"])]
+    gobgp_probe: String,
+    /// Append each isolated change (run, add/remove, address, write time
+    /// in Unix microseconds, latency) to this CSV file, to join with rrd's
+    /// log by time.
+    #[arg(long)]
+    samples_out: Option<PathBuf>,
+    /// rrd's `log.level`, e.g. `info,rrd_runtime=debug` for its apply and
+    /// look timestamps.
+    #[arg(long, default_value = "info")]
+    rrd_log: String,
     /// The rrd binary (default: the release build, built first).
     #[arg(long)]
     rrd: Option<PathBuf>,
@@ -127,6 +145,9 @@ fn main() -> anyhow::Result<()> {
         floor_samples: args.floor_samples,
         frr_set_originator_id: args.frr_set_originator_id,
         gobgp_gogc: args.gobgp_gogc,
+        gobgp_probe_polls: args.gobgp_probe == "poll",
+        samples_out: args.samples_out.clone(),
+        rrd_log: args.rrd_log.clone(),
     };
     let results = runtime.block_on(async {
         let mut results = Vec::new();

@@ -91,33 +91,38 @@ pub struct Rrd {
     pub process: Process,
 }
 
+/// What one `rrd run` of the bench is given.
+pub struct RrdSetup<'a> {
+    pub binary: &'a Path,
+    pub etcd_url: &'a str,
+    pub layout: Layout,
+    /// The `[engine]` section.
+    pub engine_config: &'a str,
+    /// `log.level`: a level or `target=level` directives.
+    pub log_level: &'a str,
+}
+
 impl Rrd {
     /// Write rrd's configuration and start it.
-    pub fn start(
-        lab: &Lab,
-        host: &Host,
-        binary: &Path,
-        etcd_url: &str,
-        layout: Layout,
-        engine_config: &str,
-        tag: &str,
-    ) -> anyhow::Result<Rrd> {
+    pub fn start(lab: &Lab, host: &Host, setup: &RrdSetup, tag: &str) -> anyhow::Result<Rrd> {
         let config = lab.path(&format!("{tag}-rrd.toml"));
         let text = format!(
             "[identity]\nipv4 = \"{me}\"\n\n[source]\nkind = \"etcd\"\n[source.etcd]\napi = \"v3\"\n\
              endpoints = [\"{etcd_url}\"]\nlayout = \"{layout}\"\n\n{engine}\n{RUNTIME}\n[http]\nlisten = \"{HTTP}\"\nadmin_socket = \"{admin}\"\n\n\
-             [log]\nlevel = \"info\"\n",
+             [log]\nlevel = \"{level}\"\n",
             me = Fabric::me(),
+            etcd_url = setup.etcd_url,
             // Its own admin socket: another rrd on this machine (a second
             // benchmark) may hold the default /run/rrd/rrd.sock.
             admin = lab.path(&format!("{tag}-rrd.sock")).display(),
-            layout = layout.label(),
-            engine = engine_config,
+            layout = setup.layout.label(),
+            engine = setup.engine_config,
+            level = setup.log_level,
         );
         std::fs::write(&config, text)?;
         let process = host.spawn(
             "rrd",
-            binary,
+            setup.binary,
             &["run", "--config", config.to_str().context("path")?],
             lab.path(&format!("{tag}-rrd.log")),
         );
@@ -156,6 +161,10 @@ impl Rrd {
         let m = self.process.pid().map(memory).unwrap_or_default();
         tokio::task::block_in_place(|| self.process.stop());
         m
+    }
+
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
     }
 
     pub fn log_tail(&self, lines: usize) -> String {

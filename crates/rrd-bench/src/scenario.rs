@@ -5,18 +5,19 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context};
 use rrd_core::model::session_name;
 use rrd_core::SessionKind;
 use rrd_lab::{Host, Lab};
 
-use crate::daemon::{bird_configure, gobgp_peer, Daemon, Engine, Probe, FRR_VIEW};
+use crate::daemon::{bird_configure, gobgp_peer, Additions, Daemon, Engine, Probe, FRR_VIEW};
 use crate::etcd::Etcd;
 use crate::fabric::{Fabric, Layout, Write};
-use crate::rrd::{Memory, Rrd};
-use crate::stats::{Samples, Summary};
+use crate::profile::Sample;
+use crate::rrd::{Memory, Rrd, RrdSetup};
+use crate::stats::{SampleLog, Samples, Summary};
 use rrd_engine_frr::vty::Vty;
 use rrd_engine_frr::FrrConfig;
 
@@ -37,6 +38,13 @@ pub struct Plan {
     /// GoBGP: `GOGC` of gobgpd, the bench's own and the one rrd runs
     /// (`engine.gobgp.gogc`); 0 = Go's default.
     pub gobgp_gogc: u32,
+    /// GoBGP: poll `ListPeer` for additions too, instead of watching
+    /// gobgpd's peer events ([`Probe::additions`]).
+    pub gobgp_probe_polls: bool,
+    /// Append every isolated sample to this CSV file.
+    pub samples_out: Option<std::path::PathBuf>,
+    /// rrd's `log.level` (a level or `target=level` directives).
+    pub rrd_log: String,
 }
 
 /// Floors measured in the same run.
@@ -174,20 +182,38 @@ async fn all_held(
 }
 
 /// Time from a write to the daemon holding (or no longer holding) `node`'s
-/// session.
+/// session, when the write was sent and when etcd acknowledged it. An addition is seen through
+/// `additions` when the probe has them (GoBGP's peer events), otherwise
+/// by asking the daemon every millisecond.
 async fn timed_change(
     etcd: &Etcd,
     probe: &mut Probe,
+    additions: Option<&mut Additions>,
     write: &Write,
     node: usize,
     present: bool,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<Sample> {
     let (name, ip) = session_of(node);
-    let started = Instant::now();
+    let (written, started) = (SystemTime::now(), Instant::now());
     etcd.write(write).await?;
+    let acked = started.elapsed();
+    let sample = |kind, took| Sample {
+        kind,
+        written,
+        acked,
+        took,
+    };
+    if let (true, Some(additions)) = (present, additions) {
+        let at = additions
+            .until_added(ip, Duration::from_secs(60))
+            .await
+            .with_context(|| format!("{name} not added"))?;
+        return Ok(sample("add", at - started));
+    }
+    let kind = if present { "add" } else { "remove" };
     loop {
         if probe.holds(&name, ip).await? == present {
-            return Ok(started.elapsed());
+            return Ok(sample(kind, started.elapsed()));
         }
         if started.elapsed() > Duration::from_secs(60) {
             bail!(
@@ -221,15 +247,15 @@ impl Run<'_> {
 
     /// `rrd run` against this run's etcd and layout, with `engine_config`.
     fn start_rrd(&self, engine_config: &str, tag: &str) -> anyhow::Result<Rrd> {
-        Rrd::start(
-            self.lab,
-            self.host,
-            self.rrd_binary,
-            &self.etcd.url(),
-            self.layout,
+        let etcd_url = self.etcd.url();
+        let setup = RrdSetup {
+            binary: self.rrd_binary,
+            etcd_url: &etcd_url,
+            layout: self.layout,
             engine_config,
-            tag,
-        )
+            log_level: &self.plan.rrd_log,
+        };
+        Rrd::start(self.lab, self.host, &setup, tag)
     }
 
     /// Cold start as deployed: rrd runs the daemon itself
@@ -315,8 +341,12 @@ impl Run<'_> {
 
         let floors = self.floors(&daemon, &mut probe).await?;
         eprintln!("  [{tag}] floors: harness {}", floors.harness);
-        let isolated = self.isolated(&mut probe).await?;
+        let (isolated, samples) = self.isolated(&mut probe).await?;
         eprintln!("  [{tag}] isolated changes: {isolated}");
+        let steps = crate::profile::explain(&rrd.log_text(), &samples, 8);
+        if !steps.is_empty() {
+            eprintln!("  [{tag}] isolated changes, rrd's steps (its debug log):\n{steps}");
+        }
         let unrelated = self.unrelated(&rrd, &mut probe).await?;
         eprintln!(
             "  [{tag}] unrelated: {} changes, {} applies",
@@ -417,7 +447,7 @@ impl Run<'_> {
         Ok(floors)
     }
 
-    async fn isolated(&self, probe: &mut Probe) -> anyhow::Result<Summary> {
+    async fn isolated(&self, probe: &mut Probe) -> anyhow::Result<(Summary, Vec<Sample>)> {
         self.isolated_from(probe, ISOLATED, self.plan.changes).await
     }
 
@@ -427,7 +457,7 @@ impl Run<'_> {
         probe: &mut Probe,
         changes: usize,
     ) -> anyhow::Result<Summary> {
-        self.isolated_from(probe, SEED, changes).await
+        Ok(self.isolated_from(probe, SEED, changes).await?.0)
     }
 
     async fn isolated_from(
@@ -435,18 +465,33 @@ impl Run<'_> {
         probe: &mut Probe,
         offset: usize,
         changes: usize,
-    ) -> anyhow::Result<Summary> {
+    ) -> anyhow::Result<(Summary, Vec<Sample>)> {
         let mut samples = Samples::default();
+        let mut timed = Vec::new();
+        let run = match offset {
+            SEED => format!("{}-seed", self.tag(probe.engine())),
+            _ => self.tag(probe.engine()),
+        };
+        let mut log = SampleLog::open(self.plan.samples_out.as_deref(), &run)?;
+        let mut additions = probe.additions(self.plan.gobgp_probe_polls).await?;
         for j in 0..changes.div_ceil(2) {
             let node = extra(&self.fabric, offset + j);
+            let (_, ip) = session_of(node);
             let add = self.fabric.add_node(self.layout, node, 0);
             tokio::time::sleep(self.plan.gap).await;
-            samples.push(timed_change(self.etcd, probe, &add, node, true).await?);
+            let added =
+                timed_change(self.etcd, probe, additions.as_mut(), &add, node, true).await?;
+            log.record(&added, ip, additions.is_some())?;
+            samples.push(added.took);
+            timed.push(added);
             tokio::time::sleep(self.plan.gap).await;
             let remove = self.fabric.remove_node(self.layout, node);
-            samples.push(timed_change(self.etcd, probe, &remove, node, false).await?);
+            let removed = timed_change(self.etcd, probe, None, &remove, node, false).await?;
+            log.record(&removed, ip, false)?;
+            samples.push(removed.took);
+            timed.push(removed);
         }
-        Ok(samples.summary())
+        Ok((samples.summary(), timed))
     }
 
     async fn unrelated(&self, rrd: &Rrd, probe: &mut Probe) -> anyhow::Result<Unrelated> {

@@ -1,7 +1,73 @@
 //! Latency samples and their summary (p50 / p99 / max, nearest rank).
 
 use std::fmt;
-use std::time::Duration;
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::profile::Sample;
+
+/// Every isolated sample as a CSV line (`--samples-out`), to be joined
+/// with rrd's and the daemon's logs by time: `run,kind,address,
+/// write_unix_us,acked_us,latency_us,seen_by` (`acked_us`: when etcd
+/// answered the write; `event`: seen through GoBGP's peer event, `poll`:
+/// the daemon asked every millisecond).
+pub struct SampleLog {
+    file: Option<std::fs::File>,
+    run: String,
+}
+
+impl SampleLog {
+    pub fn open(path: Option<&Path>, run: &str) -> anyhow::Result<SampleLog> {
+        let file = match path {
+            None => None,
+            Some(path) => {
+                let new = !path.exists();
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                if new {
+                    writeln!(
+                        f,
+                        "run,kind,address,write_unix_us,acked_us,latency_us,seen_by"
+                    )?;
+                }
+                Some(f)
+            }
+        };
+        Ok(SampleLog {
+            file,
+            run: run.to_owned(),
+        })
+    }
+
+    pub fn record(
+        &mut self,
+        sample: &Sample,
+        address: IpAddr,
+        by_event: bool,
+    ) -> anyhow::Result<()> {
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let at = sample
+            .written
+            .duration_since(SystemTime::UNIX_EPOCH)?
+            .as_micros();
+        let seen_by = if by_event { "event" } else { "poll" };
+        writeln!(
+            f,
+            "{},{},{address},{at},{},{},{seen_by}",
+            self.run,
+            sample.kind,
+            sample.acked.as_micros(),
+            sample.took.as_micros()
+        )?;
+        Ok(())
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct Samples(Vec<Duration>);

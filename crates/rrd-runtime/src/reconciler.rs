@@ -298,6 +298,7 @@ impl<E: BgpEngine> Driver<E> {
                         return Err(RuntimeError::SourceStopped(source_kind));
                     };
                     self.on_source_events(event, &mut events);
+                    self.reconcile_if_due().await;
                 }
                 () = sleep_until(debounce_at.unwrap_or_else(far_future)), if debounce_at.is_some() => {
                     self.st.debounce.take();
@@ -321,6 +322,7 @@ impl<E: BgpEngine> Driver<E> {
                             return Err(RuntimeError::SourceStopped(source_kind));
                         };
                         self.on_source_events(*event, &mut events);
+                        self.reconcile_if_due().await;
                     }
                 }
                 Some(control) = control_rx.recv() => {
@@ -331,6 +333,22 @@ impl<E: BgpEngine> Driver<E> {
                     self.reconcile(true).await;
                 }
             }
+        }
+    }
+
+    /// Apply a change that is due now (one after a quiet period) without
+    /// going back to the loop's timer: tokio's timer rounds a deadline up
+    /// to its next millisecond tick, about a millisecond on every isolated
+    /// change.
+    async fn reconcile_if_due(&mut self) {
+        if self
+            .st
+            .debounce
+            .due()
+            .is_some_and(|at| at <= Instant::now())
+        {
+            self.st.debounce.take();
+            self.reconcile(false).await;
         }
     }
 
@@ -388,6 +406,9 @@ impl<E: BgpEngine> Driver<E> {
                     warn!("changes before the first snapshot ignored");
                     return;
                 };
+                // Debug: the timestamps that split a change's latency
+                // (rrd-bench `--rrd-log info,rrd_runtime=debug`).
+                debug!(changes = changes.len(), "datastore changes received");
                 let touched = store.apply(changes);
                 self.update(|s| s.source.change_batches += 1);
                 self.mark_dirty(touched);
@@ -598,6 +619,7 @@ impl<E: BgpEngine> Driver<E> {
         let Ok(desired) = store.config() else {
             return;
         };
+        debug!(plan = %plan.summary(), "applying");
         let started = Instant::now();
         let applied = self.engine.apply(desired, &plan).await;
         self.metrics.apply_took(started.elapsed());
@@ -621,7 +643,12 @@ impl<E: BgpEngine> Driver<E> {
                     None => self.st.held = Some(desired.clone()),
                 }
                 if report.changed {
-                    info!(plan = %plan.summary(), operations = ?report.operations, "engine updated");
+                    info!(
+                        plan = %plan.summary(),
+                        operations = %shown_operations(&report.operations),
+                        took = ?started.elapsed(),
+                        "engine updated"
+                    );
                 }
                 self.update(|s| {
                     s.in_sync = true;
@@ -759,6 +786,7 @@ impl<E: BgpEngine> Driver<E> {
             tokio::select! {
                 biased;
                 event = events.recv() => {
+                    debug!(full, after = ?started.elapsed(), "look gave way to a datastore change");
                     self.st.looks_given_way += 1;
                     return Look::GaveWay(event.map(Box::new));
                 }
@@ -768,6 +796,7 @@ impl<E: BgpEngine> Driver<E> {
             look.await
         };
         self.st.looks_given_way = 0;
+        debug!(full, took = ?started.elapsed(), "looked at the daemon");
         let observation = match observed {
             Ok(o) => o,
             Err(e) => {
@@ -941,5 +970,36 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// The operations of an apply for the log: all of a small one; the first
+/// [`OPERATIONS_LOGGED`] and a count of the rest for a large one (a cold
+/// start of 2,099 sessions would otherwise write one line of ~100 KB).
+fn shown_operations(operations: &[String]) -> String {
+    let shown: Vec<&String> = operations.iter().take(OPERATIONS_LOGGED).collect();
+    match operations.len().checked_sub(OPERATIONS_LOGGED) {
+        Some(more) if more > 0 => format!("{shown:?} and {more} more"),
+        _ => format!("{shown:?}"),
+    }
+}
+
+const OPERATIONS_LOGGED: usize = 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_apply_logs_its_first_operations_and_counts_the_rest() {
+        let ops: Vec<String> = (0..25).map(|i| format!("AddPeer {i}")).collect();
+        let text = shown_operations(&ops);
+        assert!(text.starts_with("[\"AddPeer 0\", "), "{text}");
+        assert!(text.contains("\"AddPeer 19\"] and 5 more"), "{text}");
+        assert!(!text.contains("AddPeer 20"), "{text}");
+        assert_eq!(
+            shown_operations(&ops[..2]),
+            "[\"AddPeer 0\", \"AddPeer 1\"]"
+        );
     }
 }
