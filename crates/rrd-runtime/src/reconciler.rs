@@ -26,13 +26,14 @@
 //!   configuration the daemon rejects is reported and not retried until the
 //!   topology changes (or the periodic resync).
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 
 use rrd_core::{
     bounded_echo, plan, plan_sessions, BgpEngine, DaemonState, DesiredState, EngineError,
-    EventSink, PeerSource, Plan, RrConfig, RrIdentity, SourceEvent, SourceStatus, StartMode,
-    Touched,
+    EventSink, PeerKey, PeerSource, Plan, RrConfig, RrIdentity, SessionState, SessionStatus,
+    SourceEvent, SourceStatus, StartMode, Touched,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
@@ -131,6 +132,9 @@ struct LoopState {
     daemon_was_down: bool,
     /// When the last full observation (route counts) was read.
     counts_read_at: Option<Instant>,
+    /// A session came up since: its route counts are read at this time
+    /// rather than a whole `counts_interval` later.
+    counts_due: Option<Instant>,
     /// Periodic looks in a row that gave way to a datastore change.
     looks_given_way: u32,
     drift: DriftWatch,
@@ -234,6 +238,7 @@ impl<S: PeerSource, E: BgpEngine> Reconciler<S, E> {
                 last_diagnostics: Vec::new(),
                 daemon_was_down: false,
                 counts_read_at: None,
+                counts_due: None,
                 looks_given_way: 0,
                 drift: DriftWatch::default(),
                 guard: MassChangeGuard::default(),
@@ -767,6 +772,7 @@ impl<E: BgpEngine> Driver<E> {
         // that a tick a hair early does not put the counts off by one.
         let slack = self.settings.observe_interval / 2;
         let full = self.st.daemon_was_down
+            || self.st.counts_due.is_some_and(|at| Instant::now() >= at)
             || self
                 .st
                 .counts_read_at
@@ -811,8 +817,12 @@ impl<E: BgpEngine> Driver<E> {
         }
         let counts_observed = (full && observation.daemon == DaemonState::Running).then(|| {
             self.st.counts_read_at = Some(started);
+            self.st.counts_due = None;
             now_unix()
         });
+        if !full && self.st.counts_due.is_none() && self.came_up(&observation.sessions) {
+            self.st.counts_due = Some(Instant::now() + COUNTS_AFTER_SESSION_UP);
+        }
         if std::mem::take(&mut self.st.daemon_was_down) {
             info!("the daemon is reachable again; reconciling");
             self.st.held = None;
@@ -877,6 +887,21 @@ impl<E: BgpEngine> Driver<E> {
 }
 
 impl<E: BgpEngine> Driver<E> {
+    /// Whether a session is Established in `sessions` that was not in the
+    /// last observation (its route counts are still those of before).
+    fn came_up(&self, sessions: &[SessionStatus]) -> bool {
+        let status = self.status_tx.borrow();
+        let was_up: BTreeSet<&PeerKey> = status
+            .sessions
+            .iter()
+            .filter(|s| s.state == SessionState::Established)
+            .map(|s| &s.key)
+            .collect();
+        sessions
+            .iter()
+            .any(|s| s.state == SessionState::Established && !was_up.contains(&s.key))
+    }
+
     /// The daemon cannot be reached: not in sync (so `/readyz` fails) until
     /// it is back and reconciled.
     fn daemon_down(&mut self, text: String) {
@@ -985,6 +1010,13 @@ fn shown_operations(operations: &[String]) -> String {
 }
 
 const OPERATIONS_LOGGED: usize = 20;
+
+/// How soon after a session comes up its route counts are read (a full
+/// look), instead of at the next `counts_interval`: long enough for a
+/// client's first UPDATEs, short enough that `rrd status` and the metrics
+/// do not show an Established session with 0 routes for half a minute.
+/// One full look covers every session that came up meanwhile.
+const COUNTS_AFTER_SESSION_UP: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

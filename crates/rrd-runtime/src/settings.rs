@@ -32,7 +32,8 @@ pub struct RuntimeSettings {
     /// (the full listing, [`rrd_core::BgpEngine::observe`]); the look every
     /// `observe_interval` keeps the last ones. The first observation at
     /// least this long after the last full one is full (so at or below
-    /// `observe_interval`, every one is). Prometheus scrapes every 15-60
+    /// `observe_interval`, every one is); a session seen coming up has
+    /// them read 5 s later instead. Prometheus scrapes every 15-60
     /// s, so counts read at that pace are as fresh as anyone sees them;
     /// the full listing of thousands of sessions costs the daemon tens of
     /// milliseconds.

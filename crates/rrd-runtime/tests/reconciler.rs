@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use rrd_core::testing::fakes::{FakeEngine, FakeSource, FakeSourceHandle};
 use rrd_core::testing::fixtures;
-use rrd_core::{compute, Node, RrIdentity, SourceEvent, SourceStatus, TopologyChange};
+use rrd_core::{
+    compute, Node, RrIdentity, SessionState, SourceEvent, SourceStatus, TopologyChange,
+};
 use rrd_runtime::{Control, ControlHandle, Reconciler, RuntimeSettings, Status};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -671,6 +673,50 @@ async fn route_counts_are_read_every_counts_interval_and_states_in_between() {
             .metrics()
             .contains("rrd_peer_prefixes_observed_timestamp_seconds "),
         "the age of the counts is exported"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_that_comes_up_has_its_counts_read_within_seconds_not_at_the_next_interval() {
+    let settings = RuntimeSettings {
+        observe_interval: Duration::from_secs(1),
+        counts_interval: Duration::from_secs(30),
+        ..RuntimeSettings::default()
+    };
+    let engine = FakeEngine::default();
+    let r = start(engine.clone(), settings);
+    r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
+    r.wait_for("ready", Status::ready).await;
+    r.wait_for("counts read", |s| s.engine.counts_observed_unix.is_some())
+        .await;
+    let key = held_config(&engine)
+        .neighbors
+        .keys()
+        .next()
+        .expect("a session")
+        .clone();
+    engine
+        .state()
+        .session_states
+        .insert(key.clone(), SessionState::Active);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let full_before = engine.state().observations;
+    engine.state().session_states.remove(&key);
+    r.wait_for("the session up", |s| {
+        s.sessions
+            .iter()
+            .any(|x| x.key == key && x.state == SessionState::Established)
+    })
+    .await;
+    assert_eq!(engine.state().observations, full_before, "no full look yet");
+    // The next full look would be 30 s after the first; one comes 5 s
+    // after the session came up, and one only.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(
+        engine.state().observations,
+        full_before + 1,
+        "one full look within 7 s of the session coming up"
     );
     r.stop().await;
 }
