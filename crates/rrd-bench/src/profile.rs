@@ -10,6 +10,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use crate::stats::{Samples, Summary};
+
 /// One isolated change as the bench timed it.
 #[derive(Clone, Debug)]
 pub struct Sample {
@@ -41,6 +43,16 @@ struct Event {
     kind: Kind,
     /// `took=` of the line, microseconds.
     took: i64,
+}
+
+/// The samples timed from etcd's answer to the write instead of from the
+/// write: what rrd and the daemon took once the change was committed.
+pub fn after_ack(samples: &[Sample]) -> Summary {
+    let mut after = Samples::default();
+    for s in samples {
+        after.push(s.took.saturating_sub(s.acked));
+    }
+    after.summary()
 }
 
 /// The profile of `samples` against rrd's log text: the `slowest` samples

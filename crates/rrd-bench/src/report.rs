@@ -72,15 +72,15 @@ pub fn tables(results: &[FabricResult]) -> String {
             continue;
         }
         let _ = writeln!(out, "\n### {} in etcd (v3 API)\n", layout.label());
-        out += "| nodes | engine | sessions | compute (full) | cold start: daemon already running / rrd starts it | change → held p50 / p99 / max | harness floor p50 / p99 | daemon floor p50 / p99 | p99 target | met | 1,000 unrelated → applies | burst: 1,000 in | → applies | converged after last | rrd RSS after start (per node) | rrd peak RSS | daemon RSS |\n";
+        out += "| nodes | engine | sessions | compute (full) | cold start: daemon already running / rrd starts it | change → held p50 / p99 / max | of it after etcd answered the write, p50 / p99 | harness floor p50 / p99 | daemon floor p50 / p99 | p99 target | met | 1,000 unrelated → applies | burst: 1,000 in | → applies | converged after last | rrd RSS after start (per node) | rrd peak RSS | daemon RSS |\n";
         out +=
-            "|---:|---|---:|---:|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
+            "|---:|---|---:|---:|---:|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
         for f in &rows {
             for r in &f.runs {
                 let t = target(r);
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} ms | {} ms / {} | {} ms | {} / {} ms | {} | {} ms | {} | {}{} | {} ms | {} | {} ms | {} ({:.2} KiB) | {} | {} |",
+                    "| {} | {} | {} | {} ms | {} ms / {} | {} ms | {} / {} ms | {} / {} ms | {} | {} ms | {} | {}{} | {} ms | {} | {} ms | {} ({:.2} KiB) | {} | {} |",
                     f.nodes,
                     r.engine.label(),
                     r.sessions,
@@ -89,6 +89,8 @@ pub fn tables(results: &[FabricResult]) -> String {
                     r.managed_cold_start
                         .map_or_else(|| "—".to_owned(), |d| format!("{} ms", ms(d))),
                     r.isolated,
+                    ms(r.isolated_after_ack.p50),
+                    ms(r.isolated_after_ack.p99),
                     ms(r.floors.harness.p50),
                     ms(r.floors.harness.p99),
                     daemon_floor(r),

@@ -100,6 +100,8 @@ pub struct RrdSetup<'a> {
     pub engine_config: &'a str,
     /// `log.level`: a level or `target=level` directives.
     pub log_level: &'a str,
+    /// `source.etcd.page_size`; rrd's default when `None`.
+    pub etcd_page_size: Option<u32>,
 }
 
 impl Rrd {
@@ -108,7 +110,7 @@ impl Rrd {
         let config = lab.path(&format!("{tag}-rrd.toml"));
         let text = format!(
             "[identity]\nipv4 = \"{me}\"\n\n[source]\nkind = \"etcd\"\n[source.etcd]\napi = \"v3\"\n\
-             endpoints = [\"{etcd_url}\"]\nlayout = \"{layout}\"\n\n{engine}\n{RUNTIME}\n[http]\nlisten = \"{HTTP}\"\nadmin_socket = \"{admin}\"\n\n\
+             endpoints = [\"{etcd_url}\"]\nlayout = \"{layout}\"\n{page_size}\n{engine}\n{RUNTIME}\n[http]\nlisten = \"{HTTP}\"\nadmin_socket = \"{admin}\"\n\n\
              [log]\nlevel = \"{level}\"\n",
             me = Fabric::me(),
             etcd_url = setup.etcd_url,
@@ -118,6 +120,9 @@ impl Rrd {
             layout = setup.layout.label(),
             engine = setup.engine_config,
             level = setup.log_level,
+            page_size = setup
+                .etcd_page_size
+                .map_or_else(String::new, |n| format!("page_size = {n}\n")),
         );
         std::fs::write(&config, text)?;
         let process = host.spawn(

@@ -45,6 +45,8 @@ pub struct Plan {
     pub samples_out: Option<std::path::PathBuf>,
     /// rrd's `log.level` (a level or `target=level` directives).
     pub rrd_log: String,
+    /// rrd's `source.etcd.page_size` (its default when `None`).
+    pub etcd_page_size: Option<u32>,
 }
 
 /// Floors measured in the same run.
@@ -95,6 +97,9 @@ pub struct RunResult {
     pub rss_after_start: Memory,
     pub floors: Floors,
     pub isolated: Summary,
+    /// The same changes from etcd's answer to the write (its commit, and
+    /// the fsync in it, left out) until the daemon was seen holding them.
+    pub isolated_after_ack: Summary,
     pub unrelated: Unrelated,
     pub burst: Burst,
     pub peak: Memory,
@@ -254,6 +259,7 @@ impl Run<'_> {
             layout: self.layout,
             engine_config,
             log_level: &self.plan.rrd_log,
+            etcd_page_size: self.plan.etcd_page_size,
         };
         Rrd::start(self.lab, self.host, &setup, tag)
     }
@@ -343,6 +349,8 @@ impl Run<'_> {
         eprintln!("  [{tag}] floors: harness {}", floors.harness);
         let (isolated, samples) = self.isolated(&mut probe).await?;
         eprintln!("  [{tag}] isolated changes: {isolated}");
+        let isolated_after_ack = crate::profile::after_ack(&samples);
+        eprintln!("  [{tag}] isolated changes after etcd answered: {isolated_after_ack}");
         let steps = crate::profile::explain(&rrd.log_text(), &samples, 8);
         if !steps.is_empty() {
             eprintln!("  [{tag}] isolated changes, rrd's steps (its debug log):\n{steps}");
@@ -378,6 +386,7 @@ impl Run<'_> {
                 rss_after_start,
                 floors,
                 isolated,
+                isolated_after_ack,
                 unrelated,
                 burst,
                 peak,
