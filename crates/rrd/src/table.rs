@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use rrd_core::SessionStatus;
+use rrd_core::{SessionState, SessionStatus};
 use rrd_runtime::Status;
 
 /// Render a status snapshot as text.
@@ -75,6 +75,18 @@ pub fn render(s: &Status) -> String {
             out,
             "route counts read {}s ago (runtime.counts_interval); states are current",
             now.saturating_sub(read)
+        );
+    }
+    let sent_not_counted = s
+        .sessions
+        .iter()
+        .filter(|o| o.state == SessionState::Established && o.routes_sent.is_none())
+        .count();
+    if sent_not_counted > 0 {
+        let _ = writeln!(
+            out,
+            "routes sent not counted on {sent_not_counted} established sessions (TX `-`): \
+             the engine skipped them, see its log"
         );
     }
     for line in [&s.engine.rejected, &s.engine.last_error, &s.compute_error]

@@ -34,7 +34,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rrd_core::{plan, BgpEngine, StartMode, StopMode};
-use rrd_engine_gobgp::{apipb, Client, GobgpEngine};
+use rrd_engine_gobgp::{apipb, Client, GobgpConfig, GobgpEngine};
 use support::{cpu_seconds, managed, require_root_and_gobgpd, rr_clients, Logs, NetNs, LOCAL};
 
 /// The first injected route; 198.18.0.1.. are the neighbors.
@@ -93,7 +93,11 @@ fn mrt_table_dump(routes: usize) -> Vec<u8> {
         rib.extend_from_slice(&1u16.to_be_bytes()); // one entry
         rib.extend_from_slice(&0u16.to_be_bytes()); // peer index
         rib.extend_from_slice(&0u32.to_be_bytes()); // originated
-        rib.extend_from_slice(&u16::try_from(attributes.len()).expect("small").to_be_bytes());
+        rib.extend_from_slice(
+            &u16::try_from(attributes.len())
+                .expect("small")
+                .to_be_bytes(),
+        );
         rib.extend_from_slice(&attributes);
         record(&mut out, RIB_IPV4_UNICAST, &rib);
     }
@@ -144,7 +148,10 @@ async fn listing(
 ) -> (Cost, Option<(Duration, Duration)>) {
     let (t, cpu) = (Instant::now(), cpu_seconds(pid));
     let list = async {
-        let peers = client.list_peer(address, advertised).await.expect("ListPeer");
+        let peers = client
+            .list_peer(address, advertised)
+            .await
+            .expect("ListPeer");
         (t.elapsed(), cpu_seconds(pid) - cpu, peers.len())
     };
     let waits = async {
@@ -236,21 +243,38 @@ async fn one_size(peers: usize, routes: usize, dir: std::path::PathBuf) {
     let (cost, _) = listing(&client, pid, &one, true, None).await;
     println!("  ListPeer(one, advertised=true ): {cost}");
 
-    let (t, cpu) = (Instant::now(), cpu_seconds(pid));
-    let seen = engine.observe().await.expect("observe");
-    let counted = seen
-        .sessions
-        .iter()
-        .filter(|s| s.routes_sent.is_some())
-        .count();
-    println!(
-        "  engine observe(): {}; {counted} of {} sessions with routes sent counted",
-        Cost {
-            wall: t.elapsed(),
-            cpu: cpu_seconds(pid) - cpu
-        },
-        seen.sessions.len()
-    );
+    // The routes are gobgpd's own, not accepted from a peer: the engine's
+    // Loc-RIB estimate stays 0 and it counts with the default limit; a
+    // second engine attached with `count_routes_sent_up_to = 0` shows what
+    // a look costs when the engine does not count.
+    let mut not_counting = GobgpEngine::new(GobgpConfig {
+        api: format!("127.0.0.1:{API_PORT}"),
+        request_timeout: Duration::from_secs(900),
+        count_routes_sent_up_to: 0,
+        ..GobgpConfig::default()
+    });
+    not_counting.start(StartMode::Fresh).await.expect("attach");
+    for (label, engine) in [
+        ("default limit", &mut engine),
+        ("limit 0      ", &mut not_counting),
+    ] {
+        let (t, cpu) = (Instant::now(), cpu_seconds(pid));
+        let seen = engine.observe().await.expect("observe");
+        let counted = seen
+            .sessions
+            .iter()
+            .filter(|s| s.routes_sent.is_some())
+            .count();
+        println!(
+            "  engine observe(), {label}: {}; {counted} of {} sessions with routes sent counted",
+            Cost {
+                wall: t.elapsed(),
+                cpu: cpu_seconds(pid) - cpu
+            },
+            seen.sessions.len()
+        );
+    }
+    drop(not_counting);
     engine.stop(StopMode::Graceful).await.expect("stop");
 }
 
@@ -268,7 +292,11 @@ fn main() {
     let sizes: Vec<usize> = std::env::var("RRD_BENCH_ROUTES")
         .unwrap_or_else(|_| "0,10000,100000".into())
         .split(',')
-        .map(|r| r.trim().parse().expect("RRD_BENCH_ROUTES: numbers, comma-separated"))
+        .map(|r| {
+            r.trim()
+                .parse()
+                .expect("RRD_BENCH_ROUTES: numbers, comma-separated")
+        })
         .collect();
     assert!(peers <= 4096, "neighbors end before the first route");
     assert!(
