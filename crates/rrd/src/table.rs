@@ -206,3 +206,41 @@ fn local_since(since: &str) -> String {
         local.strftime("%Y-%m-%d %H:%M").to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rrd_core::PeerKey;
+
+    fn established(n: u8, sent: Option<u64>) -> SessionStatus {
+        SessionStatus {
+            key: PeerKey(format!("Node_198_51_100_{n}")),
+            address: std::net::IpAddr::from([198, 51, 100, n]),
+            remote_as: None,
+            state: SessionState::Established,
+            since: None,
+            info: String::new(),
+            routes_received: Some(1),
+            routes_sent: sent,
+            peer_graceful_restart: Default::default(),
+            rr_client: None,
+            recovery: Default::default(),
+            peer_router_id: None,
+        }
+    }
+
+    #[test]
+    fn established_sessions_without_a_routes_sent_count_are_named_not_counted() {
+        let mut s = Status {
+            sessions: vec![established(2, Some(3))],
+            ..Status::default()
+        };
+        assert!(!render(&s).contains("not counted"));
+        s.sessions.push(established(3, None));
+        let out = render(&s);
+        assert!(
+            out.contains("routes sent not counted on 1 established sessions"),
+            "{out}"
+        );
+    }
+}
