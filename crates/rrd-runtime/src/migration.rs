@@ -451,7 +451,9 @@ fn assess(desired: &RrConfig, seen: &Observation, snapshot: Option<&Snapshot>) -
                 before.received.unwrap_or(0)
             ));
         }
-        if fewer(s.routes_sent, before.sent) {
+        // An engine may not count routes sent (GoBGP above
+        // `engine.gobgp.count_routes_sent_up_to`): unknown, not fewer.
+        if s.routes_sent.is_some() && fewer(s.routes_sent, before.sent) {
             short.push(format!(
                 "{} routes sent, {} before",
                 s.routes_sent.unwrap_or(0),

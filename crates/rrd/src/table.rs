@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use rrd_core::SessionStatus;
+use rrd_core::{SessionState, SessionStatus};
 use rrd_runtime::Status;
 
 /// Render a status snapshot as text.
@@ -75,6 +75,18 @@ pub fn render(s: &Status) -> String {
             out,
             "route counts read {}s ago (runtime.counts_interval); states are current",
             now.saturating_sub(read)
+        );
+    }
+    let sent_not_counted = s
+        .sessions
+        .iter()
+        .filter(|o| o.state == SessionState::Established && o.routes_sent.is_none())
+        .count();
+    if sent_not_counted > 0 {
+        let _ = writeln!(
+            out,
+            "routes sent not counted on {sent_not_counted} established sessions (TX `-`): \
+             the engine skipped them, see its log"
         );
     }
     for line in [&s.engine.rejected, &s.engine.last_error, &s.compute_error]
@@ -192,5 +204,43 @@ fn local_since(since: &str) -> String {
         local.strftime("%H:%M:%S").to_string()
     } else {
         local.strftime("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rrd_core::PeerKey;
+
+    fn established(n: u8, sent: Option<u64>) -> SessionStatus {
+        SessionStatus {
+            key: PeerKey(format!("Node_198_51_100_{n}")),
+            address: std::net::IpAddr::from([198, 51, 100, n]),
+            remote_as: None,
+            state: SessionState::Established,
+            since: None,
+            info: String::new(),
+            routes_received: Some(1),
+            routes_sent: sent,
+            peer_graceful_restart: Default::default(),
+            rr_client: None,
+            recovery: Default::default(),
+            peer_router_id: None,
+        }
+    }
+
+    #[test]
+    fn established_sessions_without_a_routes_sent_count_are_named_not_counted() {
+        let mut s = Status {
+            sessions: vec![established(2, Some(3))],
+            ..Status::default()
+        };
+        assert!(!render(&s).contains("not counted"));
+        s.sessions.push(established(3, None));
+        let out = render(&s);
+        assert!(
+            out.contains("routes sent not counted on 1 established sessions"),
+            "{out}"
+        );
     }
 }

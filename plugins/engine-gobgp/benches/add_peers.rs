@@ -39,7 +39,8 @@ use rrd_engine_gobgp::mapping::{
 };
 use rrd_engine_gobgp::{Client, GobgpConfig, GobgpEngine};
 use support::{
-    neighbor_address, require_root_and_gobgpd, rr_clients, Logs, NetNs, ASN, CLUSTER, LOCAL,
+    cpu_seconds, neighbor_address, require_root_and_gobgpd, rr_clients, Logs, NetNs, ASN, CLUSTER,
+    LOCAL,
 };
 
 fn secs(d: Duration) -> String {
@@ -159,37 +160,6 @@ async fn idle_observation(engine: &mut GobgpEngine, pid: u32, n: usize) {
             spread(took)
         );
     }
-}
-
-/// CPU seconds (user + system) `pid` has used so far, from
-/// `/proc/<pid>/stat`: a count that does not depend on how busy the machine
-/// is, unlike wall time.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): state is the
-    // 3rd field, utime the 14th, stime the 15th.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / clock_ticks_per_second()
-}
-
-/// `getconf CLK_TCK`: the unit of `/proc/<pid>/stat`'s CPU times.
-fn clock_ticks_per_second() -> f64 {
-    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *HZ.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100.0)
-    })
 }
 
 /// Start a bare gobgpd on `127.0.0.1:<port>`, logging to `log`.

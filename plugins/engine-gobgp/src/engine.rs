@@ -29,9 +29,10 @@ use crate::mapping::{
     global_of_spec, neighbor_of_spec, peer_of_spec, router_of_global, spec_of_global, spec_of_peer,
     GlobalSpec, MapContext,
 };
-use crate::observe::{key_of, session_of};
+use crate::observe::{key_of, session_of, session_of_listing};
 use crate::ops::{self, Live, Op};
 use crate::process::{ManagedDaemon, OnDrop};
+use crate::sent_counts::{Decision, SentCounting};
 use crate::states::{Freshness, PeerStates};
 use rrd_process::PidFile;
 
@@ -60,19 +61,22 @@ pub struct GobgpEngine {
     states: PeerStates,
     /// The BGP instance gobgpd ran at the last look or checked apply.
     seen_global: Option<GlobalSpec>,
+    /// Whether looks ask for the routes sent to each peer.
+    sent_counting: SentCounting,
 }
 
 impl GobgpEngine {
     pub fn new(config: GobgpConfig) -> GobgpEngine {
         GobgpEngine {
-            config,
             client: None,
             daemon: None,
             restarting: false,
             applied: Applied::default(),
             version: None,
+            sent_counting: SentCounting::new(config.count_routes_sent_up_to),
             states: PeerStates::default(),
             seen_global: None,
+            config,
         }
     }
 
@@ -508,8 +512,9 @@ impl GobgpEngine {
         if stale.len() > LIST_EACH_UP_TO {
             return self.list_every_peer(&client).await;
         }
+        let sent_counted = self.sent_counting.current() == Decision::Count;
         for address in stale {
-            let peers = match client.list_peer(&address.to_string(), true).await {
+            let peers = match client.list_peer(&address.to_string(), sent_counted).await {
                 Ok(p) => p,
                 Err(e) if e.is_unreachable() => {
                     self.states.unwatch();
@@ -524,7 +529,7 @@ impl GobgpEngine {
             };
             let read = peers
                 .iter()
-                .filter_map(session_of)
+                .filter_map(|p| session_of_listing(p, sent_counted))
                 .find(|s| s.address == address);
             self.states.relisted(address, read);
         }
@@ -563,9 +568,10 @@ impl GobgpEngine {
         Ok(Ok(client))
     }
 
-    /// ListPeer of every peer with counts, after (re)opening the
-    /// peer-event stream when it is not open, so that the states merged
-    /// until the next listing start from this one.
+    /// ListPeer of every peer with counts (the routes sent only while
+    /// [`SentCounting`] says gobgpd's walk for them stays small), after
+    /// (re)opening the peer-event stream when it is not open, so that the
+    /// states merged until the next listing start from this one.
     async fn list_every_peer(&mut self, client: &Client) -> Result<Observation, GobgpError> {
         let down = |reason: String| Observation {
             daemon: DaemonState::Down { reason },
@@ -576,7 +582,9 @@ impl GobgpEngine {
                 tracing::debug!(error = %e, "no peer-event stream; every look lists every peer");
             }
         }
-        let peers = match client.list_peer("", true).await {
+        let sent_counted =
+            self.sent_counting.next(Some(self.states.look_size())) == Decision::Count;
+        let peers = match client.list_peer("", sent_counted).await {
             Ok(p) => p,
             Err(e) if e.is_unreachable() => {
                 self.states.unwatch();
@@ -584,7 +592,10 @@ impl GobgpEngine {
             }
             Err(e) => return Err(e),
         };
-        let mut sessions: Vec<SessionStatus> = peers.iter().filter_map(session_of).collect();
+        let mut sessions: Vec<SessionStatus> = peers
+            .iter()
+            .filter_map(|p| session_of_listing(p, sent_counted))
+            .collect();
         sessions.sort_by(|a, b| a.key.cmp(&b.key));
         self.states.listed(sessions.clone());
         Ok(Observation {
@@ -631,6 +642,7 @@ impl GobgpEngine {
     pub async fn watch_sessions(&self) -> Result<mpsc::Receiver<SessionStatus>, EngineError> {
         let client = self.require_client().map_err(|e| self.err(e))?.clone();
         let mut stream = client.watch_peers().await.map_err(|e| self.err(e))?;
+        let sent_counted = self.sent_counting.current() == Decision::Count;
         let (tx, rx) = mpsc::channel(256);
         tokio::spawn(async move {
             while let Ok(Some(event)) = stream.message().await {
@@ -643,8 +655,13 @@ impl GobgpEngine {
                 // Events carry address, AS and state only: fetch the rest
                 // (description = session name, counts, capabilities) while
                 // the peer exists.
-                let full = client.list_peer(&status.address.to_string(), true).await;
-                if let Some(s) = full.ok().and_then(|p| p.first().and_then(session_of)) {
+                let full = client
+                    .list_peer(&status.address.to_string(), sent_counted)
+                    .await;
+                let read = full
+                    .ok()
+                    .and_then(|p| p.first().and_then(|p| session_of_listing(p, sent_counted)));
+                if let Some(s) = read {
                     status = SessionStatus {
                         state: status.state,
                         ..s

@@ -14,6 +14,8 @@
 //! * [`observe`] — ListPeer -> session status.
 //! * [`states`] — session states between two full listings: the
 //!   WatchEvent peer stream merged into the last ListPeer.
+//! * [`sent_counts`] — whether a full look asks gobgpd for the routes sent
+//!   (a Loc-RIB walk per peer inside gobgpd's main loop).
 //! * [`client`] — the typed gRPC client; [`process`] — gobgpd's part of the
 //!   managed daemon (command line, log file, adoption check) on
 //!   `rrd-process`'s `Supervisor` (restarts, stop, PID file, pidfd).
@@ -27,6 +29,7 @@ pub mod observe;
 pub mod ops;
 pub mod process;
 pub mod render;
+pub mod sent_counts;
 pub mod states;
 
 /// The generated GoBGP API subset (`proto/gobgp.proto` and

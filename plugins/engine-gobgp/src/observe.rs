@@ -170,6 +170,16 @@ pub fn session_of(peer: &apipb::Peer) -> Option<SessionStatus> {
     })
 }
 
+/// [`session_of`] for a listing that asked for the routes sent
+/// (`sent_counted`) or not: without, gobgpd says 0, which is no count.
+pub fn session_of_listing(peer: &apipb::Peer, sent_counted: bool) -> Option<SessionStatus> {
+    let mut session = session_of(peer)?;
+    if !sent_counted {
+        session.routes_sent = None;
+    }
+    Some(session)
+}
+
 /// The BGP identifier of the peer's OPEN (`PeerState.router_id`): gobgpd
 /// keeps the last one after the session went down, and says `0.0.0.0` (or
 /// nothing) before any, so only an Established session's counts.

@@ -29,6 +29,7 @@ use crate::apipb;
 use crate::client::Client;
 use crate::error::GobgpError;
 use crate::observe::session_of;
+use crate::sent_counts::LookSize;
 
 /// The sessions of the last full listing, kept current by peer events and
 /// applies.
@@ -229,6 +230,12 @@ impl PeerStates {
     }
 
     /// Every session, by name.
+    /// The figures of the sessions held (the last listing's, as kept
+    /// current since): what the next full look's cost follows.
+    pub fn look_size(&self) -> LookSize {
+        LookSize::of(self.sessions.values())
+    }
+
     pub fn sessions(&self) -> Vec<SessionStatus> {
         let mut out: Vec<SessionStatus> = self.sessions.values().cloned().collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));

@@ -119,7 +119,7 @@ impl PeerMetrics {
         );
         r.register(
             "rrd_peer_prefixes_sent",
-            "Prefixes the daemon sends to the peer",
+            "Prefixes the daemon sends to the peer (absent while the engine does not count them)",
             self.sent.clone(),
         );
         r.register(
