@@ -712,11 +712,39 @@ impl BgpEngine for FrrEngine {
         Ok(self.observe_states_inner().await?)
     }
 
+    /// Only without the ORIGINATOR_ID route maps (`set_originator_id =
+    /// false`): a look then merely reads, over a vty connection of its own
+    /// (dropped with it), and keeps its listing only at its end. With the
+    /// route maps a look may correct one, and a configuration cut short
+    /// would leave bgpd and the engine's view of it apart.
+    fn looks_may_give_way(&self) -> bool {
+        !self.config.set_originator_id
+    }
+
     fn daemon_restarts(&self) -> u64 {
         self.daemon.as_ref().map_or(0, ManagedBgpd::restarts)
     }
 
     async fn stop(&mut self, mode: StopMode) -> Result<(), EngineError> {
         Ok(self.stop_inner(mode).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_give_way_only_without_the_originator_route_maps() {
+        let with_maps = FrrEngine::new(FrrConfig {
+            set_originator_id: true,
+            ..FrrConfig::default()
+        });
+        let without = FrrEngine::new(FrrConfig {
+            set_originator_id: false,
+            ..FrrConfig::default()
+        });
+        assert!(!with_maps.looks_may_give_way());
+        assert!(without.looks_may_give_way());
     }
 }
