@@ -39,8 +39,8 @@ use rrd_engine_gobgp::mapping::{
 };
 use rrd_engine_gobgp::{Client, GobgpConfig, GobgpEngine};
 use support::{
-    cpu_seconds, neighbor_address, require_root_and_gobgpd, rr_clients, Logs, NetNs, ASN, CLUSTER,
-    LOCAL,
+    benchmarking, cpu_seconds, env_number, gobgpd_version, neighbor_address,
+    require_root_and_gobgpd, rr_clients, Logs, NetNs, ASN, CLUSTER, LOCAL,
 };
 
 fn secs(d: Duration) -> String {
@@ -460,22 +460,13 @@ fn via_cli(n: usize, logs: std::path::PathBuf) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` too. Only run
-    // when benchmarking.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !benchmarking() {
         return;
     }
     require_root_and_gobgpd();
-    let n: usize = std::env::var("RRD_BENCH_PEERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let n = env_number("RRD_BENCH_PEERS", 1000);
     assert!(n <= 131_070, "198.18.0.0/15 holds 131,070 neighbors");
-    let version = Command::new("gobgpd")
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
+    let version = gobgpd_version();
     let logs = Logs::new();
     let ns = NetNs::new("bench", &[&format!("{LOCAL}/32")]);
     println!(

@@ -35,7 +35,10 @@ use std::time::{Duration, Instant};
 
 use rrd_core::{plan, BgpEngine, StartMode, StopMode};
 use rrd_engine_gobgp::{apipb, Client, GobgpConfig, GobgpEngine};
-use support::{cpu_seconds, managed, require_root_and_gobgpd, rr_clients, Logs, NetNs, LOCAL};
+use support::{
+    benchmarking, cpu_seconds, env_number, gobgpd_version, managed, require_root_and_gobgpd,
+    rr_clients, Logs, NetNs, LOCAL,
+};
 
 /// The first injected route; 198.18.0.1.. are the neighbors.
 const FIRST_ROUTE: Ipv4Addr = Ipv4Addr::new(198, 18, 16, 0);
@@ -279,16 +282,11 @@ async fn one_size(peers: usize, routes: usize, dir: std::path::PathBuf) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` too. Only run
-    // when benchmarking.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !benchmarking() {
         return;
     }
     require_root_and_gobgpd();
-    let peers: usize = std::env::var("RRD_BENCH_PEERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2099);
+    let peers = env_number("RRD_BENCH_PEERS", 2099);
     let sizes: Vec<usize> = std::env::var("RRD_BENCH_ROUTES")
         .unwrap_or_else(|_| "0,10000,100000".into())
         .split(',')
@@ -303,11 +301,7 @@ fn main() {
         sizes.iter().all(|&r| r <= 100_000),
         "routes stay inside 198.18.0.0/15"
     );
-    let version = Command::new("gobgpd")
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
+    let version = gobgpd_version();
     let logs = Logs::new();
     let ns = NetNs::new("look", &[&format!("{LOCAL}/32")]);
     println!(

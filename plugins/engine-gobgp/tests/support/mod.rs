@@ -267,3 +267,28 @@ pub fn clock_ticks_per_second() -> f64 {
             .unwrap_or(100.0)
     })
 }
+
+/// Whether this run is `cargo bench` (it passes `--bench`): a benchmark's
+/// `main` does nothing otherwise (`cargo test --all-targets` builds and
+/// runs it too).
+pub fn benchmarking() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// The number in the environment variable `name`, or `default` when it
+/// is unset or not a number.
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// What `gobgpd --version` prints (empty when it cannot be run).
+pub fn gobgpd_version() -> String {
+    Command::new("gobgpd")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
