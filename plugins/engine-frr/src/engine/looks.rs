@@ -23,6 +23,22 @@ use crate::vty::Vty;
 /// states-only look reads each on its own; past it, it takes a full look.
 const READ_ONE_BY_ONE_UP_TO: usize = 16;
 
+/// bgpd's JSON answer to `command`, parsed on a blocking thread: at 2,099
+/// neighbors the summary is about 1 MB and the full listing 4.2 MB, tens
+/// of milliseconds of parsing during which a look that may give way to a
+/// datastore change ([`rrd_core::BgpEngine::looks_may_give_way`]) could
+/// not, having no await to stop at.
+async fn parse_off_the_loop(command: &str, text: String) -> Result<serde_json::Value, FrrError> {
+    let decode = |detail: String| FrrError::Decode {
+        command: command.to_owned(),
+        detail,
+    };
+    tokio::task::spawn_blocking(move || serde_json::from_str::<serde_json::Value>(&text))
+        .await
+        .map_err(|e| decode(format!("the parsing task failed: {e}")))?
+        .map_err(|e| decode(e.to_string()))
+}
+
 impl FrrEngine {
     pub(super) async fn observe_inner(&mut self) -> Result<Observation, FrrError> {
         self.listing.forget();
@@ -49,11 +65,7 @@ impl FrrEngine {
                 sessions: Vec::new(),
             });
         }
-        let neighbors: serde_json::Value =
-            serde_json::from_str(&r.text).map_err(|e| FrrError::Decode {
-                command: command.clone(),
-                detail: e.to_string(),
-            })?;
+        let neighbors = parse_off_the_loop(&command, r.text).await?;
         let mut best = std::collections::BTreeMap::new();
         for f in observe::families_to_count(&neighbors) {
             let afi = match f {
@@ -62,7 +74,7 @@ impl FrrEngine {
             };
             let command = format!("show bgp view {v} {afi} unicast json");
             let r = vty.run(&command).await?;
-            if let Ok(table) = serde_json::from_str::<serde_json::Value>(&r.text) {
+            if let Ok(table) = parse_off_the_loop(&command, r.text).await {
                 observe::best_paths_by_peer(&table, &mut best);
             }
         }
@@ -96,11 +108,7 @@ impl FrrEngine {
         if !r.ok() {
             return self.observe_inner().await;
         }
-        let summary: serde_json::Value =
-            serde_json::from_str(&r.text).map_err(|e| FrrError::Decode {
-                command: command.clone(),
-                detail: e.to_string(),
-            })?;
+        let summary = parse_off_the_loop(&command, r.text).await?;
         let merged = self.listing.merge(&summary);
         if merged.unlisted.len() > READ_ONE_BY_ONE_UP_TO {
             return self.observe_inner().await;
