@@ -95,6 +95,10 @@ struct Args {
     /// log by time.
     #[arg(long)]
     samples_out: Option<PathBuf>,
+    /// Keep each run's whole rrd log in this folder (`<run>-rrd.log`);
+    /// the lab's copy goes with the lab.
+    #[arg(long)]
+    rrd_logs_to: Option<PathBuf>,
     /// rrd's `log.level`, e.g. `info,rrd_runtime=debug` for its apply and
     /// look timestamps.
     #[arg(long, default_value = "info")]
@@ -154,6 +158,7 @@ fn main() -> anyhow::Result<()> {
         gobgp_gogc: args.gobgp_gogc,
         gobgp_probe_polls: args.gobgp_probe == "poll",
         samples_out: args.samples_out.clone(),
+        rrd_logs_to: args.rrd_logs_to.clone(),
         rrd_log: args.rrd_log.clone(),
         etcd_page_size: args.etcd_page_size,
     };

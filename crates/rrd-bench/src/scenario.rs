@@ -43,6 +43,8 @@ pub struct Plan {
     pub gobgp_probe_polls: bool,
     /// Append every isolated sample to this CSV file.
     pub samples_out: Option<std::path::PathBuf>,
+    /// Keep each run's rrd log in this folder.
+    pub rrd_logs_to: Option<std::path::PathBuf>,
     /// rrd's `log.level` (a level or `target=level` directives).
     pub rrd_log: String,
     /// rrd's `source.etcd.page_size` (its default when `None`).
@@ -365,6 +367,12 @@ impl Run<'_> {
             "  [{tag}] burst: {} changes in {:?}, {} applies, converged {:?} after the last",
             burst.changes, burst.written_in, burst.applies, burst.converged_after_last
         );
+        if let Some(dir) = &self.plan.rrd_logs_to {
+            let path = dir.join(format!("{tag}-rrd.log"));
+            std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&path, rrd.log_text()))
+                .with_context(|| format!("keeping rrd's log in {}", path.display()))?;
+        }
         let peak = rrd.stop();
         let daemon_memory = daemon.pid().map(crate::rrd::memory).unwrap_or_default();
         // Put the fabric back as it was for the next run.

@@ -12,6 +12,11 @@
 //! holds the change (BIRD answered `configure`, gobgpd the RPCs, FRR's
 //! running view was read back and matches). `apply` alone is reported too.
 //!
+//! FRR gets its ORIGINATOR_ID route maps (one per client) as long as
+//! `--frr-route-maps-up-to M` allows N of them (default: the engine's
+//! `originator_route_maps_up_to`, 200), and runs without them
+//! (`set_originator_id = false`) beyond.
+//!
 //! ```text
 //! cargo run --release -p rrd --example engine_latency -- --neighbors 2000 --changes 40
 //! ```
@@ -148,6 +153,7 @@ fn main() {
     let mut neighbors = 2000;
     let mut changes = 40;
     let mut engines = vec!["bird".to_owned(), "gobgp".to_owned(), "frr".to_owned()];
+    let mut frr_route_maps_up_to = FrrConfig::default().originator_route_maps_up_to;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().unwrap_or_default();
@@ -155,8 +161,12 @@ fn main() {
             "--neighbors" => neighbors = v.parse().expect("--neighbors N"),
             "--changes" => changes = v.parse().expect("--changes K"),
             "--engines" => engines = v.split(',').map(str::to_owned).collect(),
+            "--frr-route-maps-up-to" => {
+                frr_route_maps_up_to = v.parse().expect("--frr-route-maps-up-to M")
+            }
             other => panic!(
-                "unknown argument {other} (--neighbors N --changes K --engines bird,gobgp,frr)"
+                "unknown argument {other} (--neighbors N --changes K --engines bird,gobgp,frr \
+                 --frr-route-maps-up-to M)"
             ),
         }
     }
@@ -202,8 +212,15 @@ fn main() {
                             stop_daemon_on_exit: true,
                             binary: bins::bgpd(),
                             log_file: Some(dir.join("bgpd.log")),
+                            // One more for the changes' added client.
+                            set_originator_id: neighbors < frr_route_maps_up_to,
+                            originator_route_maps_up_to: frr_route_maps_up_to,
                             ..FrrConfig::in_dir(&dir, &ps)
                         };
+                        eprintln!(
+                            "   FRR set_originator_id = {} (route maps up to {})",
+                            c.set_originator_id, c.originator_route_maps_up_to
+                        );
                         measure(&mut FrrEngine::new(c), &rr, neighbors, changes).await
                     }
                     other => panic!("unknown engine {other}"),

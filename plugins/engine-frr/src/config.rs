@@ -78,6 +78,12 @@ pub struct FrrConfig {
     /// proportional to every route map it holds on each one it loads, so
     /// that 400 take it 49 s to start and 2,000 do not load at all.
     pub set_originator_id: bool,
+    /// With `set_originator_id`: the most ORIGINATOR_ID route maps (one per
+    /// client router id) the engine gives bgpd (default 200). A topology
+    /// that needs more is refused, naming the count and these two keys,
+    /// and bgpd keeps what it holds: past a few hundred route maps bgpd
+    /// 8.4 would stop answering for minutes while it loads them.
+    pub originator_route_maps_up_to: usize,
 }
 
 impl Default for FrrConfig {
@@ -96,6 +102,7 @@ impl Default for FrrConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             set_originator_id: true,
+            originator_route_maps_up_to: 200,
         }
     }
 }

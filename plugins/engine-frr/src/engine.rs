@@ -64,6 +64,10 @@ use crate::vty::Vty;
 
 /// Poll interval while waiting for bgpd.
 const POLL: Duration = Duration::from_millis(50);
+/// Configuration commands sent to bgpd at once ([`Vty::run_pipelined`]);
+/// after a refusal the rest of its window has run too, and is undone with
+/// everything else the apply did.
+const PIPELINE_WINDOW: usize = 64;
 
 /// The FRR engine. Create with [`FrrEngine::new`], then
 /// [`BgpEngine::start`].
@@ -138,9 +142,26 @@ impl FrrEngine {
 
     /// The view `desired` renders to, with the router ids learned so far
     /// (unless told to set no ORIGINATOR_ID).
+    /// More ORIGINATOR_ID route maps than `originator_route_maps_up_to`
+    /// are refused: bgpd 8.4 loads route maps in time that grows with the
+    /// square of those it holds, and would not answer meanwhile.
     fn view_of(&self, desired: &RrConfig) -> Result<View, crate::render::RenderError> {
         let originators = self.config.set_originator_id.then_some(&self.learned);
-        render_view(desired, &self.config.view, originators)
+        let view = render_view(desired, &self.config.view, originators)?;
+        let limit = self.config.originator_route_maps_up_to;
+        if view.route_maps.len() > limit {
+            return Err(crate::render::RenderError {
+                problems: vec![format!(
+                    "{} ORIGINATOR_ID route maps (one per route-reflector client router id), \
+                     more than engine.frr.originator_route_maps_up_to = {limit}: bgpd 8.4 \
+                     takes minutes to load a few hundred and answers nothing meanwhile; set \
+                     engine.frr.set_originator_id = false to reflect without them (bgpd then \
+                     adds MED 0 to routes that came without one), or raise the limit",
+                    view.route_maps.len()
+                )],
+            });
+        }
+        Ok(view)
     }
 
     pub fn config(&self) -> &FrrConfig {
@@ -412,9 +433,9 @@ impl FrrEngine {
             });
         }
         let mut refused = None;
-        for c in commands {
-            let r = vty.run(c).await?;
-            if !r.ok() {
+        for window in commands.chunks(PIPELINE_WINDOW) {
+            let replies = vty.run_pipelined(window).await?;
+            if let Some((c, r)) = window.iter().zip(&replies).find(|(_, r)| !r.ok()) {
                 refused = Some((c.clone(), r.message()));
                 break;
             }
@@ -434,9 +455,9 @@ impl FrrEngine {
             None => Vec::new(),
         };
         vty.run("configure terminal").await?;
-        for c in &undo {
-            let r = vty.run(c).await?;
-            if !r.ok() {
+        for window in undo.chunks(PIPELINE_WINDOW) {
+            let replies = vty.run_pipelined(window).await?;
+            for (c, r) in window.iter().zip(&replies).filter(|(_, r)| !r.ok()) {
                 tracing::error!(command = %c, message = %r.message(), "undo refused");
             }
         }
@@ -746,5 +767,31 @@ mod tests {
         });
         assert!(!with_maps.looks_may_give_way());
         assert!(without.looks_may_give_way());
+    }
+
+    #[test]
+    fn more_route_maps_than_the_limit_are_refused_naming_the_keys() {
+        let desired = rrd_core::testing::conformance::suite_config(&crate::render::tests::params());
+        let engine = |set_originator_id, originator_route_maps_up_to| {
+            FrrEngine::new(FrrConfig {
+                set_originator_id,
+                originator_route_maps_up_to,
+                ..FrrConfig::in_dir(std::path::Path::new("/nonexistent"), "t")
+            })
+        };
+        // The suite has two clients with IPv4 router ids: two route maps.
+        assert!(engine(true, 2).render(&desired).is_ok());
+        let refused = engine(true, 1).render(&desired).unwrap_err().to_string();
+        assert!(refused.contains("2 ORIGINATOR_ID route maps"), "{refused}");
+        assert!(
+            refused.contains("engine.frr.originator_route_maps_up_to = 1"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("engine.frr.set_originator_id = false"),
+            "{refused}"
+        );
+        // Without the route maps the limit does not apply.
+        assert!(engine(false, 0).render(&desired).is_ok());
     }
 }

@@ -9,6 +9,12 @@
 //! ...). Commands run one at a time per connection, in the CLI node the
 //! previous command left (`configure terminal`, `router bgp ...`). A new
 //! connection starts in the view node; [`Vty::connect`] sends `enable`.
+//!
+//! bgpd reads its socket in pieces of at most 512 bytes and runs every
+//! complete command in a piece before it reads on, so a client may send
+//! many commands at once and read their answers in order afterwards
+//! ([`Vty::run_pipelined`]): bgpd then runs them back to back instead of
+//! waiting a round trip through the scheduler for each.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -114,42 +120,77 @@ impl Vty {
 
     /// Run one command and read its whole answer.
     pub async fn run(&mut self, command: &str) -> Result<Reply, VtyError> {
-        let io = |source| VtyError::Io {
-            path: self.path.clone(),
-            command: command.to_owned(),
-            source,
+        let mut replies = self.exchange(std::slice::from_ref(&command)).await?;
+        Ok(replies.pop().expect("one reply per command"))
+    }
+
+    /// Run `commands` in order, sent together without waiting for each
+    /// answer (bgpd reads them as they come and runs each complete one),
+    /// and read one answer per command. Every command runs, whatever the
+    /// answers: the caller decides what a refusal means for the rest.
+    pub async fn run_pipelined<S: AsRef<str>>(
+        &mut self,
+        commands: &[S],
+    ) -> Result<Vec<Reply>, VtyError> {
+        self.exchange(commands).await
+    }
+
+    async fn exchange<S: AsRef<str>>(&mut self, commands: &[S]) -> Result<Vec<Reply>, VtyError> {
+        let named = |commands: &[S]| match commands {
+            [one] => one.as_ref().to_owned(),
+            [first, ..] => format!("{} (and {} more)", first.as_ref(), commands.len() - 1),
+            [] => String::new(),
         };
         let exchange = async {
-            let mut msg = Vec::with_capacity(command.len() + 1);
-            msg.extend_from_slice(command.as_bytes());
-            msg.push(0);
+            let mut msg = Vec::new();
+            for c in commands {
+                msg.extend_from_slice(c.as_ref().as_bytes());
+                msg.push(0);
+            }
             self.stream.write_all(&msg).await?;
+            let mut replies = Vec::with_capacity(commands.len());
             let mut buf: Vec<u8> = Vec::with_capacity(4096);
             let mut chunk = vec![0u8; 64 * 1024];
-            loop {
+            // Where the answer being read starts, and how far it was
+            // searched for its terminator.
+            let (mut start, mut searched) = (0, 0);
+            while replies.len() < commands.len() {
                 let n = self.stream.read(&mut chunk).await?;
                 if n == 0 {
                     return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
                 }
                 buf.extend_from_slice(&chunk[..n]);
-                // Output never holds NUL bytes: three of them and a status
-                // byte at the end are the terminator.
-                if buf.len() >= 4 && buf[buf.len() - 4..buf.len() - 1] == [0, 0, 0] {
-                    let status = buf[buf.len() - 1];
-                    buf.truncate(buf.len() - 4);
-                    return Ok(Reply {
-                        status,
-                        text: String::from_utf8_lossy(&buf).into_owned(),
+                // Output never holds NUL bytes: the first one starts the
+                // terminator, three of them and a status byte.
+                while let Some(at) = buf[searched..].iter().position(|b| *b == 0) {
+                    let end = searched + at;
+                    if buf.len() < end + 4 {
+                        searched = end;
+                        break;
+                    }
+                    replies.push(Reply {
+                        status: buf[end + 3],
+                        text: String::from_utf8_lossy(&buf[start..end]).into_owned(),
                     });
+                    (start, searched) = (end + 4, end + 4);
+                }
+                if start == buf.len() {
+                    buf.clear();
+                    (start, searched) = (0, 0);
                 }
             }
+            Ok(replies)
         };
         match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(e)) => Err(io(e)),
+            Ok(Ok(replies)) => Ok(replies),
+            Ok(Err(source)) => Err(VtyError::Io {
+                path: self.path.clone(),
+                command: named(commands),
+                source,
+            }),
             Err(_) => Err(VtyError::Timeout {
                 path: self.path.clone(),
-                command: command.to_owned(),
+                command: named(commands),
                 after: self.timeout,
             }),
         }
@@ -204,6 +245,41 @@ mod tests {
         let r = vty.run("bad").await.unwrap();
         assert_eq!(r.status, 13);
         assert_eq!(r.message(), "BAD");
+        drop(vty);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn pipelined_commands_get_their_answers_in_order_refusals_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bgpd.vty");
+        let server = tokio::spawn(fake_bgpd(path.clone()));
+        let mut vty = loop {
+            match Vty::connect(&path, Duration::from_secs(5)).await {
+                Ok(v) => break v,
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        };
+        // Empty answers (status 0 right after the terminator's NULs) and
+        // answers split across reads alike.
+        let commands = ["neighbor a", "", "bad", "neighbor b", ""];
+        let replies = vty.run_pipelined(&commands).await.unwrap();
+        let got: Vec<_> = replies
+            .iter()
+            .map(|r| (r.text.as_str(), r.status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("NEIGHBOR A", 0),
+                ("", 0),
+                ("BAD", 13),
+                ("NEIGHBOR B", 0),
+                ("", 0)
+            ]
+        );
+        // The connection is in step afterwards.
+        assert_eq!(vty.run("x").await.unwrap().text, "X");
         drop(vty);
         server.await.unwrap();
     }
