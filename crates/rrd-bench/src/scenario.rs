@@ -513,7 +513,7 @@ impl Run<'_> {
 
     async fn unrelated(&self, rrd: &Rrd, probe: &mut Probe) -> anyhow::Result<Unrelated> {
         let before = quiet_applies(rrd).await?;
-        let reconfigured_before = probe.last_reconfiguration().await?;
+        let reconfigured_before = settled_reconfiguration(probe).await?;
         let mut changes = 0;
         for j in 0..self.plan.unrelated.div_ceil(2) {
             let node = extra(&self.fabric, UNRELATED + j);
@@ -610,6 +610,24 @@ async fn quiet_applies(rrd: &Rrd) -> anyhow::Result<u64> {
         }
         last = now;
     }
+}
+
+/// BIRD's `Last reconfiguration` once it stays the same for a second: once
+/// (5 December, calico-v1) it moved by a millisecond, from the last
+/// isolated change's time, with no apply of rrd's in between, and the
+/// unrelated phase that had just begun counted it. Any move is printed.
+async fn settled_reconfiguration(probe: &mut Probe) -> anyhow::Result<Option<String>> {
+    let mut last = probe.last_reconfiguration().await?;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = probe.last_reconfiguration().await?;
+        if now == last {
+            break;
+        }
+        eprintln!("  BIRD's last reconfiguration moved while quiet: {last:?} -> {now:?}");
+        last = now;
+    }
+    Ok(last)
 }
 
 /// Offsets of the extra node ids of each step.
