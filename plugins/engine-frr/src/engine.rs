@@ -55,6 +55,7 @@ use crate::config::FrrConfig;
 use crate::daemon::{Bgpd, Listen, ManagedBgpd, OnDrop};
 use crate::delta;
 use crate::error::{FrrError, ENGINE};
+use crate::full_look::FullLook;
 use crate::originator::LearnedRouterIds;
 use crate::readback;
 use crate::render::{file_text, render_view};
@@ -90,6 +91,10 @@ pub struct FrrEngine {
     checked: CheckedShapes,
     /// The sessions of the last full look, for the states-only ones.
     listing: Listing,
+    /// A full look under way, kept when it gives way to a datastore change.
+    full_look: Option<FullLook>,
+    /// Applies that changed bgpd's configuration.
+    changes: u64,
 }
 
 /// The vty socket's identity: bgpd makes a new socket file when it
@@ -137,6 +142,8 @@ impl FrrEngine {
             running: None,
             checked: CheckedShapes::default(),
             listing: Listing::default(),
+            full_look: None,
+            changes: 0,
         }
     }
 
@@ -166,6 +173,12 @@ impl FrrEngine {
 
     pub fn config(&self) -> &FrrConfig {
         &self.config
+    }
+
+    /// What a full look read stays true until this changes: bgpd's
+    /// configuration changed by an apply, or bgpd restarted.
+    fn generation(&self) -> u64 {
+        self.changes + self.daemon.as_ref().map_or(0, ManagedBgpd::restarts)
     }
 
     /// PID of the managed bgpd, while one runs.
@@ -501,6 +514,7 @@ impl FrrEngine {
                 self.check(&text).await?;
                 write_file(&self.config.config_path, text.as_bytes())?;
                 self.spawn(listen).await?;
+                self.changes += 1;
                 ops.push(format!(
                     "bgpd started with {} ({} sessions, pid {})",
                     self.config.config_path.display(),
@@ -550,6 +564,7 @@ impl FrrEngine {
         self.configure(&mut vty, &commands, live.as_ref(), &view)
             .await?;
         ops.extend(commands);
+        self.changes += 1;
         // The file's text only now: ~1 ms at 2,000 neighbors that the
         // change need not wait for.
         let text = file_text(&view, desired);

@@ -30,6 +30,7 @@ mod daemon;
 pub mod delta;
 pub mod engine;
 mod error;
+pub mod full_look;
 pub mod observe;
 pub mod originator;
 pub mod readback;

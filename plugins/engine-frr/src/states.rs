@@ -128,6 +128,18 @@ impl Listing {
     }
 }
 
+/// Every peer `show bgp view <v> summary json` shows, in any family.
+pub fn summary_peers(summary: &Value) -> std::collections::BTreeSet<IpAddr> {
+    summary
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(af, _)| family_of(af).is_some())
+        .flat_map(|(_, table)| table["peers"].as_object().into_iter().flatten())
+        .filter_map(|(address, _)| address.parse().ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

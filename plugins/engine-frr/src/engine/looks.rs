@@ -1,6 +1,8 @@
 //! [`FrrEngine`]'s looks and the clients' router ids: the full look
-//! (`show bgp view <v> neighbors json` plus the best paths per peer, for
-//! the route counts), the states-only look (`summary json`, with sessions
+//! (every peer the summary shows read as `show bgp view <v> neighbors
+//! <address> json`, a window at a time and resumed where it gave way:
+//! [`crate::full_look`]; plus the best paths per peer, for the route
+//! counts), the states-only look (`summary json`, with sessions
 //! that came or went read alone), and what both do for the ORIGINATOR_ID
 //! route maps: a client whose OPEN names another router id than the one
 //! rendered has its route map changed in place and the id kept
@@ -10,13 +12,16 @@
 //! [`BgpEngine::carry_over`]: rrd_core::BgpEngine::carry_over
 
 use rrd_core::{DaemonState, Observation, RrConfig};
+use tokio::time::Instant;
 
 use super::{read_record, FrrEngine};
 use crate::delta;
 use crate::error::FrrError;
+use crate::full_look::{neighbor_of, FullLook};
 use crate::observe;
 use crate::originator;
 use crate::render::file_text;
+use crate::states::summary_peers;
 use crate::vty::Vty;
 
 /// Up to this many sessions new or changed since the last full look, a
@@ -41,31 +46,74 @@ async fn parse_off_the_loop(command: &str, text: String) -> Result<serde_json::V
 
 impl FrrEngine {
     pub(super) async fn observe_inner(&mut self) -> Result<Observation, FrrError> {
-        self.listing.forget();
         let down = |reason: String| Observation {
             daemon: DaemonState::Down { reason },
             sessions: Vec::new(),
         };
         if self.managed_and_down() {
+            self.forget_looks();
             return Ok(down(
                 "bgpd is not running (rrd starts it with the first configuration)".into(),
             ));
         }
         let mut vty = match self.vty().await {
             Ok(v) => v,
-            Err(e) => return Ok(down(e.to_string())),
+            Err(e) => {
+                self.forget_looks();
+                return Ok(down(e.to_string()));
+            }
         };
-        let v = &self.config.view;
-        let command = format!("show bgp view {v} neighbors json");
-        let r = vty.run(&command).await?;
-        if !r.ok() {
-            // No such view: bgpd runs without rrd's configuration.
-            return Ok(Observation {
-                daemon: DaemonState::Unconfigured,
-                sessions: Vec::new(),
-            });
+        let v = self.config.view.clone();
+        let generation = self.generation();
+        let now = Instant::now();
+        if !self
+            .full_look
+            .as_ref()
+            .is_some_and(|l| l.current(generation, now))
+        {
+            let command = format!("show bgp view {v} summary json");
+            let r = vty.run(&command).await?;
+            if !r.ok() {
+                // No such view: bgpd runs without rrd's configuration.
+                self.forget_looks();
+                return Ok(Observation {
+                    daemon: DaemonState::Unconfigured,
+                    sessions: Vec::new(),
+                });
+            }
+            let peers = summary_peers(&parse_off_the_loop(&command, r.text).await?);
+            match self.full_look.as_mut().filter(|l| !l.too_old(now)) {
+                Some(look) => look.refresh(peers, generation),
+                None => self.full_look = Some(FullLook::new(peers, generation, now)),
+            }
         }
-        let neighbors = parse_off_the_loop(&command, r.text).await?;
+        // Window by window; what each read is kept at once, so that a look
+        // dropped at an await (it gave way) goes on from there next time.
+        while let Some(window) = self
+            .full_look
+            .as_ref()
+            .map(|l| l.next_window().to_vec())
+            .filter(|w| !w.is_empty())
+        {
+            let commands: Vec<String> = window
+                .iter()
+                .map(|a| format!("show bgp view {v} neighbors {a} json"))
+                .collect();
+            let replies = vty.run_pipelined(&commands).await?;
+            let answers = window
+                .iter()
+                .zip(&replies)
+                .filter(|(_, r)| r.ok())
+                .filter_map(|(a, r)| neighbor_of(*a, &r.text))
+                .collect();
+            if let Some(look) = self.full_look.as_mut() {
+                look.window_read(answers);
+            }
+        }
+        let neighbors = self.full_look.take().map_or(
+            serde_json::Value::Object(Default::default()),
+            FullLook::into_neighbors,
+        );
         let mut best = std::collections::BTreeMap::new();
         for f in observe::families_to_count(&neighbors) {
             let afi = match f {
@@ -167,6 +215,12 @@ impl FrrEngine {
             self.save_learned()?;
         }
         Ok(())
+    }
+
+    /// bgpd is gone or holds no view: the next look starts from nothing.
+    fn forget_looks(&mut self) {
+        self.listing.forget();
+        self.full_look = None;
     }
 
     pub(super) fn save_learned(&self) -> Result<(), FrrError> {
