@@ -73,8 +73,10 @@ struct Args {
     seed_changes: usize,
     /// FRR only: give each client the ORIGINATOR_ID route map
     /// (`engine.frr.set_originator_id`); bgpd 8.4 cannot load them by the
-    /// thousand, so `false` for the 100k fabric (MED 0 on reflected
-    /// routes then).
+    /// thousand and rrd refuses more than
+    /// `engine.frr.originator_route_maps_up_to` (200), so `false` for the
+    /// 100k fabric and for the default burst (MED 0 on reflected routes
+    /// then); the bench says so before it starts.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     frr_set_originator_id: bool,
     /// GoBGP only: `GOGC` for gobgpd, the one the bench starts and the one
@@ -133,6 +135,26 @@ fn main() -> anyhow::Result<()> {
         .map(|e| Engine::of_name(e))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    if engines.contains(&Engine::Frr) && args.frr_set_originator_id {
+        // One route map per client, the burst's included: past the
+        // engine's limit rrd refuses the topology (bgpd 8.4 would take
+        // minutes to load them), so say so now rather than time out later.
+        let limit = rrd_engine_frr::FrrConfig::default().originator_route_maps_up_to;
+        for &nodes in &args.nodes {
+            let fabric = Fabric::new(nodes);
+            let clients = fabric.expected_peers().len() - (fabric.rrs - 1);
+            let needed = clients + args.burst.max(1);
+            if needed > limit {
+                anyhow::bail!(
+                    "FRR with ORIGINATOR_ID route maps at {nodes} nodes needs up to {needed} route maps \
+                     ({clients} clients + the burst's {}), more than engine.frr.originator_route_maps_up_to = \
+                     {limit}, and rrd would refuse the topology: pass --frr-set-originator-id false \
+                     (or a smaller --nodes / --burst)",
+                    args.burst
+                );
+            }
+        }
+    }
     let mut lab = Lab::new("bench");
     let host = lab.add_isolated_host("rr", Fabric::me(), "2001:db8::1".parse()?);
     // Everything from here on (etcd, the daemons, rrd, this process's own
