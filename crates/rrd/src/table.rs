@@ -210,22 +210,12 @@ fn local_since(since: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rrd_core::PeerKey;
 
     fn established(n: u8, sent: Option<u64>) -> SessionStatus {
         SessionStatus {
-            key: PeerKey(format!("Node_198_51_100_{n}")),
-            address: std::net::IpAddr::from([198, 51, 100, n]),
-            remote_as: None,
-            state: SessionState::Established,
-            since: None,
-            info: String::new(),
             routes_received: Some(1),
             routes_sent: sent,
-            peer_graceful_restart: Default::default(),
-            rr_client: None,
-            recovery: Default::default(),
-            peer_router_id: None,
+            ..rrd_core::testing::fixtures::established_session(n)
         }
     }
 

@@ -228,17 +228,22 @@ mod tests {
         }
     }
 
+    /// A [`fake_bgpd`] in `dir`, and a vty connected to it.
+    async fn connected_to_fake_bgpd(dir: &Path) -> (Vty, tokio::task::JoinHandle<()>) {
+        let path = dir.join("bgpd.vty");
+        let server = tokio::spawn(fake_bgpd(path.clone()));
+        loop {
+            match Vty::connect(&path, Duration::from_secs(5)).await {
+                Ok(v) => return (v, server),
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+
     #[tokio::test]
     async fn commands_are_nul_terminated_and_answers_end_with_a_status() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bgpd.vty");
-        let server = tokio::spawn(fake_bgpd(path.clone()));
-        let mut vty = loop {
-            match Vty::connect(&path, Duration::from_secs(5)).await {
-                Ok(v) => break v,
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        };
+        let (mut vty, server) = connected_to_fake_bgpd(dir.path()).await;
         let r = vty.run("show bgp summary json").await.unwrap();
         assert_eq!(r.text, "SHOW BGP SUMMARY JSON");
         assert!(r.ok());
@@ -252,14 +257,7 @@ mod tests {
     #[tokio::test]
     async fn pipelined_commands_get_their_answers_in_order_refusals_included() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bgpd.vty");
-        let server = tokio::spawn(fake_bgpd(path.clone()));
-        let mut vty = loop {
-            match Vty::connect(&path, Duration::from_secs(5)).await {
-                Ok(v) => break v,
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        };
+        let (mut vty, server) = connected_to_fake_bgpd(dir.path()).await;
         // Empty answers (status 0 right after the terminator's NULs) and
         // answers split across reads alike.
         let commands = ["neighbor a", "", "bad", "neighbor b", ""];

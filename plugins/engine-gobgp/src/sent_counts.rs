@@ -132,7 +132,6 @@ impl SentCounting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rrd_core::{PeerKey, SessionState};
 
     fn size(loc_rib_estimate: u64, peers: u64) -> Option<LookSize> {
         Some(LookSize {
@@ -164,18 +163,8 @@ mod tests {
     #[test]
     fn the_size_of_a_look_sums_the_accepted_routes_of_every_session() {
         let session = |n: u8, received: Option<u64>| SessionStatus {
-            key: PeerKey(format!("Node_{n}")),
-            address: std::net::IpAddr::from([198, 51, 100, n]),
-            remote_as: None,
-            state: SessionState::Established,
-            since: None,
-            info: String::new(),
             routes_received: received,
-            routes_sent: None,
-            peer_graceful_restart: Default::default(),
-            rr_client: None,
-            recovery: Default::default(),
-            peer_router_id: None,
+            ..rrd_core::testing::fixtures::established_session(n)
         };
         let s = LookSize::of(&[session(1, Some(40)), session(2, None), session(3, Some(2))]);
         assert_eq!(s, size(42, 3).unwrap());

@@ -1,10 +1,30 @@
 //! Topologies shared by tests across crates: the seed's blog-post setup and
 //! its rack model, with documentation-range addresses where the seed's own
-//! addresses are not needed.
+//! addresses are not needed; and a session as a daemon reports it.
 
 use std::net::IpAddr;
 
-use crate::model::{Asn, Node, PeerRule, RouteReflector, Topology};
+use crate::engine::{SessionState, SessionStatus};
+use crate::model::{Asn, Node, PeerKey, PeerRule, RouteReflector, Topology};
+
+/// An Established session to 198.51.100.`n` named `Node_198_51_100_<n>`,
+/// with no route counts and nothing else known: tests set what they need.
+pub fn established_session(n: u8) -> SessionStatus {
+    SessionStatus {
+        key: PeerKey(format!("Node_198_51_100_{n}")),
+        address: IpAddr::from([198, 51, 100, n]),
+        remote_as: None,
+        state: SessionState::Established,
+        since: None,
+        info: String::new(),
+        routes_received: None,
+        routes_sent: None,
+        peer_graceful_restart: Default::default(),
+        rr_client: None,
+        recovery: Default::default(),
+        peer_router_id: None,
+    }
+}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("fixture address")
