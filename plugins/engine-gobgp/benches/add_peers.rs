@@ -39,7 +39,7 @@ use rrd_engine_gobgp::mapping::{
 };
 use rrd_engine_gobgp::{Client, GobgpConfig, GobgpEngine};
 use support::{
-    benchmarking, cpu_seconds, env_number, gobgpd_version, neighbor_address,
+    benchmarking, cpu_seconds, env_number, gobgp_cli, gobgpd_version, neighbor_address,
     require_root_and_gobgpd, rr_clients, Logs, NetNs, ASN, CLUSTER, LOCAL,
 };
 
@@ -359,21 +359,6 @@ async fn floor(n: usize, in_flight: usize, probe: bool, logs: std::path::PathBuf
     let _ = daemon.wait();
 }
 
-fn gobgp(port: &str, args: &[String]) {
-    let out = Command::new("gobgp")
-        .arg("-p")
-        .arg(port)
-        .args(args)
-        .output()
-        .expect("run gobgp");
-    assert!(
-        out.status.success(),
-        "gobgp {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The CLI: one `gobgp` process per neighbor, as operators script it.
 fn via_cli(n: usize, logs: std::path::PathBuf) {
     let port = "50052";
@@ -402,7 +387,7 @@ fn via_cli(n: usize, logs: std::path::PathBuf) {
             std::thread::sleep(Duration::from_millis(50));
         }
         let s = |v: &str| v.to_owned();
-        gobgp(
+        gobgp_cli(
             port,
             &[
                 s("global"),
@@ -418,7 +403,7 @@ fn via_cli(n: usize, logs: std::path::PathBuf) {
         );
         let t = Instant::now();
         for i in 0..n {
-            gobgp(
+            gobgp_cli(
                 port,
                 &[
                     s("neighbor"),
@@ -434,7 +419,7 @@ fn via_cli(n: usize, logs: std::path::PathBuf) {
         let add = t.elapsed();
         let t = Instant::now();
         for i in 0..n {
-            gobgp(
+            gobgp_cli(
                 port,
                 &[s("neighbor"), s("del"), neighbor_address(i).to_string()],
             );

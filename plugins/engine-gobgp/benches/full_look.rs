@@ -30,7 +30,6 @@ mod support;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rrd_core::{plan, BgpEngine, StartMode, StopMode};
@@ -109,17 +108,13 @@ fn mrt_table_dump(routes: usize) -> Vec<u8> {
 
 /// `gobgp -p <port> mrt inject global <file>`.
 fn inject(file: &Path) {
-    let out = Command::new("gobgp")
-        .args(["-p", &API_PORT.to_string(), "mrt", "inject", "global"])
-        .arg(file)
-        .output()
-        .expect("run gobgp");
-    assert!(
-        out.status.success(),
-        "gobgp mrt inject: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = [
+        std::ffi::OsStr::new("mrt"),
+        "inject".as_ref(),
+        "global".as_ref(),
+        file.as_os_str(),
+    ];
+    support::gobgp_cli(&API_PORT.to_string(), &args);
 }
 
 /// Wall time and gobgpd CPU of one call.

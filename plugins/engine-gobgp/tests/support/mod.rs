@@ -292,3 +292,19 @@ pub fn gobgpd_version() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()
 }
+
+/// `gobgp -p <port> <args>` (the CLI); panics with its output if it fails.
+pub fn gobgp_cli<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(port: &str, args: &[S]) {
+    let out = Command::new("gobgp")
+        .arg("-p")
+        .arg(port)
+        .args(args)
+        .output()
+        .expect("run gobgp");
+    assert!(
+        out.status.success(),
+        "gobgp {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
