@@ -638,13 +638,18 @@ async fn without_a_window_each_step_of_a_slow_wipe_is_judged_alone() {
     r.stop().await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn route_counts_are_read_every_counts_interval_and_states_in_between() {
-    let settings = RuntimeSettings {
+/// Session states read every second, route counts every 30 s.
+fn states_every_second_counts_every_30s() -> RuntimeSettings {
+    RuntimeSettings {
         observe_interval: Duration::from_secs(1),
         counts_interval: Duration::from_secs(30),
         ..RuntimeSettings::default()
-    };
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn route_counts_are_read_every_counts_interval_and_states_in_between() {
+    let settings = states_every_second_counts_every_30s();
     let r = start(FakeEngine::default(), settings);
     r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
     r.wait_for("ready", Status::ready).await;
@@ -679,11 +684,7 @@ async fn route_counts_are_read_every_counts_interval_and_states_in_between() {
 
 #[tokio::test(start_paused = true)]
 async fn a_session_that_comes_up_has_its_counts_read_within_seconds_not_at_the_next_interval() {
-    let settings = RuntimeSettings {
-        observe_interval: Duration::from_secs(1),
-        counts_interval: Duration::from_secs(30),
-        ..RuntimeSettings::default()
-    };
+    let settings = states_every_second_counts_every_30s();
     let engine = FakeEngine::default();
     let r = start(engine.clone(), settings);
     r.source.emit(SourceEvent::Snapshot(fixtures::seed()));
