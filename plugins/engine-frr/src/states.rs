@@ -71,18 +71,10 @@ impl Listing {
     /// family, each with its `peers`); peers it no longer shows are gone.
     pub fn merge(&self, summary: &Value) -> Merged {
         let mut seen: BTreeMap<IpAddr, (SessionState, Option<u64>)> = BTreeMap::new();
-        for (af, table) in summary.as_object().into_iter().flatten() {
-            if family_of(af).is_none() {
-                continue;
-            }
-            for (address, peer) in table["peers"].as_object().into_iter().flatten() {
-                let Ok(address) = address.parse::<IpAddr>() else {
-                    continue;
-                };
-                let state = state_of(peer["state"].as_str().unwrap_or(""));
-                let up_since = peer["peerUptimeEstablishedEpoch"].as_u64();
-                seen.entry(address).or_insert((state, up_since));
-            }
+        for (address, peer) in summary_entries(summary) {
+            let state = state_of(peer["state"].as_str().unwrap_or(""));
+            let up_since = peer["peerUptimeEstablishedEpoch"].as_u64();
+            seen.entry(address).or_insert((state, up_since));
         }
         let mut out = Merged::default();
         for (address, (state, up_since)) in seen {
@@ -128,15 +120,22 @@ impl Listing {
     }
 }
 
-/// Every peer `show bgp view <v> summary json` shows, in any family.
-pub fn summary_peers(summary: &Value) -> std::collections::BTreeSet<IpAddr> {
+/// Each peer of `show bgp view <v> summary json` (one table per address
+/// family, each with its `peers`), once per family it is in.
+fn summary_entries(summary: &Value) -> impl Iterator<Item = (IpAddr, &Value)> {
     summary
         .as_object()
         .into_iter()
         .flatten()
         .filter(|(af, _)| family_of(af).is_some())
         .flat_map(|(_, table)| table["peers"].as_object().into_iter().flatten())
-        .filter_map(|(address, _)| address.parse().ok())
+        .filter_map(|(address, peer)| Some((address.parse().ok()?, peer)))
+}
+
+/// Every peer `show bgp view <v> summary json` shows, in any family.
+pub fn summary_peers(summary: &Value) -> std::collections::BTreeSet<IpAddr> {
+    summary_entries(summary)
+        .map(|(address, _)| address)
         .collect()
 }
 

@@ -120,7 +120,7 @@ impl Vty {
 
     /// Run one command and read its whole answer.
     pub async fn run(&mut self, command: &str) -> Result<Reply, VtyError> {
-        let mut replies = self.exchange(std::slice::from_ref(&command)).await?;
+        let mut replies = self.run_pipelined(std::slice::from_ref(&command)).await?;
         Ok(replies.pop().expect("one reply per command"))
     }
 
@@ -132,10 +132,6 @@ impl Vty {
         &mut self,
         commands: &[S],
     ) -> Result<Vec<Reply>, VtyError> {
-        self.exchange(commands).await
-    }
-
-    async fn exchange<S: AsRef<str>>(&mut self, commands: &[S]) -> Result<Vec<Reply>, VtyError> {
         let named = |commands: &[S]| match commands {
             [one] => one.as_ref().to_owned(),
             [first, ..] => format!("{} (and {} more)", first.as_ref(), commands.len() - 1),
