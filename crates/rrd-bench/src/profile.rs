@@ -48,11 +48,11 @@ struct Event {
 /// The samples timed from etcd's answer to the write instead of from the
 /// write: what rrd and the daemon took once the change was committed.
 pub fn after_ack(samples: &[Sample]) -> Summary {
-    let mut after = Samples::default();
-    for s in samples {
-        after.push(s.took.saturating_sub(s.acked));
-    }
-    after.summary()
+    samples
+        .iter()
+        .map(|s| s.took.saturating_sub(s.acked))
+        .collect::<Samples>()
+        .summary()
 }
 
 /// The profile of `samples` against rrd's log text: the `slowest` samples

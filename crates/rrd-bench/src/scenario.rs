@@ -483,7 +483,6 @@ impl Run<'_> {
         offset: usize,
         changes: usize,
     ) -> anyhow::Result<(Summary, Vec<Sample>)> {
-        let mut samples = Samples::default();
         let mut timed = Vec::new();
         let run = match offset {
             SEED => format!("{}-seed", self.tag(probe.engine())),
@@ -499,16 +498,15 @@ impl Run<'_> {
             let added =
                 timed_change(self.etcd, probe, additions.as_mut(), &add, node, true).await?;
             log.record(&added, ip, additions.is_some())?;
-            samples.push(added.took);
             timed.push(added);
             tokio::time::sleep(self.plan.gap).await;
             let remove = self.fabric.remove_node(self.layout, node);
             let removed = timed_change(self.etcd, probe, None, &remove, node, false).await?;
             log.record(&removed, ip, false)?;
-            samples.push(removed.took);
             timed.push(removed);
         }
-        Ok((samples.summary(), timed))
+        let summary = timed.iter().map(|s| s.took).collect::<Samples>().summary();
+        Ok((summary, timed))
     }
 
     async fn unrelated(&self, rrd: &Rrd, probe: &mut Probe) -> anyhow::Result<Unrelated> {
@@ -618,6 +616,10 @@ async fn quiet_applies(rrd: &Rrd) -> anyhow::Result<u64> {
 /// unrelated phase that had just begun counted it. Any move is printed.
 async fn settled_reconfiguration(probe: &mut Probe) -> anyhow::Result<Option<String>> {
     let mut last = probe.last_reconfiguration().await?;
+    if last.is_none() {
+        // Not BIRD: nothing to settle.
+        return Ok(None);
+    }
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = probe.last_reconfiguration().await?;

@@ -81,6 +81,12 @@ pub struct Summary {
     pub max: Duration,
 }
 
+impl FromIterator<Duration> for Samples {
+    fn from_iter<I: IntoIterator<Item = Duration>>(iter: I) -> Samples {
+        Samples(iter.into_iter().collect())
+    }
+}
+
 impl Samples {
     pub fn push(&mut self, d: Duration) {
         self.0.push(d);
