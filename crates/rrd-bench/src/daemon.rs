@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rrd_core::{Asn, Neighbor, PeerKey, Role, SessionKind};
 use rrd_engine_bird::socket::BirdSocket;
+use rrd_engine_frr::full_look::neighbor_of;
 use rrd_engine_frr::view::View;
 use rrd_engine_frr::vty::Vty;
 use rrd_engine_frr::FrrConfig;
@@ -457,12 +458,7 @@ impl Probe {
                     want.len()
                 ),
             };
-            use rrd_engine_gobgp::apipb::watch_event_response::Event;
-            let Some(Event::Peer(pe)) = event.event else {
-                continue;
-            };
-            let address = pe.peer.and_then(|p| p.conf?.neighbor_address.parse().ok());
-            if let Some(a) = address {
+            if let Some(a) = peer_event_address(event) {
                 announced.insert(a);
             }
             if want.is_subset(&announced) {
@@ -519,11 +515,7 @@ impl Probe {
             let held: BTreeSet<IpAddr> = window
                 .iter()
                 .zip(&replies)
-                .filter(|(a, r)| {
-                    r.ok()
-                        && serde_json::from_str::<serde_json::Value>(&r.text)
-                            .is_ok_and(|j| j.get(a.to_string()).is_some())
-                })
+                .filter(|(a, r)| r.ok() && neighbor_of(**a, &r.text).is_some())
                 .map(|(a, _)| *a)
                 .collect();
             missing.retain(|a| !held.contains(a));
@@ -567,12 +559,7 @@ impl Probe {
                     ))
                     .await?;
                 // No view yet (rrd has not configured bgpd): nothing held.
-                if !reply.ok() {
-                    return Ok(false);
-                }
-                let json: serde_json::Value = serde_json::from_str(&reply.text)
-                    .with_context(|| format!("neighbor {address}: {}", reply.text))?;
-                Ok(json.get(address.to_string()).is_some())
+                Ok(reply.ok() && neighbor_of(address, &reply.text).is_some())
             }
         }
     }
@@ -634,6 +621,15 @@ pub fn gobgp_peer(me: Ipv4Addr, address: Ipv4Addr) -> rrd_engine_gobgp::apipb::P
     peer_of_spec(&spec, false)
 }
 
+/// The peer a gobgpd peer event names (`None` for other events).
+fn peer_event_address(event: rrd_engine_gobgp::apipb::WatchEventResponse) -> Option<IpAddr> {
+    use rrd_engine_gobgp::apipb::watch_event_response::Event;
+    let Some(Event::Peer(pe)) = event.event else {
+        return None;
+    };
+    pe.peer?.conf?.neighbor_address.parse().ok()
+}
+
 /// gobgpd's peer-event stream, kept open across isolated changes
 /// ([`Probe::additions`]).
 pub struct Additions(tonic::Streaming<rrd_engine_gobgp::apipb::WatchEventResponse>);
@@ -647,7 +643,6 @@ impl Additions {
         address: IpAddr,
         within: Duration,
     ) -> anyhow::Result<std::time::Instant> {
-        use rrd_engine_gobgp::apipb::watch_event_response::Event;
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let event = match tokio::time::timeout_at(deadline, self.0.message()).await {
@@ -656,13 +651,7 @@ impl Additions {
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => bail!("gobgpd sent no event for {address} within {within:?}"),
             };
-            let Some(Event::Peer(pe)) = event.event else {
-                continue;
-            };
-            let named = pe
-                .peer
-                .and_then(|p| p.conf?.neighbor_address.parse::<IpAddr>().ok());
-            if named == Some(address) {
+            if peer_event_address(event) == Some(address) {
                 return Ok(std::time::Instant::now());
             }
         }
