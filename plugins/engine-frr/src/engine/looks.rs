@@ -165,11 +165,7 @@ impl FrrEngine {
         for address in &merged.unlisted {
             let command = format!("show bgp view {v} neighbors {address} json");
             let r = vty.run(&command).await?;
-            let Ok(mut one) = serde_json::from_str::<serde_json::Value>(&r.text) else {
-                continue;
-            };
-            let key = address.to_string();
-            if let Some(n) = one.get_mut(&key).map(serde_json::Value::take) {
+            if let Some((key, n)) = neighbor_of(*address, &r.text) {
                 read.insert(key, n);
             }
         }
