@@ -511,7 +511,7 @@ impl Run<'_> {
 
     async fn unrelated(&self, rrd: &Rrd, probe: &mut Probe) -> anyhow::Result<Unrelated> {
         let before = quiet_applies(rrd).await?;
-        let reconfigured_before = settled_reconfiguration(probe).await?;
+        let reconfigured_before = probe.last_reconfiguration().await?;
         let mut changes = 0;
         for j in 0..self.plan.unrelated.div_ceil(2) {
             let node = extra(&self.fabric, UNRELATED + j);
@@ -527,13 +527,21 @@ impl Run<'_> {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let applies = rrd.applies().await? - before;
         let after = probe.last_reconfiguration().await?;
-        let bird_reconfigured = reconfigured_before
-            .as_ref()
-            .map(|b| Some(b) != after.as_ref());
+        let bird_reconfigured = match (&reconfigured_before, &after) {
+            (Some(b), Some(a)) => {
+                let moved = reconfiguration_moved(b, a)
+                    .with_context(|| format!("BIRD's status lines: {b:?}, {a:?}"))?;
+                if !moved.is_zero() {
+                    eprintln!("  BIRD's last reconfiguration moved by {moved:?}: {b:?} -> {a:?}");
+                }
+                Some(moved.unsigned_abs() > CLOCK_SLEW)
+            }
+            _ => None,
+        };
         if bird_reconfigured == Some(true) {
             // Who reconfigured BIRD: rrd's own account of the phase.
             eprintln!(
-                "  BIRD reconfigured during the unrelated changes ({reconfigured_before:?} -> {after:?}); rrd's log:\n{}",
+                "  BIRD reconfigured during the unrelated changes; rrd's log:\n{}",
                 rrd.log_tail(40)
             );
         }
@@ -610,26 +618,25 @@ async fn quiet_applies(rrd: &Rrd) -> anyhow::Result<u64> {
     }
 }
 
-/// BIRD's `Last reconfiguration` once it stays the same for a second: once
-/// (5 December, calico-v1) it moved by a millisecond, from the last
-/// isolated change's time, with no apply of rrd's in between, and the
-/// unrelated phase that had just begun counted it. Any move is printed.
-async fn settled_reconfiguration(probe: &mut Probe) -> anyhow::Result<Option<String>> {
-    let mut last = probe.last_reconfiguration().await?;
-    if last.is_none() {
-        // Not BIRD: nothing to settle.
-        return Ok(None);
-    }
-    for _ in 0..5 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = probe.last_reconfiguration().await?;
-        if now == last {
-            break;
-        }
-        eprintln!("  BIRD's last reconfiguration moved while quiet: {last:?} -> {now:?}");
-        last = now;
-    }
-    Ok(last)
+/// How far BIRD's `Last reconfiguration` may move with no reconfiguration.
+/// BIRD 2 prints it as the wall-clock time now minus the monotonic time
+/// since it (`tm_format_time` in `lib/timer.c`), so the value follows any
+/// slew of the wall clock: a millisecond or two was seen within a phase.
+/// A reconfiguration during the unrelated phase moves it by at least the
+/// seconds the bench waits for rrd's applies to settle before the phase.
+const CLOCK_SLEW: Duration = Duration::from_millis(100);
+
+/// How far BIRD's `Last reconfiguration on 2026-12-05 00:09:12.345` line
+/// moved from `before` to `after` (both local time, BIRD 2 with
+/// milliseconds, BIRD 1.6 without).
+fn reconfiguration_moved(before: &str, after: &str) -> Option<jiff::SignedDuration> {
+    let at = |line: &str| {
+        line.strip_prefix("Last reconfiguration on ")?
+            .trim()
+            .parse::<jiff::civil::DateTime>()
+            .ok()
+    };
+    Some(at(after)?.duration_since(at(before)?))
 }
 
 /// Offsets of the extra node ids of each step.
@@ -738,4 +745,30 @@ async fn frr_check_floor(frr: &FrrConfig, n: usize) -> anyhow::Result<Summary> {
         }
     }
     Ok(check.summary())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slewed_clock_moves_birds_reconfiguration_time_by_less_than_an_apply() {
+        let moved = |a, b| reconfiguration_moved(a, b).unwrap().unsigned_abs();
+        let before = "Last reconfiguration on 2026-12-05 00:09:12.345";
+        assert_eq!(moved(before, before), Duration::ZERO);
+        let slewed = moved(before, "Last reconfiguration on 2026-12-05 00:09:12.346");
+        assert_eq!(slewed, Duration::from_millis(1));
+        assert!(slewed <= CLOCK_SLEW);
+        let applied = moved(before, "Last reconfiguration on 2026-12-05 00:09:14.020");
+        assert!(applied > CLOCK_SLEW);
+        // BIRD 1.6 prints whole seconds.
+        assert_eq!(
+            moved(
+                "Last reconfiguration on 2026-11-22 20:57:51",
+                "Last reconfiguration on 2026-11-22 20:57:53"
+            ),
+            Duration::from_secs(2)
+        );
+        assert!(reconfiguration_moved(before, "Last reboot on 2026-12-05 00:09:12").is_none());
+    }
 }

@@ -490,10 +490,12 @@ impl FrrEngine {
         if plan.is_empty() {
             return Ok(ApplyReport::default());
         }
+        let started = Instant::now();
         if self.learned.update(&[], desired) {
             self.save_learned()?;
         }
         let view = self.view_of(desired)?;
+        let rendered = started.elapsed();
         let mut ops = Vec::new();
         if self.config.manage_process {
             let listen = self.listen_of(desired);
@@ -560,9 +562,18 @@ impl FrrEngine {
                 changed.neighbors.len()
             )),
         }
-        tracing::info!(engine = ENGINE, plan = %plan.summary(), commands = commands.len(), "applying");
+        tracing::info!(
+            engine = ENGINE,
+            plan = %plan.summary(),
+            commands = commands.len(),
+            ?rendered,
+            prepared = ?started.elapsed(),
+            "applying"
+        );
+        let sent = Instant::now();
         self.configure(&mut vty, &commands, live.as_ref(), &view)
             .await?;
+        tracing::debug!(took = ?sent.elapsed(), "bgpd ran the commands");
         ops.extend(commands);
         self.changes += 1;
         // The file's text only now: ~1 ms at 2,000 neighbors that the

@@ -274,3 +274,6 @@ impl FrrEngine {
         self.record(&record, Some(&text))
     }
 }
+
+#[cfg(test)]
+mod tests;
