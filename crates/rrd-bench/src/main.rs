@@ -109,6 +109,10 @@ struct Args {
     /// initial read); rrd's default when not given.
     #[arg(long)]
     etcd_page_size: Option<u32>,
+    /// rrd's `runtime.observe_interval` (how often it looks at the
+    /// daemon's session states), e.g. `5s`; rrd's default when not given.
+    #[arg(long)]
+    rrd_observe_interval: Option<String>,
     /// The rrd binary (default: the release build, built first).
     #[arg(long)]
     rrd: Option<PathBuf>,
@@ -183,6 +187,7 @@ fn main() -> anyhow::Result<()> {
         rrd_logs_to: args.rrd_logs_to.clone(),
         rrd_log: args.rrd_log.clone(),
         etcd_page_size: args.etcd_page_size,
+        observe_interval: args.rrd_observe_interval.clone(),
     };
     let results = runtime.block_on(async {
         let mut results = Vec::new();

@@ -102,6 +102,8 @@ pub struct RrdSetup<'a> {
     pub log_level: &'a str,
     /// `source.etcd.page_size`; rrd's default when `None`.
     pub etcd_page_size: Option<u32>,
+    /// `runtime.observe_interval`; rrd's default when `None`.
+    pub observe_interval: Option<&'a str>,
 }
 
 impl Rrd {
@@ -110,7 +112,7 @@ impl Rrd {
         let config = lab.path(&format!("{tag}-rrd.toml"));
         let text = format!(
             "[identity]\nipv4 = \"{me}\"\n\n[source]\nkind = \"etcd\"\n[source.etcd]\napi = \"v3\"\n\
-             endpoints = [\"{etcd_url}\"]\nlayout = \"{layout}\"\n{page_size}\n{engine}\n{RUNTIME}\n[http]\nlisten = \"{HTTP}\"\nadmin_socket = \"{admin}\"\n\n\
+             endpoints = [\"{etcd_url}\"]\nlayout = \"{layout}\"\n{page_size}\n{engine}\n{observe}{RUNTIME}\n[http]\nlisten = \"{HTTP}\"\nadmin_socket = \"{admin}\"\n\n\
              [log]\nlevel = \"{level}\"\n",
             me = Fabric::me(),
             etcd_url = setup.etcd_url,
@@ -123,6 +125,9 @@ impl Rrd {
             page_size = setup
                 .etcd_page_size
                 .map_or_else(String::new, |n| format!("page_size = {n}\n")),
+            observe = setup.observe_interval.map_or_else(String::new, |i| {
+                format!("[runtime]\nobserve_interval = \"{i}\"\n\n")
+            }),
         );
         std::fs::write(&config, text)?;
         let process = host.spawn(

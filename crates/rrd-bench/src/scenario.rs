@@ -49,6 +49,8 @@ pub struct Plan {
     pub rrd_log: String,
     /// rrd's `source.etcd.page_size` (its default when `None`).
     pub etcd_page_size: Option<u32>,
+    /// rrd's `runtime.observe_interval` (its default when `None`).
+    pub observe_interval: Option<String>,
 }
 
 /// Floors measured in the same run.
@@ -262,6 +264,7 @@ impl Run<'_> {
             engine_config,
             log_level: &self.plan.rrd_log,
             etcd_page_size: self.plan.etcd_page_size,
+            observe_interval: self.plan.observe_interval.as_deref(),
         };
         Rrd::start(self.lab, self.host, &setup, tag)
     }

@@ -58,7 +58,7 @@ use crate::error::{FrrError, ENGINE};
 use crate::full_look::FullLook;
 use crate::originator::LearnedRouterIds;
 use crate::readback;
-use crate::render::{file_text, render_view};
+use crate::render::{file_text, render_view_reusing, RenderCache};
 use crate::states::Listing;
 use crate::view::View;
 use crate::vty::Vty;
@@ -95,6 +95,9 @@ pub struct FrrEngine {
     full_look: Option<FullLook>,
     /// Applies that changed bgpd's configuration.
     changes: u64,
+    /// Each neighbor's lines as last rendered, reused while its session
+    /// stays the same.
+    rendered: std::sync::Mutex<RenderCache>,
 }
 
 /// The vty socket's identity: bgpd makes a new socket file when it
@@ -144,6 +147,7 @@ impl FrrEngine {
             listing: Listing::default(),
             full_look: None,
             changes: 0,
+            rendered: Default::default(),
         }
     }
 
@@ -154,7 +158,9 @@ impl FrrEngine {
     /// square of those it holds, and would not answer meanwhile.
     fn view_of(&self, desired: &RrConfig) -> Result<View, crate::render::RenderError> {
         let originators = self.config.set_originator_id.then_some(&self.learned);
-        let view = render_view(desired, &self.config.view, originators)?;
+        let mut cache = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        let view = render_view_reusing(desired, &self.config.view, originators, &mut cache)?;
+        drop(cache);
         let limit = self.config.originator_route_maps_up_to;
         if view.route_maps.len() > limit {
             return Err(crate::render::RenderError {

@@ -242,3 +242,47 @@ fn without_originators_no_client_gets_a_route_map() {
         "{text}"
     );
 }
+
+#[test]
+fn a_render_that_reuses_earlier_lines_is_the_render_from_scratch() {
+    let mut cache = RenderCache::default();
+    let mut learned = LearnedRouterIds::default();
+    let mut c = suite_config(&params());
+    let same = |c: &RrConfig, learned: &LearnedRouterIds, cache: &mut RenderCache| {
+        let fresh = render_view(c, "rrd", Some(learned));
+        let reused = render_view_reusing(c, "rrd", Some(learned), cache);
+        match (fresh, reused) {
+            (Ok(f), Ok(r)) => assert_eq!(f.text(), r.text()),
+            (f, r) => assert_eq!(f.map(|v| v.text()), r.map(|v| v.text())),
+        }
+    };
+    same(&c, &learned, &mut cache);
+    assert_eq!(cache.len(), c.neighbors.len());
+
+    // One session changes: its lines, and only its, are rendered again.
+    let first = c.neighbors.keys().next().unwrap().clone();
+    c.neighbors.get_mut(&first).unwrap().password = Some(Secret::new("s3cret"));
+    same(&c, &learned, &mut cache);
+    // The view's AS changes what every session is (eBGP or not).
+    c.router.local_as = Asn(64999);
+    same(&c, &learned, &mut cache);
+    c.router.local_as = Asn(64512);
+    same(&c, &learned, &mut cache);
+    // A client's learned router id changes its route map.
+    learned.0.insert(
+        "198.51.100.2".parse().unwrap(),
+        Ipv4Addr::new(198, 18, 0, 7),
+    );
+    same(&c, &learned, &mut cache);
+    // A session FRR cannot hold is refused every time, never remembered.
+    c.neighbors.get_mut(&first).unwrap().password = Some(Secret::new("two words"));
+    same(&c, &learned, &mut cache);
+    same(&c, &learned, &mut cache);
+    c.neighbors.get_mut(&first).unwrap().password = None;
+    same(&c, &learned, &mut cache);
+    // Sessions gone are forgotten.
+    let gone = c.neighbors.keys().last().unwrap().clone();
+    c.neighbors.remove(&gone);
+    same(&c, &learned, &mut cache);
+    assert_eq!(cache.len(), c.neighbors.len());
+}

@@ -193,6 +193,32 @@ impl Vty {
     }
 }
 
+/// bgpd's side of the protocol, for stand-ins of bgpd in tests.
+#[cfg(test)]
+pub(crate) mod fake {
+    use tokio::io::AsyncReadExt;
+    use tokio::net::UnixStream;
+
+    /// The next command the client sent (up to its NUL byte); `None` once
+    /// it hung up.
+    pub async fn next_command(stream: &mut UnixStream) -> Option<String> {
+        let mut command = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            stream.read_exact(&mut byte).await.ok()?;
+            if byte[0] == 0 {
+                return Some(String::from_utf8(command).expect("a command is text"));
+            }
+            command.push(byte[0]);
+        }
+    }
+
+    /// The end of an answer: three NUL bytes and the status.
+    pub fn terminator(status: u8) -> [u8; 4] {
+        [0, 0, 0, status]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,14 +229,7 @@ mod tests {
     async fn fake_bgpd(path: PathBuf) {
         let listener = UnixListener::bind(&path).unwrap();
         let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = Vec::new();
-        let mut byte = [0u8; 1];
-        while s.read_exact(&mut byte).await.is_ok() {
-            if byte[0] != 0 {
-                buf.push(byte[0]);
-                continue;
-            }
-            let cmd = String::from_utf8(std::mem::take(&mut buf)).unwrap();
+        while let Some(cmd) = fake::next_command(&mut s).await {
             let status = if cmd == "bad" { 13 } else { 0 };
             let out = if cmd == "enable" {
                 String::new()
@@ -220,7 +239,7 @@ mod tests {
             let (a, b) = out.as_bytes().split_at(out.len() / 2);
             s.write_all(a).await.unwrap();
             s.write_all(b).await.unwrap();
-            s.write_all(&[0, 0, 0, status]).await.unwrap();
+            s.write_all(&fake::terminator(status)).await.unwrap();
         }
     }
 

@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 
 use rrd_core::DaemonState;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 
 use crate::config::FrrConfig;
 use crate::engine::FrrEngine;
 use crate::full_look::WINDOW;
+use crate::vty::fake;
 
 /// The stand-in's record and its stall.
 #[derive(Default)]
@@ -74,14 +75,7 @@ impl Drop for FakeBgpd {
 /// One vty connection: NUL-terminated commands, each answered with its
 /// text, three NULs and a status byte.
 async fn serve(mut stream: UnixStream, connection: usize, peers: Vec<IpAddr>, s: Arc<Shared>) {
-    let mut command = Vec::new();
-    let mut byte = [0u8; 1];
-    while stream.read_exact(&mut byte).await.is_ok() {
-        if byte[0] != 0 {
-            command.push(byte[0]);
-            continue;
-        }
-        let command = String::from_utf8(std::mem::take(&mut command)).unwrap();
+    while let Some(command) = fake::next_command(&mut stream).await {
         s.commands
             .lock()
             .unwrap()
@@ -99,7 +93,7 @@ async fn serve(mut stream: UnixStream, connection: usize, peers: Vec<IpAddr>, s:
             }
         }
         let mut out = text.into_bytes();
-        out.extend([0, 0, 0, status]);
+        out.extend(fake::terminator(status));
         if stream.write_all(&out).await.is_err() {
             return;
         }
@@ -153,6 +147,16 @@ fn unmanaged(dir: &Path) -> FrrConfig {
     }
 }
 
+/// Start a full look and drop it at its await once bgpd stalls, as the
+/// runtime drops a look that gives way; then let bgpd go on.
+async fn give_way_at_the_stall(engine: &mut FrrEngine, fake: &FakeBgpd) {
+    tokio::select! {
+        r = engine.observe_inner() => panic!("the look ended although bgpd stalled: {r:?}"),
+        () = fake.shared.stalled.notified() => {}
+    }
+    fake.shared.release.notify_one();
+}
+
 fn neighbor_reads(commands: &[String]) -> Vec<IpAddr> {
     commands
         .iter()
@@ -169,13 +173,7 @@ async fn a_full_look_dropped_mid_window_goes_on_from_its_last_whole_window() {
     let stall_after = WINDOW + 4;
     let fake = FakeBgpd::start(dir.path(), peers.clone(), Some(stall_after));
     let mut engine = FrrEngine::new(unmanaged(dir.path()));
-
-    tokio::select! {
-        r = engine.observe_inner() => panic!("the look ended although bgpd stalled: {r:?}"),
-        () = fake.shared.stalled.notified() => {}
-    }
-    // The look was dropped at its await, as a look that gives way is.
-    fake.shared.release.notify_one();
+    give_way_at_the_stall(&mut engine, &fake).await;
     let first = fake.commands_of(0);
     assert_eq!(first[..2], ["enable", "show bgp view rrd summary json"]);
     assert_eq!(neighbor_reads(&first)[..stall_after], peers[..stall_after]);
@@ -211,11 +209,7 @@ async fn a_look_dropped_after_a_change_reads_the_summary_again_and_only_new_peer
     let peers: Vec<IpAddr> = (1..=40).map(|i| IpAddr::from([198, 18, 0, i])).collect();
     let fake = FakeBgpd::start(dir.path(), peers.clone(), Some(WINDOW));
     let mut engine = FrrEngine::new(unmanaged(dir.path()));
-    tokio::select! {
-        r = engine.observe_inner() => panic!("the look ended although bgpd stalled: {r:?}"),
-        () = fake.shared.stalled.notified() => {}
-    }
-    fake.shared.release.notify_one();
+    give_way_at_the_stall(&mut engine, &fake).await;
     // An apply changed bgpd's configuration meanwhile.
     engine.changes += 1;
     let seen = engine.observe_inner().await.unwrap();
