@@ -365,6 +365,15 @@ impl FrrEngine {
     /// The view bgpd runs as the engine believes it, if it still talks to
     /// the bgpd it read or applied it to; taken (a failure leaves nothing
     /// to believe).
+    /// The addresses of the neighbors of the view bgpd is believed to run
+    /// (see [`Running`]); `None` when there is no such belief or no view.
+    fn believed_peers(&self) -> Option<std::collections::BTreeSet<std::net::IpAddr>> {
+        let r = self.running.as_ref()?;
+        let view = r.view.as_ref()?;
+        (SocketStamp::of(&self.config.vty_path()) == Some(r.socket))
+            .then(|| view.neighbors.keys().copied().collect())
+    }
+
     fn believed(&mut self) -> Option<(SocketStamp, Option<View>)> {
         let r = self.running.take()?;
         (SocketStamp::of(&self.config.vty_path()) == Some(r.socket)).then_some((r.socket, r.view))

@@ -13,9 +13,11 @@
 //!
 //! The peers to read come from `summary json`. What was read stays valid
 //! until the engine applies a change or bgpd restarts (the engine's
-//! *generation*): then the summary is taken again, what was read of peers
-//! that are gone is dropped and the new ones are read. A look older than
-//! [`MAX_AGE`] starts over.
+//! *generation*): then the peers are taken again, what was read of peers
+//! that are gone is dropped and the new ones are read. After rrd's own
+//! applies to the same bgpd the peers are those of the view it applied;
+//! otherwise the summary is read again. A look older than [`MAX_AGE`]
+//! starts over.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;

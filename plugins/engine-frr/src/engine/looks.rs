@@ -71,17 +71,27 @@ impl FrrEngine {
             .as_ref()
             .is_some_and(|l| l.current(generation, now))
         {
-            let command = format!("show bgp view {v} summary json");
-            let r = vty.run(&command).await?;
-            if !r.ok() {
-                // No such view: bgpd runs without rrd's configuration.
-                self.forget_looks();
-                return Ok(Observation {
-                    daemon: DaemonState::Unconfigured,
-                    sessions: Vec::new(),
-                });
-            }
-            let peers = summary_peers(&parse_off_the_loop(&command, r.text).await?);
+            let resumed = self.full_look.as_ref().filter(|l| !l.too_old(now));
+            // A look resumed after rrd's own applies: bgpd's peers are the
+            // view rrd gave it (the same bgpd: its socket unchanged), so the
+            // summary (18-40 ms of bgpd at 2,099 neighbors) is not asked
+            // again for each change that made the look give way.
+            let peers = match resumed.and(self.believed_peers()) {
+                Some(peers) => peers,
+                None => {
+                    let command = format!("show bgp view {v} summary json");
+                    let r = vty.run(&command).await?;
+                    if !r.ok() {
+                        // No such view: bgpd runs without rrd's configuration.
+                        self.forget_looks();
+                        return Ok(Observation {
+                            daemon: DaemonState::Unconfigured,
+                            sessions: Vec::new(),
+                        });
+                    }
+                    summary_peers(&parse_off_the_loop(&command, r.text).await?)
+                }
+            };
             match self.full_look.as_mut().filter(|l| !l.too_old(now)) {
                 Some(look) => look.refresh(peers, generation),
                 None => self.full_look = Some(FullLook::new(peers, generation, now)),

@@ -15,7 +15,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 
 use crate::config::FrrConfig;
-use crate::engine::FrrEngine;
+use crate::engine::{FrrEngine, Running, SocketStamp};
 use crate::full_look::WINDOW;
 use crate::vty::fake;
 
@@ -217,4 +217,36 @@ async fn a_look_dropped_after_a_change_reads_the_summary_again_and_only_new_peer
     let second = fake.commands_of(1);
     assert!(second.contains(&"show bgp view rrd summary json".to_owned()));
     assert_eq!(neighbor_reads(&second), peers[WINDOW..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_resumed_after_rrds_own_apply_takes_the_peers_from_the_view_it_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers: Vec<IpAddr> = (1..=40).map(|i| IpAddr::from([198, 18, 0, i])).collect();
+    let fake = FakeBgpd::start(dir.path(), peers.clone(), Some(WINDOW));
+    let mut engine = FrrEngine::new(unmanaged(dir.path()));
+    give_way_at_the_stall(&mut engine, &fake).await;
+    // rrd's apply removed the last peer; bgpd (the same socket) runs the
+    // view it was given.
+    let kept = &peers[..peers.len() - 1];
+    let view = crate::view::View {
+        neighbors: kept
+            .iter()
+            .map(|a| (*a, crate::view::NeighborLines::default()))
+            .collect(),
+        ..Default::default()
+    };
+    engine.running = Some(Running {
+        socket: SocketStamp::of(&dir.path().join("bgpd.vty")).unwrap(),
+        view: Some(view),
+    });
+    engine.changes += 1;
+    let seen = engine.observe_inner().await.unwrap();
+    let second = fake.commands_of(1);
+    assert!(
+        !second.iter().any(|c| c.contains("summary")),
+        "the summary was read again: {second:?}"
+    );
+    assert_eq!(neighbor_reads(&second), kept[WINDOW..]);
+    assert_eq!(seen.sessions.len(), kept.len());
 }
