@@ -29,6 +29,11 @@
 //! by something else: one cluster id and one restart time per BGP
 //! instance, one session per neighbor address, a hop limit on iBGP (FRR
 //! sends iBGP with TTL 255), passwords with white space.
+//!
+//! The engine renders through a [`RenderCache`]: a session whose inputs
+//! are those of the last render gets its lines back instead of formatting
+//! them again, so an isolated change at 2,000 sessions costs a lookup per
+//! session, not a render of all of them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
