@@ -18,9 +18,10 @@ use serde::{Deserialize, Serialize};
 pub struct FrrConfig {
     /// Start and supervise bgpd ourselves (default `false`: attach to a
     /// bgpd run by its service manager). A managed bgpd runs alone, without
-    /// zebra (an RR installs nothing in the kernel): `<binary> -Z -S -N
-    /// <pathspace> --vty_socket <socket_dir> -f <config_path> -p <port> -l
-    /// <address>...`, its PID kept in `<state_dir>/bgpd.pid`, restarted
+    /// zebra (an RR installs nothing in the kernel):
+    /// `<binary> -Z -S -N <pathspace> --vty_socket <socket_dir>
+    /// -f <config_path> -p <port> -l <address>...`, its PID kept in
+    /// `<state_dir>/bgpd.pid`, restarted
     /// with backoff when it dies (it reloads `config_path`, which rrd keeps
     /// current). A restarted rrd adopts the bgpd that file names when it
     /// still runs with these paths, and refuses to start when anything

@@ -1,6 +1,7 @@
 //! [`FrrEngine`]'s looks and the clients' router ids: the full look
-//! (every peer the summary shows read as `show bgp view <v> neighbors
-//! <address> json`, a window at a time and resumed where it gave way:
+//! (every peer the summary shows read as
+//! `show bgp view <v> neighbors <address> json`, a window at a time and
+//! resumed where it gave way:
 //! [`crate::full_look`]; plus the best paths per peer, for the route
 //! counts), the states-only look (`summary json`, with sessions
 //! that came or went read alone), and what both do for the ORIGINATOR_ID
