@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rrd_core::{Asn, Neighbor, PeerKey, Role, SessionKind};
 use rrd_engine_bird::socket::BirdSocket;
-use rrd_engine_frr::full_look::neighbor_of;
+use rrd_engine_frr::full_look::{neighbor_of, read_neighbors, WINDOW};
 use rrd_engine_frr::view::View;
 use rrd_engine_frr::vty::Vty;
 use rrd_engine_frr::FrrConfig;
@@ -488,7 +488,8 @@ impl Probe {
     }
 
     /// FRR: ask bgpd for the addresses of `want` not seen held yet (one
-    /// neighbor's JSON each, 16 sent at once), until it held them all.
+    /// neighbor's JSON each, a window of the engine's full look sent at
+    /// once: [`read_neighbors`]), until it held them all.
     /// Why not poll the listing: `show running-config` of 2,099 neighbors
     /// takes bgpd about 70 ms, so polling it would keep bgpd busy while rrd
     /// configures it; one neighbor's JSON is a lookup. Until 5 December the
@@ -506,19 +507,9 @@ impl Probe {
         let deadline = std::time::Instant::now() + within;
         let mut missing: Vec<IpAddr> = want.iter().copied().collect();
         while !missing.is_empty() {
-            let window: Vec<IpAddr> = missing.iter().take(16).copied().collect();
-            let commands: Vec<String> = window
-                .iter()
-                .map(|a| format!("show bgp view {FRR_VIEW} neighbors {a} json"))
-                .collect();
-            let replies = vty.run_pipelined(&commands).await?;
-            let held: BTreeSet<IpAddr> = window
-                .iter()
-                .zip(&replies)
-                .filter(|(a, r)| r.ok() && neighbor_of(**a, &r.text).is_some())
-                .map(|(a, _)| *a)
-                .collect();
-            missing.retain(|a| !held.contains(a));
+            let window: Vec<IpAddr> = missing.iter().take(WINDOW).copied().collect();
+            let held = read_neighbors(vty, FRR_VIEW, &window).await?;
+            missing.retain(|a| !held.contains_key(&a.to_string()));
             if held.is_empty() {
                 if std::time::Instant::now() > deadline {
                     bail!(

@@ -362,21 +362,25 @@ impl FrrEngine {
         Ok(view)
     }
 
-    /// The view bgpd runs as the engine believes it, if it still talks to
-    /// the bgpd it read or applied it to; taken (a failure leaves nothing
-    /// to believe).
+    /// Whether `running` is about the bgpd that answers now (the same vty
+    /// socket).
+    fn still_true(&self, running: &Running) -> bool {
+        SocketStamp::of(&self.config.vty_path()) == Some(running.socket)
+    }
+
     /// The addresses of the neighbors of the view bgpd is believed to run
     /// (see [`Running`]); `None` when there is no such belief or no view.
     fn believed_peers(&self) -> Option<std::collections::BTreeSet<std::net::IpAddr>> {
-        let r = self.running.as_ref()?;
-        let view = r.view.as_ref()?;
-        (SocketStamp::of(&self.config.vty_path()) == Some(r.socket))
-            .then(|| view.neighbors.keys().copied().collect())
+        let r = self.running.as_ref().filter(|r| self.still_true(r))?;
+        Some(r.view.as_ref()?.neighbors.keys().copied().collect())
     }
 
+    /// The view bgpd runs as the engine believes it, if it still talks to
+    /// the bgpd it read or applied it to; taken (a failure leaves nothing
+    /// to believe).
     fn believed(&mut self) -> Option<(SocketStamp, Option<View>)> {
         let r = self.running.take()?;
-        (SocketStamp::of(&self.config.vty_path()) == Some(r.socket)).then_some((r.socket, r.view))
+        self.still_true(&r).then_some((r.socket, r.view))
     }
 
     async fn held_inner(&mut self) -> Result<Option<RrConfig>, FrrError> {

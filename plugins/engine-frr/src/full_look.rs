@@ -1,5 +1,6 @@
-//! A full look read a few neighbors at a time, resumed where it stopped
-//! (pure bookkeeping; the engine's `looks` module drives it over the vty).
+//! A full look read a few neighbors at a time, resumed where it stopped:
+//! the bookkeeping (pure) and the read of one window ([`read_neighbors`]);
+//! the engine's `looks` module drives it over the vty.
 //!
 //! `show bgp view <v> neighbors json` at 2,099 neighbors is 4.3 MB that
 //! bgpd, single-threaded, writes in 90-124 ms while every other command
@@ -25,6 +26,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::time::Instant;
+
+use crate::vty::{Vty, VtyError};
 
 /// Neighbors read in one pipelined window.
 pub const WINDOW: usize = 16;
@@ -98,6 +101,30 @@ impl FullLook {
     pub fn into_neighbors(self) -> Value {
         Value::Object(self.read)
     }
+}
+
+/// `show bgp view <view> neighbors <address> json` of each of `addresses`,
+/// sent at once ([`Vty::run_pipelined`]): each answer by its address, a
+/// peer bgpd does not have left out.
+pub async fn read_neighbors(
+    vty: &mut Vty,
+    view: &str,
+    addresses: &[IpAddr],
+) -> Result<Map<String, Value>, VtyError> {
+    if addresses.is_empty() {
+        return Ok(Map::new());
+    }
+    let commands: Vec<String> = addresses
+        .iter()
+        .map(|a| format!("show bgp view {view} neighbors {a} json"))
+        .collect();
+    let replies = vty.run_pipelined(&commands).await?;
+    Ok(addresses
+        .iter()
+        .zip(&replies)
+        .filter(|(_, r)| r.ok())
+        .filter_map(|(a, r)| neighbor_of(*a, &r.text))
+        .collect())
 }
 
 /// The part of `show bgp view <v> neighbors <address> json` about

@@ -392,12 +392,8 @@ impl RenderCache {
         );
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.rendered.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rendered.is_empty()
     }
 
     /// Forget the sessions `desired` no longer has.

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::{read_record, FrrEngine};
 use crate::delta;
 use crate::error::FrrError;
-use crate::full_look::{neighbor_of, FullLook};
+use crate::full_look::{read_neighbors, FullLook};
 use crate::observe;
 use crate::originator;
 use crate::render::file_text;
@@ -67,17 +67,20 @@ impl FrrEngine {
         let v = self.config.view.clone();
         let generation = self.generation();
         let now = Instant::now();
+        if self.full_look.as_ref().is_some_and(|l| l.too_old(now)) {
+            self.full_look = None;
+        }
         if !self
             .full_look
             .as_ref()
             .is_some_and(|l| l.current(generation, now))
         {
-            let resumed = self.full_look.as_ref().filter(|l| !l.too_old(now));
             // A look resumed after rrd's own applies: bgpd's peers are the
             // view rrd gave it (the same bgpd: its socket unchanged), so the
             // summary (18-40 ms of bgpd at 2,099 neighbors) is not asked
             // again for each change that made the look give way.
-            let peers = match resumed.and(self.believed_peers()) {
+            let believed = self.full_look.as_ref().and_then(|_| self.believed_peers());
+            let peers = match believed {
                 Some(peers) => peers,
                 None => {
                     let command = format!("show bgp view {v} summary json");
@@ -93,7 +96,7 @@ impl FrrEngine {
                     summary_peers(&parse_off_the_loop(&command, r.text).await?)
                 }
             };
-            match self.full_look.as_mut().filter(|l| !l.too_old(now)) {
+            match self.full_look.as_mut() {
                 Some(look) => look.refresh(peers, generation),
                 None => self.full_look = Some(FullLook::new(peers, generation, now)),
             }
@@ -106,17 +109,7 @@ impl FrrEngine {
             .map(|l| l.next_window().to_vec())
             .filter(|w| !w.is_empty())
         {
-            let commands: Vec<String> = window
-                .iter()
-                .map(|a| format!("show bgp view {v} neighbors {a} json"))
-                .collect();
-            let replies = vty.run_pipelined(&commands).await?;
-            let answers = window
-                .iter()
-                .zip(&replies)
-                .filter(|(_, r)| r.ok())
-                .filter_map(|(a, r)| neighbor_of(*a, &r.text))
-                .collect();
+            let answers = read_neighbors(&mut vty, &v, &window).await?;
             if let Some(look) = self.full_look.as_mut() {
                 look.window_read(answers);
             }
@@ -172,15 +165,7 @@ impl FrrEngine {
         if merged.unlisted.len() > READ_ONE_BY_ONE_UP_TO {
             return self.observe_inner().await;
         }
-        let mut read = serde_json::Map::new();
-        for address in &merged.unlisted {
-            let command = format!("show bgp view {v} neighbors {address} json");
-            let r = vty.run(&command).await?;
-            if let Some((key, n)) = neighbor_of(*address, &r.text) {
-                read.insert(key, n);
-            }
-        }
-        let read = serde_json::Value::Object(read);
+        let read = serde_json::Value::Object(read_neighbors(&mut vty, &v, &merged.unlisted).await?);
         if !merged.unlisted.is_empty() {
             if let Err(e) = self.correct_originators(&mut vty, &read).await {
                 tracing::warn!(error = %e, "could not correct the ORIGINATOR_ID route maps");

@@ -157,6 +157,29 @@ async fn give_way_at_the_stall(engine: &mut FrrEngine, fake: &FakeBgpd) {
     fake.shared.release.notify_one();
 }
 
+/// A look over a stand-in bgpd of 40 peers that gave way once bgpd had
+/// answered `stall_after` neighbor reads; the lab directory goes with it.
+struct GaveWay {
+    dir: tempfile::TempDir,
+    peers: Vec<IpAddr>,
+    fake: FakeBgpd,
+    engine: FrrEngine,
+}
+
+async fn a_look_that_gave_way(stall_after: usize) -> GaveWay {
+    let dir = tempfile::tempdir().unwrap();
+    let peers: Vec<IpAddr> = (1..=40).map(|i| IpAddr::from([198, 18, 0, i])).collect();
+    let fake = FakeBgpd::start(dir.path(), peers.clone(), Some(stall_after));
+    let mut engine = FrrEngine::new(unmanaged(dir.path()));
+    give_way_at_the_stall(&mut engine, &fake).await;
+    GaveWay {
+        dir,
+        peers,
+        fake,
+        engine,
+    }
+}
+
 fn neighbor_reads(commands: &[String]) -> Vec<IpAddr> {
     commands
         .iter()
@@ -167,13 +190,14 @@ fn neighbor_reads(commands: &[String]) -> Vec<IpAddr> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_look_dropped_mid_window_goes_on_from_its_last_whole_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let peers: Vec<IpAddr> = (1..=40).map(|i| IpAddr::from([198, 18, 0, i])).collect();
     // Stall in the second window: 16 read and kept, 4 more answered.
     let stall_after = WINDOW + 4;
-    let fake = FakeBgpd::start(dir.path(), peers.clone(), Some(stall_after));
-    let mut engine = FrrEngine::new(unmanaged(dir.path()));
-    give_way_at_the_stall(&mut engine, &fake).await;
+    let GaveWay {
+        dir: _dir,
+        peers,
+        fake,
+        mut engine,
+    } = a_look_that_gave_way(stall_after).await;
     let first = fake.commands_of(0);
     assert_eq!(first[..2], ["enable", "show bgp view rrd summary json"]);
     assert_eq!(neighbor_reads(&first)[..stall_after], peers[..stall_after]);
@@ -205,11 +229,12 @@ async fn a_full_look_dropped_mid_window_goes_on_from_its_last_whole_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_look_dropped_after_a_change_reads_the_summary_again_and_only_new_peers() {
-    let dir = tempfile::tempdir().unwrap();
-    let peers: Vec<IpAddr> = (1..=40).map(|i| IpAddr::from([198, 18, 0, i])).collect();
-    let fake = FakeBgpd::start(dir.path(), peers.clone(), Some(WINDOW));
-    let mut engine = FrrEngine::new(unmanaged(dir.path()));
-    give_way_at_the_stall(&mut engine, &fake).await;
+    let GaveWay {
+        dir: _dir,
+        peers,
+        fake,
+        mut engine,
+    } = a_look_that_gave_way(WINDOW).await;
     // An apply changed bgpd's configuration meanwhile.
     engine.changes += 1;
     let seen = engine.observe_inner().await.unwrap();
@@ -221,11 +246,12 @@ async fn a_look_dropped_after_a_change_reads_the_summary_again_and_only_new_peer
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_look_resumed_after_rrds_own_apply_takes_the_peers_from_the_view_it_applied() {
-    let dir = tempfile::tempdir().unwrap();
-    let peers: Vec<IpAddr> = (1..=40).map(|i| IpAddr::from([198, 18, 0, i])).collect();
-    let fake = FakeBgpd::start(dir.path(), peers.clone(), Some(WINDOW));
-    let mut engine = FrrEngine::new(unmanaged(dir.path()));
-    give_way_at_the_stall(&mut engine, &fake).await;
+    let GaveWay {
+        dir,
+        peers,
+        fake,
+        mut engine,
+    } = a_look_that_gave_way(WINDOW).await;
     // rrd's apply removed the last peer; bgpd (the same socket) runs the
     // view it was given.
     let kept = &peers[..peers.len() - 1];
