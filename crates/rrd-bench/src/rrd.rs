@@ -68,21 +68,11 @@ pub fn memory(pid: u32) -> Memory {
     }
 }
 
-/// CPU seconds (user + system) a process has used so far, from
-/// `/proc/<pid>/stat`: a count a busy machine does not inflate much,
-/// unlike wall time. 0 when the process is gone.
+/// CPU seconds (user + system) a process has used so far
+/// ([`rrd_process::cpu_time`]): a count a busy machine does not inflate
+/// much, unlike wall time. 0 when the process is gone.
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): utime and
-    // stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let ticks: u64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum();
-    ticks as f64 / 100.0
+    rrd_process::cpu_time(pid).map_or(0.0, |t| t.as_secs_f64())
 }
 
 /// A running `rrd run`.

@@ -269,6 +269,17 @@ impl Run<'_> {
         Rrd::start(self.lab, self.host, &setup, tag)
     }
 
+    /// With `--rrd-logs-to`, keep rrd's log of this run as `<tag>-rrd.log`.
+    fn keep_log(&self, rrd: &crate::rrd::Rrd, tag: &str) -> anyhow::Result<()> {
+        let Some(dir) = &self.plan.rrd_logs_to else {
+            return Ok(());
+        };
+        let path = dir.join(format!("{tag}-rrd.log"));
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&path, rrd.log_text()))
+            .with_context(|| format!("keeping rrd's log in {}", path.display()))
+    }
+
     /// Cold start as deployed: rrd runs the daemon itself
     /// (`manage_process`), so its first apply starts BIRD or bgpd with the
     /// whole file instead of having a running, empty daemon reconfigure
@@ -296,6 +307,7 @@ impl Run<'_> {
         drop(probe);
         let pid = std::fs::read_to_string(daemon.managed_pid_file()).unwrap_or_default();
         let cpu = cpu_report(&rrd, pid.trim().parse().ok());
+        self.keep_log(&rrd, &tag)?;
         rrd.stop();
         if let Ok(pid) = pid.trim().parse::<i32>() {
             until(
@@ -370,12 +382,7 @@ impl Run<'_> {
             "  [{tag}] burst: {} changes in {:?}, {} applies, converged {:?} after the last",
             burst.changes, burst.written_in, burst.applies, burst.converged_after_last
         );
-        if let Some(dir) = &self.plan.rrd_logs_to {
-            let path = dir.join(format!("{tag}-rrd.log"));
-            std::fs::create_dir_all(dir)
-                .and_then(|()| std::fs::write(&path, rrd.log_text()))
-                .with_context(|| format!("keeping rrd's log in {}", path.display()))?;
-        }
+        self.keep_log(&rrd, &tag)?;
         let peak = rrd.stop();
         let daemon_memory = daemon.pid().map(crate::rrd::memory).unwrap_or_default();
         // Put the fabric back as it was for the next run.

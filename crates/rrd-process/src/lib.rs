@@ -259,6 +259,30 @@ pub fn recorded_process(pid_path: &Path, ours: impl Fn(&[String]) -> bool) -> Op
     cmdline(pid).filter(|args| ours(args)).map(|_| pid)
 }
 
+/// The CPU time (user + system) `pid` has used so far, from
+/// `/proc/<pid>/stat`; `None` when it is gone. A daemon that has not
+/// answered yet but whose CPU time still grows is busy (bgpd reads its
+/// whole file before it opens its vty socket), not stuck; it is also a
+/// count that a busy machine does not inflate, unlike wall time.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_time_of_stat(&stat)
+}
+
+fn cpu_time_of_stat(stat: &str) -> Option<Duration> {
+    // The command name, in parentheses, may hold spaces and parentheses:
+    // the fields after its last `)` are state, ppid, ...; utime and stime
+    // are the 12th and 13th of them, in clock ticks.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    let ticks = rustix::param::clock_ticks_per_second().max(1);
+    Some(Duration::from_nanos(
+        (utime + stime).saturating_mul(1_000_000_000) / ticks,
+    ))
+}
+
 /// The argument after `flag` in `args` (`-c FILE`).
 pub fn arg_after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     let i = args.iter().position(|a| a == flag)?;
@@ -268,6 +292,26 @@ pub fn arg_after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_adds_user_and_system_ticks_after_a_command_name_with_spaces() {
+        let ticks = rustix::param::clock_ticks_per_second();
+        let stat =
+            "4242 (bgp d) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 150 50 0 0 20 0 3 0 1234 5 6";
+        assert_eq!(
+            cpu_time_of_stat(stat),
+            Some(Duration::from_nanos(200 * 1_000_000_000 / ticks))
+        );
+        assert_eq!(cpu_time_of_stat("4242 (bgpd) S 1"), None);
+        let own = cpu_time(std::process::id()).unwrap();
+        let spin = std::time::Instant::now();
+        while cpu_time(std::process::id()).unwrap() == own {
+            assert!(
+                spin.elapsed() < Duration::from_secs(10),
+                "own CPU time never grew"
+            );
+        }
+    }
 
     #[test]
     fn a_pid_file_is_locked_once_and_rewritten_in_place() {

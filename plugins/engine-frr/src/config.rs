@@ -61,8 +61,10 @@ pub struct FrrConfig {
     /// `manage_process` only: BGP listen port given to bgpd (`-p`). Unset
     /// (default): the RR config's port, 179 when it names none.
     pub listen_port: Option<u16>,
-    /// How long to wait for bgpd's vty socket: each connect, and the whole
-    /// wait for a freshly started managed daemon (default `10s`).
+    /// How long to wait for bgpd's vty socket (default `10s`): each
+    /// connect; and a managed bgpd just started, which answers only once
+    /// it has read its whole file, gets this long without using CPU
+    /// before it is killed (one still reading is waited for).
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     /// Deadline of one vty command (default `30s`).

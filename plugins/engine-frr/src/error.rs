@@ -78,10 +78,16 @@ pub enum FrrError {
     /// A managed bgpd runs already, and a restarting speaker was asked for.
     #[error("bgpd (pid {pid}) already runs: a running bgpd cannot become a graceful-restart restarting speaker")]
     RunningInsteadOfRestarting { pid: u32 },
-    #[error("bgpd did not answer on {} within {waited:?}{}", socket.display(), exit.as_ref().map(|e| format!(" (it exited: {e})")).unwrap_or_default())]
+    /// A bgpd rrd started neither answered nor worked (its CPU time did
+    /// not grow) for `idle`, or it exited.
+    #[error("bgpd did not answer on {}: {}", socket.display(), match exit {
+        Some(e) => format!("it exited ({e}) after {waited:?}"),
+        None => format!("waited {waited:?}, the last {idle:?} (engine.frr.connect_timeout) without bgpd using CPU; killed it"),
+    })]
     StartTimeout {
         socket: PathBuf,
         waited: std::time::Duration,
+        idle: std::time::Duration,
         exit: Option<String>,
     },
 }

@@ -143,6 +143,66 @@ fn a_new_engine_adopts_the_running_bgpd_and_changes_nothing() {
     });
 }
 
+/// A stand-in for bgpd in `dir`: `before` (shell), then the real bgpd
+/// with the same arguments and PID.
+fn bgpd_after(dir: &Path, name: &str, before: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\n{before}\nexec /usr/lib/frr/bgpd \"$@\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn a_started_bgpd_that_works_past_the_connect_timeout_is_waited_for_and_an_idle_one_is_not() {
+    require_bgpd();
+    let (lab, host) = lab_host("frrw");
+    let desired = suite_config(&params(&host));
+    // bgpd opens its vty socket only after reading its whole file: at
+    // 2,099 neighbors that took longer than the connect timeout. Here it
+    // is a busy loop of 3 s against a timeout of 1 s.
+    let mut busy = managed(lab.dir(), "busy");
+    busy.connect_timeout = std::time::Duration::from_secs(1);
+    busy.binary = bgpd_after(
+        lab.dir(),
+        "busy-bgpd",
+        "end=$(($(date +%s) + 3)); while [ \"$(date +%s)\" -lt \"$end\" ]; do :; done",
+    );
+    let _busy_ps = pathspace(&busy);
+    // The same wait spent asleep: a bgpd that neither answers nor works.
+    let mut idle = managed(&lab.dir().join("idle"), "idle");
+    idle.connect_timeout = std::time::Duration::from_secs(1);
+    idle.binary = bgpd_after(lab.dir(), "idle-bgpd", "sleep 3");
+    let _idle_ps = pathspace(&idle);
+    host.run_inside(move || {
+        runtime().block_on(async move {
+            let mut engine = FrrEngine::new(busy.clone());
+            engine.start(StartMode::Fresh).await.unwrap();
+            let started = std::time::Instant::now();
+            engine
+                .apply(&desired, &plan(&desired, None))
+                .await
+                .unwrap_or_else(|e| panic!("{e}\n{}", log_tail(&busy)));
+            assert!(started.elapsed() >= std::time::Duration::from_secs(3));
+            assert_eq!(engine.held().await.unwrap().as_ref(), Some(&desired));
+            engine.stop(StopMode::Graceful).await.unwrap();
+
+            let mut engine = FrrEngine::new(idle.clone());
+            engine.start(StartMode::Fresh).await.unwrap();
+            let err = engine
+                .apply(&desired, &plan(&desired, None))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("without bgpd using CPU"), "{err}");
+            assert!(engine.daemon_pid().is_none(), "the idle bgpd is killed");
+        })
+    });
+}
+
 #[test]
 fn a_configuration_bgpd_refuses_is_reported_and_the_old_one_keeps_running() {
     require_bgpd();
@@ -154,12 +214,21 @@ fn a_configuration_bgpd_refuses_is_reported_and_the_old_one_keeps_running() {
         runtime().block_on(async move {
             let mut engine = FrrEngine::new(config.clone());
             engine.start(StartMode::Fresh).await.unwrap();
-            engine.apply(&good, &plan(&good, None)).await.unwrap();
             let mut bad = good.clone();
             // FRR's TTL security takes 1..254 hops.
             let n = bad.neighbors.values_mut().next().unwrap();
             n.ttl = Ttl::Security(255);
             n.passive = true;
+            // The first apply, which would start bgpd, checks its file's
+            // shapes: the refused neighbor is one of them.
+            let err = engine.apply(&bad, &plan(&bad, None)).await.unwrap_err();
+            assert!(matches!(err, EngineError::Rejected { .. }), "{err}");
+            assert!(err.to_string().contains("ttl-security hops 255"), "{err}");
+            assert!(
+                engine.daemon_pid().is_none(),
+                "bgpd started with a refused file"
+            );
+            engine.apply(&good, &plan(&good, None)).await.unwrap();
             let err = engine
                 .apply(&bad, &plan(&bad, Some(&good)))
                 .await

@@ -237,35 +237,10 @@ impl Drop for Logs {
     }
 }
 
-/// CPU seconds (user + system) `pid` has used so far, from
-/// `/proc/<pid>/stat`: a count that does not depend on how busy the machine
-/// is, unlike wall time.
+/// CPU seconds (user + system) `pid` has used so far
+/// ([`rrd_process::cpu_time`]); 0 when it is gone.
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): state is the
-    // 3rd field, utime the 14th, stime the 15th.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / clock_ticks_per_second()
-}
-
-/// `getconf CLK_TCK`: the unit of `/proc/<pid>/stat`'s CPU times.
-pub fn clock_ticks_per_second() -> f64 {
-    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *HZ.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100.0)
-    })
+    rrd_process::cpu_time(pid).map_or(0.0, |t| t.as_secs_f64())
 }
 
 /// Whether this run is `cargo bench` (it passes `--bench`): a benchmark's
