@@ -102,6 +102,7 @@ impl Progress {
         due
     }
 }
+
 /// Configuration commands sent to bgpd at once ([`Vty::run_pipelined`]);
 /// after a refusal the rest of its window has run too, and is undone with
 /// everything else the apply did.
@@ -503,6 +504,26 @@ impl FrrEngine {
         })
     }
 
+    /// `bgpd -C` of one neighbor (and route map) of each shape in
+    /// `changed` that bgpd has not accepted yet ([`CheckedShapes`]); what
+    /// was checked, as an operation.
+    async fn check_shapes(&mut self, changed: &View) -> Result<String, FrrError> {
+        let Some(unchecked) = self.checked.unchecked(changed) else {
+            return Ok(format!(
+                "bgpd -C: not run ({} neighbors of shapes it accepted)",
+                changed.neighbors.len()
+            ));
+        };
+        self.check(&format!("frr defaults traditional\n{}", unchecked.text()))
+            .await?;
+        self.checked.accepted(&unchecked);
+        Ok(format!(
+            "bgpd -C: ok ({} of {} neighbors checked, the others' shapes were)",
+            unchecked.neighbors.len(),
+            changed.neighbors.len()
+        ))
+    }
+
     /// Send `commands` in configuration mode; on the first refusal, undo
     /// by going back to `before` and report the refused command.
     async fn configure(
@@ -592,12 +613,10 @@ impl FrrEngine {
                 // `bgpd -C` of the whole file would load every neighbor
                 // into a scratch bgpd (1.6 s at 2,099 on the test VM, and
                 // the ~0.75 MB each new neighbor costs bgpd, twice).
-                let everything = delta::changed_neighbors(None, &view);
-                if let Some(unchecked) = self.checked.unchecked(&everything) {
-                    self.check(&format!("frr defaults traditional\n{}", unchecked.text()))
-                        .await?;
-                    self.checked.accepted(&unchecked);
-                }
+                let checked = self
+                    .check_shapes(&delta::changed_neighbors(None, &view))
+                    .await?;
+                ops.push(checked);
                 let text = file_text(&view, desired);
                 write_file(&self.config.config_path, text.as_bytes())?;
                 self.spawn(listen).await?;
@@ -631,22 +650,7 @@ impl FrrEngine {
             return Ok(ApplyReport::default());
         }
         let changed = delta::changed_neighbors(live.as_ref(), &view);
-        match self.checked.unchecked(&changed) {
-            Some(unchecked) => {
-                self.check(&format!("frr defaults traditional\n{}", unchecked.text()))
-                    .await?;
-                self.checked.accepted(&unchecked);
-                ops.push(format!(
-                    "bgpd -C: ok ({} of {} neighbors checked, the others' shapes were)",
-                    unchecked.neighbors.len(),
-                    changed.neighbors.len()
-                ));
-            }
-            None => ops.push(format!(
-                "bgpd -C: not run ({} neighbors of shapes it accepted)",
-                changed.neighbors.len()
-            )),
-        }
+        ops.push(self.check_shapes(&changed).await?);
         tracing::info!(
             engine = ENGINE,
             plan = %plan.summary(),
