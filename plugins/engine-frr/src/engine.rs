@@ -346,7 +346,7 @@ impl FrrEngine {
     /// Start bgpd with the file on disk and wait until it answers.
     ///
     /// bgpd opens its vty socket only once it has read its whole file:
-    /// 2,099 neighbors took it 2-20 s on the test VM, depending on how
+    /// 2,099 neighbors took it up to 18 s on the test VM, depending on how
     /// fast the VM got fresh memory. So the wait is `connect_timeout`
     /// without progress: while bgpd's CPU time grows it is reading, not
     /// stuck, and killing it would only start the same work again.
