@@ -182,8 +182,12 @@ impl V3Client {
         // The first page fixes the revision the others are read at.
         let mut revision = at_revision;
         let mut pending = Some(page(prefix.to_vec(), revision));
+        let started = std::time::Instant::now();
+        let (mut pages, mut keys, mut waited) = (0usize, 0usize, Duration::ZERO);
         while let Some(fetch) = pending.take() {
+            let asked = std::time::Instant::now();
             let mut resp = fetch.join().await?;
+            waited += asked.elapsed();
             if revision == 0 {
                 revision = resp.header().map(|h| h.revision()).unwrap_or(0);
             }
@@ -195,8 +199,20 @@ impl V3Client {
                     pending = Some(page(from, revision));
                 }
             }
+            pages += 1;
+            keys += kvs.len();
             on_page(kvs.into_iter().map(|k| k.into_key_value()).collect());
         }
+        // Where a large read's time goes: waiting for etcd's pages, or
+        // handling them here (the next page is fetched meanwhile).
+        tracing::debug!(
+            prefix = %String::from_utf8_lossy(prefix),
+            pages,
+            keys,
+            took = ?started.elapsed(),
+            waited_for_etcd = ?waited,
+            "range read"
+        );
         Ok(revision)
     }
 
